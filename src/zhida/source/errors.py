@@ -1,0 +1,23 @@
+"""Errors raised while reading a policy document.
+
+    DocumentError           the input is not a policy document zhida can read
+      ├── EmptyDocument     no text at all
+      ├── BinaryDocument    bytes that are not text in UTF-8, GB18030 or GBK
+      └── NoStructure       text, but no areas (一、…) or articles ((一)…)
+"""
+
+
+class DocumentError(ValueError):
+    """Base class: the message names the file and what is wrong with it."""
+
+
+class EmptyDocument(DocumentError):
+    pass
+
+
+class BinaryDocument(DocumentError):
+    pass
+
+
+class NoStructure(DocumentError):
+    pass

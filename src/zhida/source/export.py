@@ -1,0 +1,110 @@
+"""A Document as plain JSON-ready data; the schema is documented in docs/parse-json.md.
+
+Money and other values are decimal strings ("15000", "6.5", "2/3"), never floats.
+Offsets (`start`, `end`) always index the original text, even when the words are
+shown in Simplified script.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from zhida.source.model import Amount, Area, Article, Document, Indicator, Rate, Sentence
+from zhida.source.numerals import format_value
+from zhida.source.script import display
+
+SCHEMA_VERSION = 1
+
+
+def document_to_dict(document: Document, simplified: bool = False) -> dict[str, Any]:
+    def words(text: str | None) -> str | None:
+        return None if text is None else display(text, simplified)
+
+    def sentence(item: Sentence) -> dict[str, Any]:
+        return {"index": item.index, "start": item.span.start, "end": item.span.end, "text": words(item.text)}
+
+    def article(item: Article) -> dict[str, Any]:
+        return {
+            "number": item.number,
+            "title": words(item.title),
+            "start": item.span.start,
+            "end": item.span.end,
+            "text": words(item.text),
+            "sentences": [sentence(s) for s in item.sentences],
+        }
+
+    def area(item: Area) -> dict[str, Any]:
+        return {
+            "number": item.number,
+            "title": words(item.title),
+            "department": words(item.department),
+            "budget": _money(item.budget),
+            "start": item.span.start,
+            "end": item.span.end,
+            "goals": [sentence(s) for s in item.goals],
+            "articles": [article(a) for a in item.articles],
+        }
+
+    def amount(item: Amount) -> dict[str, Any]:
+        return {
+            "value": _money(item.value),
+            "currency": item.currency,
+            "qualifier": item.qualifier.value,
+            "per": words(item.per),
+            "text": words(item.text),
+            **_place(item),
+        }
+
+    def rate(item: Rate) -> dict[str, Any]:
+        return {"value": _money(item.value), "qualifier": item.qualifier.value, "text": words(item.text), **_place(item)}
+
+    def indicator(item: Indicator) -> dict[str, Any]:
+        return {
+            "name": words(item.name),
+            "value": format_value(item.value),
+            "value_high": None if item.value_high is None else format_value(item.value_high),
+            "unit": words(item.unit),
+            "direction": item.direction.value,
+            "year": item.year,
+            "department": words(item.department),
+            "text": words(item.text),
+            **_place(item),
+        }
+
+    preamble = document.preamble
+    budgets = [a.budget for a in document.areas if a.budget is not None]
+    return {
+        "schema": SCHEMA_VERSION,
+        "script": "simplified" if simplified else "original",
+        "preamble": {
+            "title": words(preamble.title),
+            "issuer": words(preamble.issuer),
+            "issued": preamble.issued.isoformat() if preamble.issued else None,
+            "addressees": words(preamble.addressees),
+            "implements": words(preamble.implements),
+            "valid_from": preamble.valid_from.isoformat() if preamble.valid_from else None,
+            "valid_to": preamble.valid_to.isoformat() if preamble.valid_to else None,
+        },
+        "areas": [area(a) for a in document.areas],
+        "amounts": [amount(a) for a in document.amounts],
+        "rates": [rate(r) for r in document.rates],
+        "indicators": [indicator(i) for i in document.indicators],
+        "budget_total": _money(sum(budgets, Decimal(0))) if budgets else None,
+        "stated_total": _money(document.stated_total),
+        "warnings": list(document.warnings),
+    }
+
+
+def _place(item: Amount | Rate | Indicator) -> dict[str, Any]:
+    return {
+        "start": item.span.start,
+        "end": item.span.end,
+        "sentence": item.sentence,
+        "article": item.article,
+        "area": item.area,
+    }
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else format_value(value)

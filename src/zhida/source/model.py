@@ -1,0 +1,155 @@
+"""The parsed structure of a policy document.
+
+Every piece keeps a `Span` into the original text (the file as decoded, in
+its own script), so a citation always points at the words the government
+wrote, whatever script the reader sees them in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class Span:
+    """Half-open character range [start, end) into the original text."""
+
+    start: int
+    end: int
+
+
+class Qualifier(StrEnum):
+    """How a monetary amount bounds what it names (DESIGN.md, "Semantics decided once")."""
+
+    CEILING = "ceiling"  # 最高X: the most the clause allows
+    AT_LEAST = "at_least"  # 不低于X, X以上, 不少于X: the bound is included
+    AT_MOST = "at_most"  # X以內, X以下, 不超過X: the bound is included
+    ABOUT = "about"  # X左右
+    OVER = "over"  # 超過X, 突破X, 高于X: the bound is excluded
+    EXACT = "exact"  # a plain amount
+
+
+class Direction(StrEnum):
+    """Which side of its value a target lies on."""
+
+    AT_LEAST = "≥"
+    AT_MOST = "≤"
+    ABOUT = "≈"
+    EQUAL = "="
+    OVER = ">"
+    UNDER = "<"
+    RANGE = "range"  # 1—2個: value is the low end, value_high the high end
+
+
+@dataclass(frozen=True)
+class Sentence:
+    index: int  # position in the whole document, from 0
+    span: Span
+    text: str  # original script
+
+
+@dataclass(frozen=True)
+class Amount:
+    """One monetary amount: 最高20萬元, 1.5萬元/輛, 233.9億元 ..."""
+
+    value: Decimal  # exact, in whole units of `currency` (元 for CNY)
+    currency: str  # "CNY" or "USD"
+    qualifier: Qualifier
+    per: str | None  # 件, 輛, 家, 企業全年, 孵化載體單年度 ... or None
+    text: str  # the number with its unit as written, e.g. "1.5萬元"
+    span: Span
+    sentence: int  # Sentence.index
+    article: int | None  # None when the amount sits in an area's goal text
+    area: int | None  # None in the preamble or closing
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One percentage: 最高50%比例, 按20%, 不低于60% ..."""
+
+    value: Decimal  # 50% -> Decimal("50")
+    qualifier: Qualifier
+    text: str
+    span: Span
+    sentence: int
+    article: int | None
+    area: int | None
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A quantitative target: 規上工業增加值增長6.5%以上 -> ≥ 6.5 %."""
+
+    name: str  # original script, e.g. "規上工業增加值增長"
+    value: Decimal | Fraction  # in `unit`; Fraction only for 三分之二-like values
+    value_high: Decimal | None  # set when direction is RANGE
+    unit: str  # normalised: 萬標箱 -> 標箱, 萬元/億元 -> 元, "" for a pure ratio
+    direction: Direction
+    year: int
+    text: str  # the clause it was read from
+    span: Span
+    sentence: int
+    article: int | None
+    area: int
+    department: str
+
+
+@dataclass(frozen=True)
+class Article:
+    number: int  # 1..N from (一)..(N)
+    title: str
+    text: str  # the whole paragraph, title included
+    span: Span
+    area: int
+    sentences: tuple[Sentence, ...]
+
+
+@dataclass(frozen=True)
+class Area:
+    number: int  # 1..8 from 一..八
+    title: str
+    department: str  # 由市X牽頭實施 -> 市X
+    budget: Decimal | None  # 全市財政預算安排X億元, in 元
+    goals: tuple[Sentence, ...]  # the paragraph under the heading
+    span: Span
+    articles: tuple[Article, ...]
+
+
+@dataclass(frozen=True)
+class Preamble:
+    title: str
+    issuer: str | None
+    issued: dt.date | None
+    addressees: str | None
+    implements: str | None  # 浙政發〔2025〕3號
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str  # the original text, as decoded
+    preamble: Preamble
+    areas: tuple[Area, ...]
+    amounts: tuple[Amount, ...]
+    rates: tuple[Rate, ...]
+    indicators: tuple[Indicator, ...]
+    stated_total: Decimal | None  # 支持總額為233.9億元, in 元
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def articles(self) -> tuple[Article, ...]:
+        return tuple(article for area in self.areas for article in area.articles)
+
+    def article(self, number: int) -> Article:
+        for candidate in self.articles:
+            if candidate.number == number:
+                return candidate
+        raise KeyError(f"no article {number}")
+
+    def quote(self, span: Span) -> str:
+        return self.text[span.start : span.end]
