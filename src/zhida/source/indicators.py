@@ -24,6 +24,7 @@ from fractions import Fraction
 from zhida.source.amounts import CLAUSE_BREAKS, NUMBER, clause_start, prefix_qualifier, suffix_qualifier
 from zhida.source.model import Direction, Indicator, Qualifier, Span
 from zhida.source.numerals import parse_number, scale
+from zhida.source.script import half_width
 from zhida.source.structure import Skeleton
 
 FRACTION = r"[一二三四五六七八九十]+分之[一二三四五六七八九十]+"
@@ -85,7 +86,7 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton) -> list[Indic
             for candidate, name_spans in zip(group, _names(canonical, group), strict=True):
                 sentence = skeleton.sentence_at(candidate.number_start)
                 year = YEAR.search(canonical, sentence.span.start, sentence.span.end)
-                unit_text = text[candidate.unit.start : candidate.unit.end] if candidate.unit else ""
+                unit_text = half_width(text[candidate.unit.start : candidate.unit.end]) if candidate.unit else ""
                 indicators.append(
                     Indicator(
                         name="".join(text[span.start : span.end] for span in name_spans),

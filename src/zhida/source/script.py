@@ -65,6 +65,11 @@ def canonical(text: str) -> str:
     return simplified.translate(_PUNCTUATION)
 
 
+def half_width(text: str) -> str:
+    """Full-width punctuation and digits as half-width: for units (％ -> %), never for quotations."""
+    return text.translate(_PUNCTUATION)
+
+
 def display(text: str, simplified: bool) -> str:
     """Text for a reader: Simplified when asked, else as written."""
     return to_simplified(text) if simplified else text

@@ -1,0 +1,112 @@
+"""The `zhida` command, driven through its real entry point."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import HUZHOU, ROOT
+from zhida.cli import app
+from zhida.source.script import to_simplified
+
+runner = CliRunner()
+
+
+def run(*arguments: str):
+    return runner.invoke(app, list(arguments))
+
+
+def test_parse_prints_a_tree_in_the_original_script():
+    result = run("parse", str(HUZHOU))
+    assert result.exit_code == 0, result.output
+    assert "1. 推進教育科技人才一體發展  牵头 市科技局  预算 17.25亿元" in result.output
+    assert "(17) 更大力度支持消費品以舊換新" in result.output
+    assert "金额 最高1.5万元/輛" in result.output  # 新能源汽車最高補貼1.5萬元/輛
+    assert "各领域预算合计 233.9亿元,文末支持总额 233.9亿元" in result.output
+
+
+def test_parse_simplified():
+    result = run("parse", str(HUZHOU), "--simplified")
+    assert result.exit_code == 0, result.output
+    assert "推进教育科技人才一体发展" in result.output
+    assert "推進" not in result.output
+
+
+@pytest.mark.parametrize("simplified", [False, True])
+def test_parse_json(simplified):
+    arguments = ["parse", str(HUZHOU), "--json"] + (["--simplified"] if simplified else [])
+    result = run(*arguments)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    text = HUZHOU.read_text(encoding="utf-8")
+    assert data["script"] == ("simplified" if simplified else "original")
+    assert [area["budget"] for area in data["areas"]] == [
+        "1725000000", "673000000", "172000000", "1026000000", "264000000", "9417000000", "2554000000", "7559000000",
+    ]
+    assert data["budget_total"] == data["stated_total"] == "23390000000"
+    assert sum(len(area["articles"]) for area in data["areas"]) == 52
+    voucher = next(a for a in data["amounts"] if a["per"] in ("企業全年", "企业全年"))
+    assert (voucher["value"], voucher["qualifier"], voucher["article"]) == ("200000", "ceiling", 3)
+    for amount in data["amounts"]:  # offsets index the original, whatever the script shown
+        original = text[amount["start"] : amount["end"]]
+        assert amount["text"] == (to_simplified(original) if simplified else original)
+
+
+def test_json_keys_are_documented():
+    documented = set(re.findall(r"`([a-z_]+)`", (ROOT / "docs" / "parse-json.md").read_text(encoding="utf-8")))
+    data = json.loads(run("parse", str(HUZHOU), "--json").output)
+
+    def keys(value) -> set[str]:
+        if isinstance(value, dict):
+            return set(value) | set().union(*(keys(v) for v in value.values()))
+        if isinstance(value, list):
+            return set().union(*(keys(v) for v in value)) if value else set()
+        return set()
+
+    assert keys(data) - documented == set()
+
+
+def test_demo():
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    assert "共 8 个领域、52 条政策" in result.output
+    assert "推进教育科技人才一体发展" in result.output
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "文件为空"),
+        (b"  \n\n ", "文件为空"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "二进制文件"),
+        (bytes([0xFF, 0xFE, 0xFD]) * 100, "无法按 UTF-8、GB18030 或 GBK 解码"),
+        ("这是一段普通文字,没有任何政策结构。\n第二行。".encode(), "没有找到政策领域"),
+    ],
+    ids=["empty", "blank", "png", "undecodable", "no-structure"],
+)
+def test_bad_input_exits_2_with_one_message(tmp_path: Path, content: bytes, message: str):
+    path = tmp_path / "input.txt"
+    path.write_bytes(content)
+    result = run("parse", str(path))
+    assert result.exit_code == 2
+    assert message in result.output
+    assert str(path) in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_file(tmp_path: Path):
+    result = run("parse", str(tmp_path / "nowhere.txt"))
+    assert result.exit_code == 2
+    assert "文件不存在" in result.output
+
+
+def test_gbk_file(tmp_path: Path):
+    path = tmp_path / "huzhou-gbk.txt"
+    path.write_bytes(to_simplified(HUZHOU.read_text(encoding="utf-8")).encode("gbk"))
+    result = run("parse", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["areas"][0]["title"] == "推进教育科技人才一体发展"
