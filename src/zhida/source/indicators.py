@@ -80,7 +80,7 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton) -> list[Indic
     for paragraph in skeleton.paragraphs:
         if paragraph.role not in ("goal", "article") or paragraph.area is None:
             continue
-        area = next(area for area in skeleton.areas if area.number == paragraph.area)
+        area = skeleton.area_of(paragraph)
         default_year = skeleton.preamble.valid_from.year if skeleton.preamble.valid_from else None
         for group in _groups(canonical, _candidates(canonical, paragraph.span)):
             for candidate, name_spans in zip(group, _names(canonical, group), strict=True):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from zhida.source.errors import BinaryDocument, DocumentError, EmptyDocument
 
 # Control characters other than tab, newline and carriage return do not occur in a text document.
-_CONTROL = {chr(code) for code in range(32)} - {"\t", "\n", "\r"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def decode(data: bytes, name: str) -> str:
@@ -27,8 +28,7 @@ def decode(data: bytes, name: str) -> str:
 
 
 def _looks_like_text(text: str) -> bool:
-    controls = sum(1 for character in text if character in _CONTROL)
-    return controls <= len(text) // 1000
+    return len(_CONTROL.findall(text)) <= len(text) // 1000
 
 
 def read_file(path: Path) -> str:

@@ -57,11 +57,16 @@ class Skeleton:
     warnings: tuple[str, ...]
 
     def sentence_at(self, offset: int) -> Sentence:
-        starts = [sentence.span.start for sentence in self.sentences]
-        return self.sentences[bisect.bisect_right(starts, offset) - 1]
+        index = bisect.bisect_right(self.sentences, offset, key=lambda sentence: sentence.span.start) - 1
+        return self.sentences[index]
 
     def paragraph_of(self, sentence: Sentence) -> Paragraph:
         return self.paragraphs[self.sentence_paragraphs[sentence.index]]
+
+    def area_of(self, paragraph: Paragraph) -> Area:
+        """The area a paragraph sits in (by position: area numbers may repeat in a corpus)."""
+        index = bisect.bisect_right(self.areas, paragraph.span.start, key=lambda area: area.span.start) - 1
+        return self.areas[index]
 
 
 def lines(canonical: str) -> list[Span]:
@@ -138,12 +143,15 @@ def build(text: str, canonical: str) -> Skeleton:
     paragraphs = classify(canonical, lines(canonical))
     sentences: list[Sentence] = []
     sentence_paragraphs: list[int] = []
+    by_paragraph: list[tuple[Sentence, ...]] = []
     for paragraph_index, paragraph in enumerate(paragraphs):
+        first = len(sentences)
         for span in split_sentences(canonical, paragraph.span):
             sentences.append(Sentence(len(sentences), span, text[span.start : span.end]))
             sentence_paragraphs.append(paragraph_index)
+        by_paragraph.append(tuple(sentences[first:]))
 
-    areas = _areas(text, canonical, paragraphs, sentences, sentence_paragraphs)
+    areas = tuple(_areas(text, canonical, paragraphs, by_paragraph))
     preamble = _preamble(text, canonical, paragraphs)
     return Skeleton(
         preamble=preamble,
@@ -155,46 +163,29 @@ def build(text: str, canonical: str) -> Skeleton:
     )
 
 
-def _areas(
-    text: str,
-    canonical: str,
-    paragraphs: list[Paragraph],
-    sentences: list[Sentence],
-    sentence_paragraphs: list[int],
-) -> tuple[Area, ...]:
-    def sentences_of(paragraph_indexes: list[int]) -> tuple[Sentence, ...]:
-        wanted = set(paragraph_indexes)
-        return tuple(s for s, p in zip(sentences, sentence_paragraphs, strict=True) if p in wanted)
-
-    areas = []
-    for index, paragraph in enumerate(paragraphs):
-        if paragraph.role != "area":
-            continue
-        heading = AREA_HEADING.match(canonical[paragraph.span.start : paragraph.span.end])
+def _areas(text: str, canonical: str, paragraphs: list[Paragraph], by_paragraph: list[tuple[Sentence, ...]]):
+    """Each area heading with the goal and article paragraphs that follow it, up to the next heading."""
+    headings = [index for index, paragraph in enumerate(paragraphs) if paragraph.role == "area"]
+    for heading_index, following in zip(headings, headings[1:] + [len(paragraphs)]):
+        paragraph = paragraphs[heading_index]
+        heading = AREA_HEADING.match(canonical, paragraph.span.start, paragraph.span.end)
         assert heading is not None
-        offset = paragraph.span.start
-        members = [
-            i for i in range(index + 1, len(paragraphs))
-            if paragraphs[i].area == paragraph.area and paragraphs[i].role in ("goal", "article")
-        ]
-        goals = sentences_of([i for i in members if paragraphs[i].role == "goal"])
-        articles = _articles(text, canonical, paragraphs, [i for i in members if paragraphs[i].role == "article"], sentences_of)
+        members = [i for i in range(heading_index + 1, following) if paragraphs[i].role in ("goal", "article")]
+        goals = tuple(s for i in members if paragraphs[i].role == "goal" for s in by_paragraph[i])
+        articles = _articles(text, canonical, paragraphs, [i for i in members if paragraphs[i].role == "article"], by_paragraph)
         end = paragraphs[members[-1]].span.end if members else paragraph.span.end
-        areas.append(
-            Area(
-                number=paragraph.area or 0,
-                title=text[offset + heading.start(2) : offset + heading.end(2)],
-                department=text[offset + heading.start(3) : offset + heading.end(3)],
-                budget=_budget(canonical, goals),
-                goals=goals,
-                span=Span(paragraph.span.start, end),
-                articles=articles,
-            )
+        yield Area(
+            number=paragraph.area or 0,
+            title=text[heading.start(2) : heading.end(2)],
+            department=text[heading.start(3) : heading.end(3)],
+            budget=_budget(canonical, goals),
+            goals=goals,
+            span=Span(paragraph.span.start, end),
+            articles=articles,
         )
-    return tuple(areas)
 
 
-def _articles(text, canonical, paragraphs, indexes, sentences_of) -> tuple[Article, ...]:
+def _articles(text, canonical, paragraphs, indexes, by_paragraph) -> tuple[Article, ...]:
     """Group article lines by number: a heading line and any continuation lines."""
     groups: dict[int, list[int]] = {}
     for index in indexes:
@@ -213,7 +204,7 @@ def _articles(text, canonical, paragraphs, indexes, sentences_of) -> tuple[Artic
                 text=text[first.start : last.end],
                 span=Span(first.start, last.end),
                 area=paragraphs[members[0]].area or 0,
-                sentences=sentences_of(members),
+                sentences=tuple(s for i in members for s in by_paragraph[i]),
             )
         )
     return tuple(articles)
