@@ -46,7 +46,7 @@ QUANTITY = re.compile(
 BENEFIT_WORDS = ("给予", "补贴", "补助", "奖励", "贴息", "最高", "按", "预算安排", "支持总额")
 LEADING_WORDS = re.compile(r"(?:20\d\d年|全年|年度|全市|力争|确保|推动|其中|并|和|、|\s)+")
 TRAILING_WORDS = re.compile(
-    r"(?:分别)?(?:达到|达|完成|控制在|突破|超过|超|提升至|不少于|不低于|实现|为|保持在|稳定在)$"
+    r"(?:分别)?(?:达到|达|完成|控制在|突破|不超过|超过|超|提升至|不少于|不低于|不高于|实现|为|保持在|稳定在)$"
 )
 DIRECTIONS = {
     Qualifier.AT_LEAST: Direction.AT_LEAST,
@@ -135,10 +135,12 @@ def _read(canonical: str, paragraph: Span, match: re.Match[str], found: list[Can
     previous_end = found[-1].end if found and found[-1].end > start else start
     raw_prefix = canonical[previous_end:number_start]
     clause_prefix = canonical[start:number_start]
-    if "每" in clause_prefix:
-        return None  # 每培育1家…: the measure of a benefit, not a target
-    if unit in ("元", "美元", "%") and (any(word in clause_prefix for word in BENEFIT_WORDS) or (unit != "%" and after)):
-        return None  # a benefit, a budget, or an amount that qualifies a noun (40億元信貸資金)
+    if "每" in clause_prefix and _benefit_follows(canonical, match.end(), paragraph.end):
+        return None  # 每培育1家…給予: the measure of a benefit; 每萬老年人口擁有…25人 is a target
+    if unit in ("元", "美元", "%") and any(word in clause_prefix for word in BENEFIT_WORDS):
+        return None  # a benefit or a budget
+    if unit in ("元", "美元") and (suffix or canonical[match.start() - 1 : match.start()] == "超") and after:
+        return None  # a bound that defines a noun: 1億美元以上外資大項目, 超10億元的
     qualifier = suffix or prefix_qualifier(raw_prefix)
     high = match.group("high")
     multiplier = match.group("multiplier") or ""
@@ -156,6 +158,14 @@ def _read(canonical: str, paragraph: Span, match: re.Match[str], found: list[Can
         direction=Direction.RANGE if high else DIRECTIONS[qualifier],
         raw_prefix=raw_prefix,
     )
+
+
+def _benefit_follows(canonical: str, position: int, limit: int) -> bool:
+    """Whether the rest of the sentence grants something (给予, 奖励 …)."""
+    end = position
+    while end < limit and canonical[end] not in "。；;":
+        end += 1
+    return any(word in canonical[position:end] for word in BENEFIT_WORDS if word != "按")
 
 
 def _inherit_units(canonical: str, found: list[Candidate]) -> list[Candidate]:
