@@ -1,0 +1,171 @@
+"""Single-case calculation: what a subject is entitled to, how much, and why.
+
+Semantics (DESIGN.md, "Semantics decided once"):
+- events are taken in date order, then by event id, so annual caps accumulate
+  over a subject's (or a carrier's) claims in the order they were made;
+- the formula is computed exactly (Decimal), the per-item cap applied, and the
+  result rounded half-up to the 分 once; then the per-subject and per-carrier
+  annual caps take what is left of them;
+- a claim dated outside the rule's validity (calendar 2025 unless a clause says
+  otherwise) gets no amount, says why, and does not use up any cap.
+Every step is written into the entitlement's trace, in Simplified Chinese.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from zhida.engine.case import Case, Event, Value
+from zhida.engine.evaluate import evaluate, fill
+from zhida.rules.model import Cap, CapScope, FieldType, Kind, Rule
+from zhida.rules.pack import Pack
+from zhida.source.script import to_simplified
+
+CENT = Decimal("0.01")
+STANDARD_TAX_RATE = Decimal("0.25")  # 企业所得税法 第四条: the rate a tax preference is measured against
+KIND_NAMES = {
+    Kind.CEILING: "最高额",
+    Kind.FLOOR: "保底额",
+    Kind.EXACT: "定额",
+    Kind.QUALIFICATION: "资格",
+    Kind.TAX: "税收优惠",
+}
+CAP_NAMES = {
+    CapScope.ITEM: "单件上限",
+    CapScope.SUBJECT_YEAR: "单个主体年度上限",
+    CapScope.CARRIER_YEAR: "单个载体年度上限",
+}
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    rule: Rule
+    event: Event
+    amount: Decimal | None  # None for a qualification
+    trace: tuple[str, ...]
+    caps_hit: tuple[str, ...] = ()
+    tax_due: Decimal | None = None
+    in_validity: bool = True
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """An event no rule pays for, with each rule's reason."""
+
+    event: Event
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    case: Case
+    entitlements: tuple[Entitlement, ...]
+    unmatched: tuple[Unmatched, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((e.amount for e in self.entitlements if e.amount is not None), Decimal("0.00"))
+
+
+@dataclass
+class Ledger:
+    """What each annual cap has already paid, keyed by (cap, subject or carrier, year)."""
+
+    used: dict[tuple[str, str, int], Decimal] = field(default_factory=dict)
+
+
+def calculate(pack: Pack, case: Case) -> Result:
+    ledger = Ledger()
+    entitlements: list[Entitlement] = []
+    unmatched: list[Unmatched] = []
+    for event in sorted(case.events, key=lambda event: (event.date, event.id)):
+        reasons: list[str] = []
+        found = False
+        for rule in pack.rules_for(event.type):
+            if case.subject.kind not in rule.spec.subject:
+                reasons.append(f"{rule.spec.title}:仅适用于{'、'.join(pack.subjects[k] for k in rule.spec.subject)}")
+                continue
+            holds = evaluate(rule.when.tree, event.values)
+            if not holds:
+                reasons.append(f"{rule.spec.title}:条件 {rule.when.text} 不成立({fill(rule.when.tree, event.values)})")
+                continue
+            found = True
+            entitlements.append(_entitlement(pack, rule, case, event, ledger))
+        if not found:
+            reasons = reasons or ["没有规则适用于此类事件"]
+            unmatched.append(Unmatched(event, tuple(reasons)))
+    return Result(case, tuple(entitlements), tuple(unmatched))
+
+
+def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledger) -> Entitlement:
+    event_type = pack.events[event.type]
+    trace = [f"事件 {event.id}:{event.date.isoformat()} {event_type.title}"]
+    for event_field in event_type.fields:
+        trace.append(f"  {event_field.title} {event_field.name} = {_show(event.values[event_field.name], event_field.type, event_field.unit)}")
+    if rule.when.text.upper() != "TRUE":
+        trace.append(f"条件 {rule.when.text}:{fill(rule.when.tree, event.values)} → 成立")
+    if not rule.valid_from <= event.date <= rule.valid_to:
+        trace.append(
+            f"日期 {event.date.isoformat()} 不在政策有效期 {rule.valid_from.isoformat()} 至 {rule.valid_to.isoformat()} 内,不予兑现"
+        )
+        amount = None if rule.spec.kind is Kind.QUALIFICATION else Decimal("0.00")
+        return Entitlement(rule, event, amount, tuple(trace), in_validity=False)
+    if rule.spec.kind is Kind.QUALIFICATION:
+        trace.append(f"结果:{rule.spec.result}(不涉及资金)")
+        return Entitlement(rule, event, None, tuple(trace))
+    raw = evaluate(rule.amount.tree, event.values)
+    filled = fill(rule.amount.tree, event.values)
+    steps = [rule.amount.text] if not rule.amount.fields else [rule.amount.text, filled, f"{raw.normalize():f}"]
+    trace.append(f"金额({KIND_NAMES[rule.spec.kind]}) = {' = '.join(steps)} 元")
+    caps_hit: list[str] = []
+    amount = raw
+    for cap in rule.caps:
+        if cap.per is CapScope.ITEM and amount > cap.yuan:
+            trace.append(f"{CAP_NAMES[cap.per]} {_yuan(cap.yuan)}({to_simplified(cap.clause)}):{_yuan(amount)} → {_yuan(cap.yuan)}")
+            amount = cap.yuan
+            caps_hit.append(cap.id)
+    rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    if rounded != amount:
+        trace.append(f"四舍五入到分:{amount.normalize():f} → {_yuan(rounded)}")
+    amount = rounded
+    for cap in rule.caps:
+        if cap.per is not CapScope.ITEM:
+            amount = _annual_cap(cap, amount, case, event, ledger, trace, caps_hit)
+    tax_due = None
+    if rule.tax_due is not None:
+        tax_due = evaluate(rule.tax_due.tree, event.values).quantize(CENT, rounding=ROUND_HALF_UP)
+        trace.append(f"应纳税额 = {rule.tax_due.text} = {fill(rule.tax_due.tree, event.values)} = {_yuan(tax_due)}")
+    verdict = {Kind.CEILING: "最高可得", Kind.FLOOR: "不低于", Kind.TAX: "节税"}.get(rule.spec.kind, "应得")
+    note = "(审核部门在此限额内核定)" if rule.spec.kind is Kind.CEILING else ""
+    trace.append(f"{verdict} {_yuan(amount)}{note}")
+    return Entitlement(rule, event, amount, tuple(trace), tuple(caps_hit), tax_due)
+
+
+def _annual_cap(
+    cap: Cap, amount: Decimal, case: Case, event: Event, ledger: Ledger, trace: list[str], caps_hit: list[str]
+) -> Decimal:
+    holder = case.subject.id if cap.per is CapScope.SUBJECT_YEAR else str(event.values[cap.carrier_field])
+    key = (cap.id, holder, event.date.year)
+    used = ledger.used.get(key, Decimal("0.00"))
+    left = max(cap.yuan - used, Decimal("0.00"))
+    granted = min(amount, left)
+    ledger.used[key] = used + granted
+    if granted < amount:
+        caps_hit.append(cap.id)
+        who = "本主体" if cap.per is CapScope.SUBJECT_YEAR else f"载体 {holder}"
+        trace.append(
+            f"{CAP_NAMES[cap.per]} {_yuan(cap.yuan)}({to_simplified(cap.clause)}):{who} {event.date.year} 年已累计 {_yuan(used)},"
+            f"尚余 {_yuan(left)},{_yuan(amount)} → {_yuan(granted)}"
+        )
+    return granted
+
+
+def _yuan(value: Value) -> str:
+    return f"{Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)} 元"
+
+
+def _show(value: Value, field_type: FieldType, unit: str) -> str:
+    if field_type is FieldType.FLAG:
+        return "是" if value else "否"
+    return f"{value} {unit}".strip()

@@ -1,0 +1,50 @@
+"""A calculation result as JSON-ready data or as a readable table, in either script.
+
+Amounts are decimal strings ("40000.00"), never floats. Text is Simplified
+Chinese; with `traditional=True` it is converted by OpenCC, and the clause is
+quoted verbatim from the (Traditional) document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zhida.engine.calculate import Result
+from zhida.rules.pack import Pack
+from zhida.source.script import to_simplified, to_traditional
+
+
+def result_to_dict(pack: Pack, result: Result, traditional: bool = False) -> dict[str, Any]:
+    script = to_traditional if traditional else (lambda text: text)
+    entitlements = []
+    for item in result.entitlements:
+        rule = item.rule
+        original = pack.document.text[rule.clause_span[0] : rule.clause_span[1]]
+        entitlements.append(
+            {
+                "rule": rule.id,
+                "title": script(rule.spec.title),
+                "article": rule.spec.article,
+                "kind": rule.spec.kind.value,
+                "event": item.event.id,
+                "date": item.event.date.isoformat(),
+                "amount": None if item.amount is None else str(item.amount),
+                "tax_due": None if item.tax_due is None else str(item.tax_due),
+                "result": script(rule.spec.result) if rule.spec.result else None,
+                "caps_hit": list(item.caps_hit),
+                "in_validity": item.in_validity,
+                "trace": [script(line) for line in item.trace],
+                "clause": original if traditional else to_simplified(original),
+                "clause_span": list(rule.clause_span),
+                "department": script(to_simplified(rule.department)),
+            }
+        )
+    return {
+        "case": result.case.name,
+        "subject": {"id": result.case.subject.id, "kind": result.case.subject.kind, "name": result.case.subject.name},
+        "entitlements": entitlements,
+        "total": str(result.total),
+        "unmatched": [
+            {"event": item.event.id, "reasons": [script(reason) for reason in item.reasons]} for item in result.unmatched
+        ],
+    }
