@@ -2,6 +2,10 @@
 
     zhida parse FILE [--json] [--simplified]   the structure of a policy document
     zhida demo                                 the Huzhou 2025 document, parsed and summarised
+    zhida calc CASE [--json] [--traditional]   what a subject is entitled to, with the reasoning
+    zhida events                               the event types a case may hold, and the rules reading them
+    zhida check                                load the rule pack and check it covers every amount granted
+    zhida serve                                the web calculator and API on 127.0.0.1:8000
 """
 
 from __future__ import annotations
@@ -15,10 +19,18 @@ import typer
 from rich.console import Console
 from rich.tree import Tree
 
+from rich.table import Table
+
+from zhida.engine.calculate import calculate
+from zhida.engine.case import CaseError, load_case
+from zhida.engine.evaluate import EvaluationError
+from zhida.engine.output import result_to_dict
+from zhida.rules.coverage import coverage
+from zhida.rules.pack import Pack, PackError, load_pack
 from zhida.source import Document, DocumentError, parse_file
 from zhida.source.export import document_to_dict
 from zhida.source.numerals import format_value
-from zhida.source.script import display
+from zhida.source.script import display, to_traditional
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="政策直达: 把政策文件变成可执行的系统")
 
@@ -81,6 +93,117 @@ def demo() -> None:
         f"共 {len(document.areas)} 个领域、{len(document.articles)} 条政策、"
         f"{len(document.amounts)} 个金额、{len(document.rates)} 个比例、{len(document.indicators)} 个目标指标。"
     )
+
+
+PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认为内置的 huzhou-2025)")
+
+
+def _pack(path: Path | None) -> Pack:
+    path = path or policies_directory() / "huzhou-2025"
+    try:
+        return load_pack(path)
+    except (PackError, DocumentError) as error:
+        _fail(str(error))
+        raise
+
+
+@app.command()
+def calc(
+    case: Path = typer.Argument(..., help="案例文件(.yaml 或 .json),格式见 policies/huzhou-2025/README.md"),
+    as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
+    traditional: bool = typer.Option(False, "--traditional", help="以繁体显示"),
+    pack_path: Path | None = PACK_OPTION,
+) -> None:
+    """计算一个主体可享受的政策:金额、依据条文、计算过程。"""
+    pack = _pack(pack_path)
+    try:
+        result = calculate(pack, load_case(case, pack))
+    except (CaseError, EvaluationError) as error:
+        _fail(str(error))
+    data = result_to_dict(pack, result, traditional)
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    script = to_traditional if traditional else (lambda text: text)
+    console = Console()
+    table = Table(title=script(f"{data['subject']['name']} 可享受的政策"), show_lines=True)
+    for column in ("事件", "日期", "规则", "条", "类型", "金额(元)", "牵头部门"):
+        table.add_column(script(column), justify="right" if column == "金额(元)" else "left")
+    for item in data["entitlements"]:
+        amount = item["amount"] if item["amount"] is not None else script(item["result"] or "资格")
+        table.add_row(item["event"], item["date"], item["title"], str(item["article"]), item["kind"], amount, item["department"])
+    console.print(table)
+    for item in data["entitlements"]:
+        console.print(f"[bold]{item['title']}[/] ({script('第')}{item['article']}{script('条')})", highlight=False)
+        for line in item["trace"]:
+            console.print(f"  {line}", highlight=False)
+        console.print(f"  [dim]{script('条文')}:{item['clause']}[/]", highlight=False)
+    for item in data["unmatched"]:
+        console.print(f"[yellow]{script('事件')} {item['event']} {script('无可享受的政策')}:[/]", highlight=False)
+        for reason in item["reasons"]:
+            console.print(f"  {reason}", highlight=False)
+    console.print(f"[bold]{script('合计')} {data['total']} {script('元')}[/]", highlight=False)
+
+
+@app.command()
+def events(pack_path: Path | None = PACK_OPTION) -> None:
+    """列出案例可用的事件类型:字段、类型、单位,以及读取它的规则。"""
+    pack = _pack(pack_path)
+    console = Console()
+    for event_type in pack.events.values():
+        subjects = "、".join(pack.subjects[kind] for kind in event_type.subjects)
+        table = Table(title=f"{event_type.name} {event_type.title}(主体:{subjects})", title_justify="left")
+        for column in ("字段", "名称", "类型", "单位", "可选值/下限"):
+            table.add_column(column, overflow="fold")
+        for event_field in event_type.fields:
+            detail = "、".join(event_field.values) or (f">= {event_field.minimum}" if event_field.minimum is not None else "")
+            table.add_row(event_field.name, event_field.title, event_field.type.value, event_field.unit, detail)
+        console.print(table)
+        readers = [f"{rule.id}(第{rule.spec.article}条)" for rule in pack.rules_for(event_type.name)]
+        console.print(f"  读取它的规则:{'、'.join(readers) or '无'}\n", highlight=False)
+
+
+@app.command()
+def check(pack_path: Path | None = PACK_OPTION) -> None:
+    """检查政策包:条文引用、表达式,以及受益条款中的每个金额是否都有规则兑现。"""
+    pack = _pack(pack_path)
+    report = coverage(pack)
+    console = Console()
+    table = Table(title="受益条款中的金额与比例")
+    for column in ("条", "金额/比例", "由谁兑现"):
+        table.add_column(column)
+    for citation in report.citations:
+        covered = "、".join(citation.covered_by) or "[bold red]无规则引用[/]"
+        table.add_row(str(citation.article), display(citation.text, True), covered)
+    console.print(table)
+    covered_count = len(report.citations) - len(report.missing)
+    console.print(
+        f"规则 {len(pack.rules)} 条;受益条款中的金额与比例 {len(report.citations)} 个,"
+        f"已覆盖 {covered_count} 个({covered_count * 100 // max(len(report.citations), 1)}%)。",
+        highlight=False,
+    )
+    if report.missing:
+        for citation in report.missing:
+            console.print(
+                f"[bold red]未覆盖:[/] 第 {citation.article} 条 {display(citation.text, True)}"
+                f"(原文位置 {citation.span.start}–{citation.span.end})",
+                highlight=False,
+            )
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="监听地址"),
+    port: int = typer.Option(8000, help="端口"),
+    pack_path: Path | None = PACK_OPTION,
+) -> None:
+    """启动网页计算器与 API(http://127.0.0.1:8000,接口文档在 /docs)。"""
+    import uvicorn
+
+    from zhida.web.app import create_app
+
+    uvicorn.run(create_app(_pack(pack_path)), host=host, port=port)
 
 
 def yuan(value: Decimal) -> str:

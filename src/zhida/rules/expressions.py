@@ -27,6 +27,10 @@ ALLOWED = (
 )
 
 
+# Constructs whose keyword sqlglot does not position: found by their keyword instead.
+KEYWORDS = {exp.Subquery: "(SELECT", exp.Select: "SELECT", exp.Any: "ANY", exp.All: "ALL", exp.Exists: "EXISTS"}
+
+
 class ExpressionError(ValueError):
     """An expression that does not parse or uses something outside the whitelist."""
 
@@ -92,6 +96,9 @@ def _column(node: exp.Expression, text: str) -> int:
         found = text.upper().find(str(node.this).upper())
         if found >= 0:
             return found + 1
+    keyword = KEYWORDS.get(type(node))
+    if keyword and (found := text.upper().find(keyword)) >= 0:
+        return found + 1
     starts = [child.meta["start"] for child in node.walk() if child.meta and "start" in child.meta]
     if starts:
         return min(starts) + 1

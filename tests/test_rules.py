@@ -1,0 +1,171 @@
+"""The rule pack: what it holds, what it refuses, and its coverage of the document."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from zhida.rules.coverage import coverage
+from zhida.rules.expressions import ExpressionError, parse
+from zhida.rules.model import CapScope, Kind
+from zhida.rules.pack import PackError, load_pack
+
+PACK = Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025"
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_pack(PACK)
+
+
+def test_every_rule_quotes_its_article(pack):
+    assert len(pack.rules) == 42
+    for rule in pack.rules:
+        article = pack.document.article(rule.spec.article)
+        start, end = rule.clause_span
+        assert article.span.start <= start < end <= article.span.end, rule.id
+        # the quote is the document's own words, in its own (Traditional) script
+        assert pack.document.text[start:end] == rule.spec.clause, rule.id
+
+
+def test_rules_by_article(pack):
+    by_article: dict[int, int] = {}
+    for rule in pack.rules:
+        by_article[rule.spec.article] = by_article.get(rule.spec.article, 0) + 1
+    # (一) lab + 四星/五星; (二) 2 high-tech + 4 plans + the 5% qualification; (三) voucher;
+    # (四) 2 incubators + 眾創空間 + 3 cultivation rewards; (五) 4 national + 3 patent + 2 grand + 3 provincial;
+    # (十七) 2 cars + 2 appliances + 2 furniture + digital; (二十一) 2 tax + 2 HR; (三十) insurance; (四十) bank.
+    assert by_article == {1: 3, 2: 7, 3: 1, 4: 6, 5: 12, 17: 7, 21: 4, 30: 1, 40: 1}
+
+
+def test_departments_and_areas_come_from_the_document(pack):
+    # 一、…(由市科技局牽頭實施); 三、…(由市發展改革委牽頭實施); 五、…(由市商務局牽頭實施); 七、…(由市農業農村局牽頭實施)
+    assert {(rule.area, rule.department) for rule in pack.rules} == {
+        (1, "市科技局"), (3, "市發展改革委"), (5, "市商務局"), (7, "市農業農村局"),
+    }
+
+
+def test_kinds_and_caps(pack):
+    assert pack.rule("rd-intensity-list").spec.kind is Kind.QUALIFICATION
+    assert pack.rule("export-credit-insurance").spec.kind is Kind.FLOOR  # 不低于60%
+    assert pack.rule("cultivate-high-tech").spec.kind is Kind.EXACT  # 3萬元, no 最高
+    assert {rule.id for rule in pack.rules if rule.spec.kind is Kind.TAX} == {"software-two-three", "key-software-five-ten"}
+    (carrier_cap,) = pack.rule("cultivate-provincial-sme").caps
+    # 單個孵化載體單年度內獎勵額度最高30萬元
+    assert (carrier_cap.per, carrier_cap.yuan, carrier_cap.carrier_field) == (CapScope.CARRIER_YEAR, Decimal(300000), "carrier")
+    (digital_cap,) = pack.rule("digital-products").caps
+    assert (digital_cap.per, digital_cap.yuan) == (CapScope.ITEM, Decimal(500))  # 最高補貼500元
+
+
+def test_validity_is_calendar_2025(pack):
+    # 本文件明確的各項政策除標明具體實施期限外,均為2025年全年實施有效。
+    assert {(rule.valid_from.isoformat(), rule.valid_to.isoformat()) for rule in pack.rules} == {("2025-01-01", "2025-12-31")}
+
+
+def test_every_amount_of_a_benefit_sentence_is_covered(pack):
+    report = coverage(pack)
+    assert report.ok, [c.text for c in report.missing]
+    # 30 amounts in articles 1–5, 7 amounts and rates … : 47 in all, counted in the check table
+    assert len(report.citations) == 47
+    texts = [c.text for c in report.citations if c.article == 17]
+    assert texts == ["1.5萬元", "1.3萬元", "20%", "15%", "2000元", "15%", "20%", "2000元", "6000元", "15%", "500元"]
+
+
+# --- the whitelist refuses what it must, naming rule and position ---------------------------------
+
+FIELDS = {"price", "grade"}
+
+
+@pytest.mark.parametrize(
+    "text, construct, column",
+    [
+        ("(SELECT 1)", "Subquery", 1),
+        ("price LIKE '1%'", "Like", 1),
+        ("price IS NULL", "Is", 1),
+        ("price = NULL", "Null", 9),
+        ("ABS(price)", "ABS", 1),
+        ("1 + CAST(price AS INT)", "CAST", 5),
+        ("ROUND(price, 2)", "ROUND", 1),
+        ("0.15 * price + now()", "NOW", 16),
+        ("price % 2", "Mod", 1),
+        ("'a' || grade", "DPipe", 1),
+        ("price * 2 > ANY (SELECT 1)", "Any", 13),
+        ("grade = 'a' OR price = (SELECT MAX(price) FROM t)", "Subquery", 24),
+    ],
+)
+def test_whitelist_refuses(text, construct, column):
+    with pytest.raises(ExpressionError) as error:
+        parse(text, "规则 r1, amount", FIELDS)
+    message = str(error.value)
+    assert message.startswith("规则 r1, amount:"), message
+    assert construct in message and f"第 {column} 列" in message, message
+
+
+def test_whitelist_refuses_unknown_fields_and_tables():
+    with pytest.raises(ExpressionError, match=r"第 8 列引用了未声明的字段 'prices'"):
+        parse("0.15 * prices", "r", FIELDS)
+    with pytest.raises(ExpressionError, match=r"不能引用表 't'"):
+        parse("t.price * 2", "r", FIELDS)
+    with pytest.raises(ExpressionError, match=r"无法解析"):
+        parse("price >", "r", FIELDS)
+
+
+def test_whitelist_accepts_the_documented_constructs():
+    text = (
+        "CASE WHEN grade IN ('一级', '二级') AND NOT price BETWEEN 1 AND 2 THEN LEAST(0.2 * price, 2000) "
+        "WHEN price >= 1 OR price <> 3 THEN GREATEST(COALESCE(price, 0) / 2 - 1, -1) ELSE (price + 1) END"
+    )
+    assert parse(text, "r", FIELDS).fields == {"price", "grade"}
+
+
+# --- a broken pack is refused at load time, naming file and rule ----------------------------------
+
+
+def _broken_pack(tmp_path: Path, change) -> Path:
+    target = tmp_path / "pack"
+    shutil.copytree(PACK, target, ignore=shutil.ignore_patterns("tests"))
+    path = target / "rules" / "1-education-science-talent.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def _rule(data, rule_id):
+    return next(rule for rule in data["rules"] if rule["id"] == rule_id)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: _rule(d, "high-tech-first").update(clause="每家給予最高30萬元獎勵"), "引用的条文在文件中找不到"),
+        (lambda d: _rule(d, "high-tech-first").update(article=3), "引用的条文不在第 3 条中"),
+        (lambda d: _rule(d, "high-tech-first").update(article=17), "第 17 条属于第 3 领域"),
+        (lambda d: _rule(d, "high-tech-first").update(amount="ABS(200000)"), "high-tech-first, amount"),
+        (lambda d: _rule(d, "high-tech-first").update(when="grade = '首次认定'"), "未声明的字段 'grade'"),
+        (lambda d: _rule(d, "innovation-voucher").update(caps=["no-such-cap"]), "未定义的上限 'no-such-cap'"),
+        (lambda d: _rule(d, "high-tech-first").update(event="no_such_event"), "未知的事件类型"),
+        (lambda d: _rule(d, "high-tech-first").update(subject=["martian"]), "未知的主体类型"),
+        (lambda d: _rule(d, "high-tech-first").update(colour="red"), "colour"),
+        (lambda d: _rule(d, "rd-intensity-list").update(amount="1"), "资格类规则不能有 amount"),
+        (lambda d: d["rules"].append(dict(_rule(d, "lab-new"))), "规则编号 lab-new 重复"),
+    ],
+)
+def test_broken_pack_is_refused(tmp_path, change, message):
+    with pytest.raises(PackError) as error:
+        load_pack(_broken_pack(tmp_path, change))
+    assert message in str(error.value)
+    assert "1-education-science-talent.yaml" in str(error.value) or "重复" in str(error.value)
+
+
+def test_a_rule_removed_leaves_its_amounts_uncovered(tmp_path):
+    def drop(data):
+        data["rules"] = [rule for rule in data["rules"] if rule["id"] != "patent-silver"]
+
+    report = coverage(load_pack(_broken_pack(tmp_path, drop)))
+    # 分別給予每件最高不超過30萬元、15萬元、10萬元獎勵: the 15萬元 is now paid by nobody
+    assert [(c.article, c.text) for c in report.missing] == [(5, "15萬元")]
