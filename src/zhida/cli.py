@@ -51,7 +51,7 @@ def policies_directory() -> Path:
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]错误:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]错误:[/] {message}", highlight=False)
     raise typer.Exit(code=2)
 
 

@@ -1,0 +1,130 @@
+"""`zhida calc`, `zhida events` and `zhida check` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from zhida.cli import app
+
+runner = CliRunner()
+
+SOFTWARE_AND_VOUCHERS = {
+    "subject": {"id": "91330500MA2B3C4D5E", "kind": "enterprise", "name": "湖州某软件有限公司"},
+    "events": [
+        # 按實際發生服務費用給予最高50%比例的補助,單個企業全年最高補助20萬元
+        {"id": "v1", "type": "innovation_voucher", "date": "2025-03-01", "service_fee": 300000},  # 50% = 150000
+        {"id": "v2", "type": "innovation_voucher", "date": "2025-06-01", "service_fee": "150000"},  # 75000 -> 50000 left
+        # 符合條件的軟件企業享受所得稅“兩免三減半”: year 3 is taxed at 12.5% instead of 25%
+        {"id": "t1", "type": "software_income_tax", "date": "2025-05-31", "status": "符合條件的軟件企業",
+         "taxable_income": "1000000.01", "profit_year": 3},
+    ],
+}
+
+
+def write(tmp_path: Path, data, name="case.yaml") -> Path:
+    path = tmp_path / name
+    if name.endswith(".json"):
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    else:
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_calc_json(tmp_path):
+    result = runner.invoke(app, ["calc", str(write(tmp_path, SOFTWARE_AND_VOUCHERS, "case.json")), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    amounts = [(e["rule"], e["event"], e["amount"]) for e in data["entitlements"]]
+    # 25% − 12.5% of 1000000.01 = 125000.00125 -> 125000.00; tax due the same 125000.00
+    assert amounts == [
+        ("innovation-voucher", "v1", "150000.00"),
+        ("software-two-three", "t1", "125000.00"),
+        ("innovation-voucher", "v2", "50000.00"),
+    ]
+    assert data["entitlements"][1]["tax_due"] == "125000.00"
+    assert data["entitlements"][2]["caps_hit"] == ["innovation-voucher-annual"]
+    assert data["total"] == "325000.00"
+    first = data["entitlements"][0]
+    assert first["article"] == 3 and first["kind"] == "ceiling" and first["department"] == "市科技局"
+    assert first["clause"] == "按实际发生服务费用给予最高50%比例的补助,单个企业全年最高补助20万元"
+    assert "金额(最高额) = 0.5 * service_fee = 0.5 * 300000 = 150000 元" in first["trace"]
+    assert any("尚余 50000.00 元" in line for line in data["entitlements"][2]["trace"])
+
+
+def test_calc_table_and_traditional(tmp_path):
+    path = write(tmp_path, SOFTWARE_AND_VOUCHERS)
+    result = runner.invoke(app, ["calc", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "合计 325000.00 元" in result.output and "创新券补助" in result.output
+    result = runner.invoke(app, ["calc", str(path), "--traditional", "--json"])
+    data = json.loads(result.output)
+    assert data["entitlements"][0]["title"] == "創新券補助"
+    # the clause is quoted verbatim from the Traditional document
+    assert data["entitlements"][0]["clause"] == "按實際發生服務費用給予最高50%比例的補助,單個企業全年最高補助20萬元"
+
+
+def _with_event(**changes):
+    case = json.loads(json.dumps(SOFTWARE_AND_VOUCHERS))
+    case["events"][0].update(changes)
+    return case
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        (_with_event(type="innovation_coupon"), "事件 v1: 未知的事件类型 'innovation_coupon'"),
+        ({**SOFTWARE_AND_VOUCHERS, "events": [{"id": "v1", "type": "innovation_voucher", "date": "2025-03-01"}]},
+         "事件 v1: 缺少字段 service_fee(实际发生服务费用)"),
+        (_with_event(colour="red"), "事件 v1: 多余的字段 colour"),
+        (_with_event(service_fee=-1), "事件 v1 的字段 service_fee(实际发生服务费用): 不能为负数"),
+        (_with_event(service_fee="八万"), "事件 v1 的字段 service_fee(实际发生服务费用): 须为数字"),
+        (_with_event(service_fee="100.001"), "金额最多精确到分"),
+        (_with_event(date="2025-13-01"), "事件 v1 的字段 date: 日期格式须为 YYYY-MM-DD"),
+        ({**SOFTWARE_AND_VOUCHERS, "subject": {"id": "x", "kind": "martian"}}, "subject.kind 未知的主体类型 'martian'"),
+        ({**SOFTWARE_AND_VOUCHERS, "subject": {"id": "x", "kind": "consumer"}}, "不适用于主体类型 consumer"),
+        ({"events": []}, "缺少 subject"),
+    ],
+)
+def test_bad_case_is_refused_with_one_message(tmp_path, case, message):
+    path = write(tmp_path, case)
+    result = runner.invoke(app, ["calc", str(path), "--json"])
+    assert result.exit_code == 2
+    assert message in result.output, result.output
+    assert str(path) in result.output  # the message names the case
+    assert "entitlements" not in result.output  # no partial result
+
+
+def test_a_file_that_is_not_yaml_or_json(tmp_path):
+    broken = tmp_path / "case.yaml"
+    broken.write_text("subject: {id: [unclosed\n", encoding="utf-8")
+    result = runner.invoke(app, ["calc", str(broken)])
+    assert result.exit_code == 2 and "不是有效的 YAML 文件" in result.output
+    other = tmp_path / "case.txt"
+    other.write_text("hello", encoding="utf-8")
+    result = runner.invoke(app, ["calc", str(other)])
+    assert result.exit_code == 2 and "须为 .yaml、.yml 或 .json" in result.output
+    binary = tmp_path / "case.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    result = runner.invoke(app, ["calc", str(binary)])
+    assert result.exit_code == 2 and "case.json" in result.output
+    result = runner.invoke(app, ["calc", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2 and "无法读取文件" in result.output
+
+
+def test_events_lists_fields_units_and_rules():
+    result = runner.invoke(app, ["events"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "trade_in_digital" in result.output and "单品售价" in result.output
+    assert "digital-products(第17条)" in result.output
+    assert "incubation-carrier" not in result.output  # caps are not rules
+
+
+def test_check_prints_coverage():
+    result = runner.invoke(app, ["check"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "规则 42 条;受益条款中的金额与比例 47 个,已覆盖 47 个(100%)" in result.output
