@@ -128,3 +128,19 @@ def test_check_prints_coverage():
     result = runner.invoke(app, ["check"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "规则 42 条;受益条款中的金额与比例 47 个,已覆盖 47 个(100%)" in result.output
+
+
+def test_check_fails_when_an_amount_is_paid_by_no_rule(tmp_path):
+    import shutil
+
+    pack = tmp_path / "pack"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025", pack)
+    rules = pack / "rules" / "5-opening-up.yaml"
+    data = yaml.safe_load(rules.read_text(encoding="utf-8"))
+    data["rules"], data["caps"] = [], []
+    rules.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = runner.invoke(app, ["check", "--pack", str(pack)], terminal_width=200)
+    # 市、區兩級對短期出口信用保險保費給予不低于60%的補助,單家企業保費補助金額不超過100萬元
+    assert result.exit_code == 1
+    assert "未覆盖: 第 30 条 60%" in result.output and "未覆盖: 第 30 条 100万元" in result.output
+    assert "已覆盖 45 个" in result.output
