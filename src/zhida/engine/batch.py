@@ -69,20 +69,38 @@ def event_columns(pack: Pack) -> dict[str, FieldType]:
 
 def compile_pack(pack: Pack) -> BatchPlan:
     annual = _annual_caps(pack)
-    branches = [_branch(pack, rule, order, annual) for order, rule in enumerate(pack.rules)]
-    stages = ["claims AS (\n" + "\n  UNION ALL\n".join(branches) + "\n)"]
-    previous = "claims"
-    for index, cap in enumerate(annual):
-        stages.append(_cap_stage(index, cap, previous))
-        previous = f"capped_{index}"
-    final = f"a{len(annual)}"
-    hits = ", ".join(["item_hit"] + [f"CASE WHEN a{i + 1} < a{i} THEN '{cap.id}' END" for i, cap in enumerate(annual)])
-    select = f"""SELECT subject_id, event_id, date, rule, article, kind,
-  CAST({final} AS DECIMAL(18, 2)) AS amount, tax_due,
-  CONCAT_WS(',', {hits}) AS caps_hit, in_validity, department, county
-FROM {previous}
+    # Rules without an annual cap (most rows: every trade-in) skip the windows altogether.
+    capped = [_branch(rule, order, annual) for order, rule in enumerate(pack.rules) if _has_annual_cap(rule)]
+    plain = [_branch(rule, order, annual) for order, rule in enumerate(pack.rules) if not _has_annual_cap(rule)]
+    columns = "subject_id, event_id, date, rule, rule_order, article, kind, tax_due, in_validity, department, county"
+    selects = []
+    stages = []
+    if plain:
+        stages.append("plain AS (\n" + "\n  UNION ALL\n".join(plain) + "\n)")
+        selects.append(f"SELECT {columns}, CAST(a0 AS DECIMAL(18, 2)) AS amount, item_hit AS caps_hit FROM plain")
+    if capped:
+        stages.append("claims AS (\n" + "\n  UNION ALL\n".join(capped) + "\n)")
+        previous = "claims"
+        for index, cap in enumerate(annual):
+            stages.append(_cap_stage(index, cap, previous))
+            previous = f"capped_{index}"
+        hits = ", ".join(["item_hit"] + [f"CASE WHEN a{i + 1} < a{i} THEN '{cap.id}' END" for i, cap in enumerate(annual)])
+        selects.append(
+            f"SELECT {columns}, CAST(a{len(annual)} AS DECIMAL(18, 2)) AS amount, CONCAT_WS(',', {hits}) AS caps_hit "
+            f"FROM {previous}"
+        )
+    union = "\n  UNION ALL\n  ".join(selects)
+    select = f"""SELECT subject_id, event_id, date, rule, article, kind, amount, tax_due,
+  COALESCE(caps_hit, '') AS caps_hit, in_validity, department, county
+FROM (
+  {union}
+) AS entitlements
 ORDER BY subject_id, date, event_id, rule_order"""
     return BatchPlan("WITH " + ",\n".join(stages) + "\n" + select, event_columns(pack))
+
+
+def _has_annual_cap(rule: Rule) -> bool:
+    return any(cap.per is not CapScope.ITEM for cap in rule.caps)
 
 
 def to_dialect(sql: str, dialect: str) -> str:
@@ -100,7 +118,7 @@ def _annual_caps(pack: Pack) -> list[Cap]:
     return sorted(caps.values(), key=lambda cap: (cap.per is CapScope.CARRIER_YEAR, cap.id))
 
 
-def _branch(pack: Pack, rule: Rule, order: int, annual: list[Cap]) -> str:
+def _branch(rule: Rule, order: int, annual: list[Cap]) -> str:
     """One rule as a SELECT: its condition, its amount after the item cap, rounded to the 分."""
     validity = f"(e.date BETWEEN DATE '{rule.valid_from.isoformat()}' AND DATE '{rule.valid_to.isoformat()}')"
     item_caps = [cap for cap in rule.caps if cap.per is CapScope.ITEM]
