@@ -6,6 +6,8 @@
     zhida events                               the event types a case may hold, and the rules reading them
     zhida check                                load the rule pack and check it covers every amount granted
     zhida serve                                the web calculator and API on 127.0.0.1:8000
+    zhida synth -o DIR                         a synthetic Huzhou register (subjects, events)
+    zhida match SUBJECTS EVENTS -o OUT         免申即享: every rule over a whole register
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.tree import Tree
@@ -204,6 +207,68 @@ def serve(
     from zhida.web.app import create_app
 
     uvicorn.run(create_app(_pack(pack_path)), host=host, port=port)
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., "-o", "--out", help="输出目录(写入 subjects.parquet 和 events.parquet)"),
+    enterprises: int = typer.Option(10_000, min=1, help="企业数"),
+    transactions: int = typer.Option(100_000, min=0, help="消费品以旧换新交易数"),
+    seed: int = typer.Option(2025, help="随机种子(相同种子生成相同数据)"),
+    pack_path: Path | None = PACK_OPTION,
+) -> None:
+    """生成湖州的模拟主体库与事件(企业、孵化载体、银行、消费者),可重复。"""
+    from zhida.synth import synthesise
+
+    counts = synthesise(_pack(pack_path), enterprises, transactions, seed, out)
+    Console().print(f"已写入 {out}:主体 {counts['subjects']:,} 个,事件 {counts['events']:,} 条", highlight=False)
+
+
+@app.command()
+def match(
+    subjects: Path = typer.Argument(..., help="主体表(.parquet、.csv 或 .xlsx):subject_id, kind, county …"),
+    events: Path = typer.Argument(..., help="事件表:event_id, subject_id, type, date 及各事件字段"),
+    out: Path = typer.Option(..., "-o", "--out", help="结果文件(.parquet、.csv 或 .xlsx)"),
+    memory_limit: str = typer.Option("1GB", help="DuckDB 内存上限,超出部分落盘"),
+    pack_path: Path | None = PACK_OPTION,
+) -> None:
+    """免申即享:对整个主体库运行全部规则,输出应享清单并按规则、部门、区县汇总。"""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zhida.engine.match import match as run_match
+    from zhida.engine.register import RegisterError
+
+    pack = _pack(pack_path)
+    console = Console()
+    try:
+        with Progress(TextColumn("匹配中"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("match", total=100)
+            summary = run_match(pack, subjects, events, out, lambda value: bar.update(task, completed=value), memory_limit)
+    except RegisterError as error:
+        _fail(str(error))
+    except duckdb.Error as error:
+        _fail(f"计算失败:{str(error).splitlines()[0]}")
+    table = Table(title="按规则汇总", title_justify="left")
+    for column in ("规则", "条", "牵头部门", "笔数", "金额(元)"):
+        table.add_column(column, justify="right" if column in ("笔数", "金额(元)") else "left")
+    for rule, article, department, count, amount in summary.by_rule:
+        table.add_row(rule, str(article), department, f"{count:,}", f"{amount:,.2f}")
+    console.print(table)
+    table = Table(title="按领域及牵头部门汇总(占该领域 2025 年财政预算;税收优惠不计入)", title_justify="left")
+    for column in ("领域", "牵头部门", "笔数", "金额(元)", "领域预算(元)", "占预算"):
+        table.add_column(column, justify="left" if column == "牵头部门" else "right")
+    for area, department, count, amount, budget, share in summary.by_area:
+        table.add_row(str(area or ""), department, f"{count:,}", f"{amount:,.2f}",
+                      f"{budget:,.0f}" if budget else "", f"{share}%" if share is not None else "")
+    console.print(table)
+    table = Table(title="按区县汇总", title_justify="left")
+    for column in ("区县", "笔数", "金额(元)"):
+        table.add_column(column, justify="left" if column == "区县" else "right")
+    for county, count, amount in summary.by_county:
+        table.add_row(county, f"{count:,}", f"{amount:,.2f}")
+    console.print(table)
+    console.print(f"共 {summary.rows:,} 条应享记录,合计 {summary.total:,.2f} 元,已写入 {out}", highlight=False)
 
 
 def yuan(value: Decimal) -> str:
