@@ -32,8 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zhida.engine.batch import event_columns
-from zhida.rules.model import FieldType
+from zhida.engine.batch import arrow_types_by_field, event_columns
 from zhida.rules.pack import Pack
 
 COUNTIES = ("吴兴区", "南浔区", "德清县", "长兴县", "安吉县", "南太湖新区")
@@ -107,19 +106,10 @@ _SUBJECTS_SCHEMA = pa.schema(
         ("rd_expense", pa.decimal128(18, 2)),
     ]
 )
-ARROW_TYPES = {
-    FieldType.MONEY: pa.decimal128(18, 2),
-    FieldType.NUMBER: pa.decimal128(18, 6),
-    FieldType.INTEGER: pa.int64(),
-    FieldType.CHOICE: pa.string(),
-    FieldType.FLAG: pa.bool_(),
-    FieldType.TEXT: pa.string(),
-}
-
-
 def _events_schema(columns: dict[str, FieldType]) -> pa.Schema:
     fields = [("event_id", pa.string()), ("subject_id", pa.string()), ("type", pa.string()), ("date", pa.date32())]
-    return pa.schema(fields + [(name, ARROW_TYPES[kind]) for name, kind in columns.items()])
+    types = arrow_types_by_field()
+    return pa.schema(fields + [(name, types[kind]) for name, kind in columns.items()])
 
 
 def cents_to_decimal(cents: np.ndarray) -> pa.Array:

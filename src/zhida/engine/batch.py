@@ -188,12 +188,11 @@ def _sql(tree: exp.Expression, rule: Rule) -> str:
     return tree.transform(qualify, copy=True).sql(dialect="duckdb")
 
 
-def cases_to_arrow(pack: Pack, cases) -> tuple["pa.Table", "pa.Table"]:
-    """Checked cases (zhida.engine.case.Case) as the subjects and events tables of a batch."""
+def arrow_types_by_field() -> dict:
+    """The Arrow column type of each field type: the same as SQL_TYPES, for Parquet files."""
     import pyarrow as pa
 
-    columns = event_columns(pack)
-    arrow_types = {
+    return {
         FieldType.MONEY: pa.decimal128(18, 2),
         FieldType.NUMBER: pa.decimal128(18, 6),
         FieldType.INTEGER: pa.int64(),
@@ -201,6 +200,14 @@ def cases_to_arrow(pack: Pack, cases) -> tuple["pa.Table", "pa.Table"]:
         FieldType.FLAG: pa.bool_(),
         FieldType.TEXT: pa.string(),
     }
+
+
+def cases_to_arrow(pack: Pack, cases) -> tuple["pa.Table", "pa.Table"]:
+    """Checked cases (zhida.engine.case.Case) as the subjects and events tables of a batch."""
+    import pyarrow as pa
+
+    columns = event_columns(pack)
+    arrow_types = arrow_types_by_field()
     subjects = pa.table(
         {
             "subject_id": pa.array([case.subject.id for case in cases], pa.string()),
