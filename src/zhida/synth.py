@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zhida.engine.batch import arrow_types_by_field, event_columns
+from zhida.rules.model import FieldType
 from zhida.rules.pack import Pack
 
 COUNTIES = ("吴兴区", "南浔区", "德清县", "长兴县", "安吉县", "南太湖新区")
