@@ -1,0 +1,353 @@
+"""The web calculator and the JSON API (zhida.web.app), through Starlette's TestClient."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+from zhida.rules.pack import load_pack
+from zhida.web.app import create_app
+
+with warnings.catch_warnings():
+    # Starlette asks for `httpx2` and warns once, on import, when it falls back to the pinned httpx.
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient` is deprecated")
+    from fastapi.testclient import TestClient
+
+PACK = Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025"
+ENTERPRISE = {"id": "91330500MA2B3C4D5E", "kind": "enterprise", "name": "湖州某科技有限公司"}
+# 對首次認定的高新技術企業,每家給予最高20萬元獎勵 (第二條, 由市科技局牽頭實施)
+HIGH_TECH_FIRST = {"id": "h1", "type": "high_tech_recognition", "date": "2025-05-01", "recognition": "首次认定"}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(load_pack(PACK))) as client:
+        yield client
+
+
+def case(*events: dict) -> dict:
+    return {"subject": ENTERPRISE, "events": list(events)}
+
+
+def post_case(client, data, **params):
+    body = data if isinstance(data, str | bytes) else json.dumps(data, ensure_ascii=False)
+    return client.post("/api/v1/calculate", content=body, params=params, headers={"content-type": "application/json"})
+
+
+# ------------------------------------------------------------------ POST /api/v1/calculate
+
+
+def test_first_high_tech_recognition(client):
+    response = post_case(client, case(HIGH_TECH_FIRST))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["total"] == "200000.00"
+    [item] = data["entitlements"]
+    assert item["rule"] == "high-tech-first"
+    assert item["amount"] == "200000.00"
+    assert item["article"] == 2
+    assert item["department"] == "市科技局"
+    assert "首次认定的高新技术企业" in item["clause"]
+    assert item["trace"][-1].startswith("最高可得 200000.00 元")
+    assert data["unmatched"] == []
+    assert data["subject"] == ENTERPRISE
+
+
+def test_money_never_passes_through_float(client):
+    # 按實際發生服務費用給予最高50%比例的補助: 50% of 80000.01 = 40000.005 -> half-up 40000.01.
+    # Through float, 80000.01 * 0.5 = 40000.004999999997 would round to 40000.00.
+    for fee in ("80000.01", "\"80000.01\""):
+        body = '{"subject": {"id": "E1", "kind": "enterprise"}, "events": [' \
+               '{"id": "v1", "type": "innovation_voucher", "date": "2025-03-01", "service_fee": %s}]}' % fee
+        response = post_case(client, body)
+        assert response.status_code == 200, response.text
+        [item] = response.json()["entitlements"]
+        assert item["amount"] == "40000.01"
+        assert "四舍五入到分:40000.005 → 40000.01 元" in item["trace"]
+        assert response.json()["total"] == "40000.01"
+
+
+def test_large_amounts_keep_every_digit(client):
+    # 符合條件的軟件企業享受所得稅“兩免三減半”: year 1 is exempt, the saving is 25% of the taxable income.
+    # A float holds about 16 digits: 12345678901234567.89 would arrive as 1.2345678901234568e+16.
+    body = '{"subject": {"id": "E1", "kind": "enterprise"}, "events": [{"id": "t1", "type": "software_income_tax",' \
+           ' "date": "2025-05-31", "status": "符合条件的软件企业", "taxable_income": 12345678901234567.89, "profit_year": 1}]}'
+    response = post_case(client, body)
+    assert response.status_code == 200, response.text
+    [item] = response.json()["entitlements"]
+    assert item["amount"] == "3086419725308641.97"  # 0.25 × 12345678901234567.89 = 3086419725308641.9725
+
+
+def test_annual_cap_across_events_and_mixed_types(client):
+    # 單個企業全年最高補助20萬元: 150000 + (75000 capped to the 50000 left) = 200000, plus the 200000 award.
+    response = post_case(
+        client,
+        case(
+            {"id": "v1", "type": "innovation_voucher", "date": "2025-03-01", "service_fee": 300000},
+            {"id": "v2", "type": "innovation_voucher", "date": "2025-06-01", "service_fee": "150000"},
+            HIGH_TECH_FIRST,
+        ),
+    )
+    data = response.json()
+    assert [(e["event"], e["amount"]) for e in data["entitlements"]] == [
+        ("v1", "150000.00"),
+        ("h1", "200000.00"),
+        ("v2", "50000.00"),
+    ]
+    assert data["entitlements"][2]["caps_hit"] == ["innovation-voucher-annual"]
+    assert data["total"] == "400000.00"
+
+
+def test_unmatched_event_has_reasons(client):
+    # 研發費用佔營業收入比重高于5%: 5% exactly is not 高于.
+    report = {"id": "r1", "type": "rd_report", "date": "2025-06-01", "rd_expense": 5000000, "revenue": 100000000}
+    data = post_case(client, case(report)).json()
+    assert data["entitlements"] == [] and data["total"] == "0.00"
+    [unmatched] = data["unmatched"]
+    assert unmatched["event"] == "r1"
+    assert "不成立" in unmatched["reasons"][0]
+
+
+def test_traditional(client):
+    response = post_case(client, case(HIGH_TECH_FIRST), traditional="true")
+    assert response.status_code == 200
+    [item] = response.json()["entitlements"]
+    assert item["clause"] == "對首次認定的高新技術企業,每家給予最高20萬元獎勵"  # the document, verbatim
+    assert item["title"] == "首次認定高新技術企業獎勵"
+    assert any("高新技術企業認定" in line for line in item["trace"])
+    assert item["amount"] == "200000.00"
+
+
+@pytest.mark.parametrize(
+    ("event", "words"),
+    [
+        ({"id": "x1", "type": "moon_landing", "date": "2025-05-01"}, ["x1", "未知的事件类型", "moon_landing"]),
+        ({"id": "h1", "type": "high_tech_recognition", "date": "2025-05-01"}, ["h1", "缺少字段 recognition", "认定类型"]),
+        ({**HIGH_TECH_FIRST, "employees": 30}, ["h1", "多余的字段 employees"]),
+        (
+            {"id": "v1", "type": "innovation_voucher", "date": "2025-03-01", "service_fee": -1},
+            ["v1", "service_fee", "不能为负数"],
+        ),
+        (
+            {"id": "v1", "type": "innovation_voucher", "date": "2025-03-01", "service_fee": "八万元"},
+            ["v1", "service_fee", "须为数字"],
+        ),
+        ({**HIGH_TECH_FIRST, "date": "2025-13-01"}, ["h1", "date", "YYYY-MM-DD", "2025-13-01"]),
+        ({**HIGH_TECH_FIRST, "recognition": "第三次认定"}, ["h1", "recognition", "不是可选值"]),
+    ],
+    ids=["unknown-type", "missing-field", "extra-field", "negative-money", "text-for-number", "bad-date", "bad-choice"],
+)
+def test_bad_case_is_422_naming_the_field(client, event, words):
+    response = post_case(client, case(event))
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert isinstance(detail, str)
+    for word in words:
+        assert word in detail
+
+
+def test_bad_subject_is_422(client):
+    response = post_case(client, {"subject": {"id": "X", "kind": "alien"}, "events": []})
+    assert response.status_code == 422
+    assert "subject.kind" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body", ['{"subject": {"id": "E1", "kind": "enterprise"}, "events": [', "", "not json", b"\xff\xfe{"]
+)
+def test_malformed_json_is_422_in_chinese(client, body):
+    response = post_case(client, body)
+    assert response.status_code == 422
+    assert "请求体" in response.json()["detail"]
+
+
+def test_error_in_traditional(client):
+    response = post_case(client, case({**HIGH_TECH_FIRST, "date": "明年"}), traditional="true")
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "日期格式" in detail and "须为" not in detail  # OpenCC s2t: 須爲
+
+
+# ------------------------------------------------------------------ catalogue endpoints
+
+
+def test_rules(client):
+    rules = client.get("/api/v1/rules").json()
+    assert len(rules) == 42
+    rule = next(rule for rule in rules if rule["id"] == "innovation-voucher")
+    assert rule["article"] == 3 and rule["area"] == 1 and rule["kind"] == "ceiling"
+    assert rule["event"] == "innovation_voucher" and rule["subject"] == ["enterprise"]
+    assert rule["amount"] == "0.5 * service_fee"
+    assert rule["clause"] == "按实际发生服务费用给予最高50%比例的补助,单个企业全年最高补助20万元"
+    assert rule["department"] == "市科技局"
+    assert rule["caps"] == [
+        {"id": "innovation-voucher-annual", "per": "subject_year", "yuan": "200000.00", "clause": "单个企业全年最高补助20万元"}
+    ]
+
+
+def test_events(client):
+    events = {event["name"]: event for event in client.get("/api/v1/events").json()}
+    voucher = events["innovation_voucher"]
+    assert voucher["subjects"] == ["enterprise"]
+    assert voucher["fields"] == [
+        {"name": "service_fee", "type": "money", "title": "实际发生服务费用", "unit": "元", "values": [], "minimum": None}
+    ]
+    assert events["high_tech_recognition"]["fields"][0]["values"] == ["首次认定", "重新认定"]
+
+
+def test_article(client):
+    article = client.get("/api/v1/articles/3").json()
+    assert article["number"] == 3
+    assert article["title"] == "推进产学研合作和科技成果转化"
+    assert article["title_original"] == "推進產學研合作和科技成果轉化"
+    assert "按实际发生服务费用给予最高50%比例的补助" in article["text"]
+    assert "按實際發生服務費用給予最高50%比例的補助" in article["text_original"]
+    assert article["area"] == 1 and article["department"] == "市科技局"
+    assert "innovation-voucher" in [rule["id"] for rule in article["rules"]]
+
+
+def test_unknown_article(client):
+    response = client.get("/api/v1/articles/99")
+    assert response.status_code == 404
+    assert "没有第 99 条" in response.json()["detail"]
+    assert client.get("/api/v1/articles/three").status_code == 422
+
+
+def test_health(client):
+    health = client.get("/api/v1/health").json()
+    assert health["status"] == "ok" and health["rules"] == 42
+
+
+def test_openapi(client):
+    spec = client.get("/openapi.json").json()
+    assert spec["info"]["title"] == "zhida 政策直达 API"
+    operation = spec["paths"]["/api/v1/calculate"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]
+    assert body["example"]["events"][0]["type"] == "high_tech_recognition"
+    assert body["schema"]["properties"]["subject"]["properties"]["kind"]["enum"][0] == "enterprise"
+    alternatives = body["schema"]["properties"]["events"]["items"]["anyOf"]
+    assert len(alternatives) == len(client.get("/api/v1/events").json())
+    assert {"/api/v1/rules", "/api/v1/events", "/api/v1/articles/{number}"} <= set(spec["paths"])
+    assert "/calc" not in spec["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+# ------------------------------------------------------------------ pages
+
+
+def error_box(html: str) -> str:
+    match = re.search(r'<div class="error"[^>]*>(.*?)</div>', html, re.S)
+    return match[1] if match else ""
+
+
+def test_index_lists_subject_kinds(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert '<html lang="zh-Hans">' in response.text
+    assert "惠企政策计算器" in response.text
+    for kind, name in [("enterprise", "企业"), ("incubator", "孵化载体运营主体"), ("consumer", "消费者")]:
+        assert f"/calc?subject={kind}" in response.text and name in response.text
+
+
+def test_calc_page_offers_only_the_kinds_event_types(client):
+    html = client.get("/calc", params={"subject": "enterprise"}).text
+    assert 'value="high_tech_recognition"' in html and 'value="innovation_voucher"' in html
+    assert 'value="incubator_recognition"' not in html  # 孵化載體 events are not an enterprise's
+    assert client.get("/calc", params={"subject": "alien"}).status_code == 422
+
+
+def test_form_adds_rows_up_to_five(client):
+    form = {"subject_kind": "enterprise", "action": "add", "new_type": "innovation_voucher"}
+    html = client.post("/calc", data=form).text
+    assert 'name="e0_type" value="innovation_voucher"' in html
+    assert 'name="e0_service_fee" value="" step="0.01" min="0"' in html
+    assert 'name="e0_date" value="2025-01-01"' in html
+    form = {"subject_kind": "enterprise", "action": "add", "new_type": "high_tech_recognition",
+            "e0_type": "innovation_voucher", "e0_date": "2025-03-01", "e0_service_fee": "100"}
+    html = client.post("/calc", data=form).text
+    assert 'name="e0_service_fee" value="100"' in html  # what was typed stays
+    assert '<select name="e1_recognition">' in html
+    five = {"subject_kind": "enterprise", "action": "add", "new_type": "high_tech_recognition"}
+    for index in range(5):
+        five |= {f"e{index}_type": "high_tech_recognition", f"e{index}_date": "2025-05-01"}
+    response = client.post("/calc", data=five)
+    assert response.status_code == 422 and "最多计算 5 个事件" in error_box(response.text)
+
+
+def test_form_removes_a_row(client):
+    form = {"subject_kind": "enterprise", "action": "remove:0",
+            "e0_type": "innovation_voucher", "e0_date": "2025-03-01", "e0_service_fee": "100",
+            "e1_type": "high_tech_recognition", "e1_date": "2025-05-01", "e1_recognition": "重新认定"}
+    html = client.post("/calc", data=form).text
+    assert 'name="e0_type" value="high_tech_recognition"' in html and "e1_type" not in html
+
+
+HIGH_TECH_FORM = {
+    "subject_kind": "enterprise",
+    "subject_name": "湖州某科技有限公司",
+    "action": "calculate",
+    "e0_type": "high_tech_recognition",
+    "e0_date": "2025-05-01",
+    "e0_recognition": "首次认定",
+    "e1_type": "rd_report",
+    "e1_date": "2025-06-01",
+    "e1_rd_expense": "5000000",
+    "e1_revenue": "100000000",
+}
+
+
+def test_form_calculates(client):
+    response = client.post("/calc", data=HIGH_TECH_FORM)
+    assert response.status_code == 200
+    html = response.text
+    assert "200000.00" in html
+    assert "对首次认定的高新技术企业,每家给予最高20万元奖励" in html
+    assert "依据第 2 条" in html and "市科技局" in html
+    assert "推理过程" in html and "认定类型 recognition = 首次认定" in html
+    assert "未获支持的事件" in html and "不成立" in html  # 5% is not 高于5%
+    assert 'value="湖州某科技有限公司"' in html
+
+
+def test_form_in_traditional(client):
+    html = client.post("/calc", data={**HIGH_TECH_FORM, "lang": "zh-Hant"}).text
+    assert '<html lang="zh-Hant">' in html
+    assert "對首次認定的高新技術企業,每家給予最高20萬元獎勵" in html  # quoted verbatim
+    assert "計算結果" in html and "牽頭部門" in html and "200000.00" in html
+    assert 'value="湖州某科技有限公司"' in html  # what the user typed is left as typed
+    assert "计算结果" not in html
+    index = client.get("/", params={"lang": "zh-Hant"}).text
+    assert "惠企政策計算器" in index and "企業" in index
+
+
+def test_form_switches_script_and_keeps_the_result(client):
+    html = client.post("/calc", data={**HIGH_TECH_FORM, "action": "", "shown": "1", "switch_lang": "zh-Hant"}).text
+    assert "計算結果" in html and "200000.00" in html
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("e0_rd_expense", "-1", ["第 1 个事件(年度研发投入)", "rd_expense", "不能为负数"]),
+        ("e0_rd_expense", "", ["第 1 个事件(年度研发投入)", "缺少字段 rd_expense"]),
+        ("e0_rd_expense", "12.345", ["rd_expense", "金额最多精确到分"]),
+        ("e0_date", "2025/06/01", ["date", "YYYY-MM-DD"]),
+    ],
+)
+def test_form_bad_input_is_422_with_the_message(client, field, value, words):
+    form = {"subject_kind": "enterprise", "action": "calculate", "e0_type": "rd_report", "e0_date": "2025-06-01",
+            "e0_rd_expense": "100", "e0_revenue": "1000", field: value}
+    response = client.post("/calc", data=form)
+    assert response.status_code == 422
+    message = error_box(response.text)
+    for word in words:
+        assert word in message
+    assert 'name="e0_type" value="rd_report"' in response.text  # the form is shown again
+
+
+def test_form_unknown_subject_kind(client):
+    response = client.post("/calc", data={"subject_kind": "alien", "action": "calculate"})
+    assert response.status_code == 422 and "未知的主体类型" in error_box(response.text)
