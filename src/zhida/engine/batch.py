@@ -68,39 +68,27 @@ def event_columns(pack: Pack) -> dict[str, FieldType]:
 
 
 def compile_pack(pack: Pack) -> BatchPlan:
-    annual = _annual_caps(pack)
-    # Rules without an annual cap (most rows: every trade-in) skip the windows altogether.
-    capped = [_branch(rule, order, annual) for order, rule in enumerate(pack.rules) if _has_annual_cap(rule)]
-    plain = [_branch(rule, order, annual) for order, rule in enumerate(pack.rules) if not _has_annual_cap(rule)]
-    columns = "subject_id, event_id, date, rule, rule_order, article, kind, tax_due, in_validity, department, county"
-    selects = []
-    stages = []
-    if plain:
-        stages.append("plain AS (\n" + "\n  UNION ALL\n".join(plain) + "\n)")
-        selects.append(f"SELECT {columns}, CAST(a0 AS DECIMAL(18, 2)) AS amount, item_hit AS caps_hit FROM plain")
-    if capped:
-        stages.append("claims AS (\n" + "\n  UNION ALL\n".join(capped) + "\n)")
-        previous = "claims"
-        for index, cap in enumerate(annual):
-            stages.append(_cap_stage(index, cap, previous))
-            previous = f"capped_{index}"
-        hits = ", ".join(["item_hit"] + [f"CASE WHEN a{i + 1} < a{i} THEN '{cap.id}' END" for i, cap in enumerate(annual)])
-        selects.append(
-            f"SELECT {columns}, CAST(a{len(annual)} AS DECIMAL(18, 2)) AS amount, CONCAT_WS(',', {hits}) AS caps_hit "
-            f"FROM {previous}"
-        )
-    union = "\n  UNION ALL\n  ".join(selects)
-    select = f"""SELECT subject_id, event_id, date, rule, article, kind, amount, tax_due,
-  COALESCE(caps_hit, '') AS caps_hit, in_validity, department, county
-FROM (
-  {union}
-) AS entitlements
+    depth = max((len(_annual(rule)) for rule in pack.rules), default=0)
+    branches = "\n  UNION ALL\n".join(_branch(rule, order, depth) for order, rule in enumerate(pack.rules))
+    kinds = ", ".join(f"({order}, '{kind}')" for order, rule in enumerate(pack.rules) for kind in rule.spec.subject)
+    stages = [
+        f"claims AS (\n{branches}\n)",
+        # Subjects are joined once, after the rules, and only for the subject kind and the county.
+        "eligible AS (\n  SELECT c.*, s.county FROM claims AS c\n"
+        "  JOIN subjects AS s ON s.subject_id = c.subject_id\n"
+        f"  JOIN (VALUES {kinds}) AS rule_kinds(rule_order, subject_kind)\n"
+        "    ON rule_kinds.rule_order = c.rule_order AND rule_kinds.subject_kind = s.kind\n)",
+    ]
+    previous = "eligible"
+    for level in range(1, depth + 1):
+        stages.append(_cap_stage(level, depth, previous))
+        previous = f"capped_{level}"
+    hits = ", ".join(["item_hit"] + [f"CASE WHEN a{k} < a{k - 1} THEN c{k} END" for k in range(1, depth + 1)])
+    select = f"""SELECT subject_id, event_id, date, rule, article, kind, CAST(a{depth} AS DECIMAL(18, 2)) AS amount, tax_due,
+  CONCAT_WS(',', {hits}) AS caps_hit, in_validity, department, county
+FROM {previous}
 ORDER BY subject_id, date, event_id, rule_order"""
     return BatchPlan("WITH " + ",\n".join(stages) + "\n" + select, event_columns(pack))
-
-
-def _has_annual_cap(rule: Rule) -> bool:
-    return any(cap.per is not CapScope.ITEM for cap in rule.caps)
 
 
 def to_dialect(sql: str, dialect: str) -> str:
@@ -108,18 +96,23 @@ def to_dialect(sql: str, dialect: str) -> str:
     return sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True)[0]
 
 
-def _annual_caps(pack: Pack) -> list[Cap]:
-    """The annual caps in stacking order: per subject before per carrier (DESIGN.md)."""
-    caps: dict[str, Cap] = {}
-    for rule in pack.rules:
-        for cap in rule.caps:
-            if cap.per is not CapScope.ITEM:
-                caps.setdefault(cap.id, cap)
-    return sorted(caps.values(), key=lambda cap: (cap.per is CapScope.CARRIER_YEAR, cap.id))
+def _annual(rule: Rule) -> list[Cap]:
+    """A rule's annual caps in stacking order (per subject, then per carrier), as loaded."""
+    return [cap for cap in rule.caps if cap.per is not CapScope.ITEM]
 
 
-def _branch(rule: Rule, order: int, annual: list[Cap]) -> str:
-    """One rule as a SELECT: its condition, its amount after the item cap, rounded to the 分."""
+BASE_COLUMNS = (
+    "subject_id", "event_id", "date", "rule", "rule_order", "article", "kind", "department",
+    "in_validity", "tax_due", "item_hit",
+)
+
+
+def _branch(rule: Rule, order: int, depth: int) -> str:
+    """One rule as a SELECT over `events`: its condition, its amount after the item cap, rounded to the 分.
+
+    For each level k of annual caps it carries the cap's id (c_k), its limit (l_k) and the
+    carrier (g_k, for a per-carrier cap), so that one window per level serves every cap.
+    """
     validity = f"(e.date BETWEEN DATE '{rule.valid_from.isoformat()}' AND DATE '{rule.valid_to.isoformat()}')"
     item_caps = [cap for cap in rule.caps if cap.per is CapScope.ITEM]
     if rule.spec.kind is Kind.QUALIFICATION:
@@ -137,40 +130,44 @@ def _branch(rule: Rule, order: int, annual: list[Cap]) -> str:
         if rule.tax_due is not None
         else "CAST(NULL AS DECIMAL(18, 2))"
     )
-    holders = []
-    for index, cap in enumerate(annual):
-        if cap not in rule.caps:
-            holders.append(f"CAST(NULL AS VARCHAR) AS h{index}")
-        elif cap.per is CapScope.SUBJECT_YEAR:
-            holders.append(f"CONCAT(e.subject_id, '|', CAST(YEAR(e.date) AS VARCHAR)) AS h{index}")
-        else:
-            holders.append(
-                f"CONCAT(e.subject_id, '|', e.{cap.carrier_field}, '|', CAST(YEAR(e.date) AS VARCHAR)) AS h{index}"
-            )
-    kinds = ", ".join(f"'{kind}'" for kind in rule.spec.subject)
+    levels = []
+    annual = _annual(rule)
+    for k in range(1, depth + 1):
+        cap = annual[k - 1] if k <= len(annual) else None
+        if cap is None:
+            levels += [f"CAST(NULL AS VARCHAR) AS c{k}", f"CAST(NULL AS DECIMAL(18, 2)) AS l{k}", f"CAST(NULL AS VARCHAR) AS g{k}"]
+            continue
+        carrier = f"CAST(e.{cap.carrier_field} AS VARCHAR)" if cap.per is CapScope.CARRIER_YEAR else "CAST(NULL AS VARCHAR)"
+        levels += [f"'{cap.id}' AS c{k}", f"CAST({cap.yuan} AS DECIMAL(18, 2)) AS l{k}", f"{carrier} AS g{k}"]
     department = to_simplified(rule.department)
     columns = [
         "e.subject_id", "e.event_id", "e.date", f"'{rule.id}' AS rule", f"{order} AS rule_order",
         f"{rule.spec.article} AS article", f"'{rule.spec.kind.value}' AS kind", f"'{department}' AS department",
-        "s.county", f"{validity} AS in_validity", f"{amount} AS a0", f"{tax_due} AS tax_due", f"{item_hit} AS item_hit",
-        *holders,
+        f"{validity} AS in_validity", f"{tax_due} AS tax_due", f"{item_hit} AS item_hit", f"{amount} AS a0", *levels,
     ]
     return (
-        "  SELECT " + ", ".join(columns) + "\n  FROM events AS e JOIN subjects AS s ON s.subject_id = e.subject_id\n"
-        f"  WHERE e.type = '{rule.spec.event}' AND s.kind IN ({kinds}) AND ({_sql(rule.when.tree, rule)})"
+        "  SELECT " + ", ".join(columns) + "\n  FROM events AS e\n"
+        f"  WHERE e.type = '{rule.spec.event}' AND ({_sql(rule.when.tree, rule)})"
     )
 
 
-def _cap_stage(index: int, cap: Cap, previous: str) -> str:
-    """min(S_i, cap) − min(S_{i−1}, cap) over each holder's claims of a year, in claim order."""
+def _cap_stage(level: int, depth: int, previous: str) -> str:
+    """Level `level` of annual caps: min(S_i, cap) − min(S_{i−1}, cap) within each cap, holder and year.
+
+    Only the claims that carry a cap at this level are sorted; the others pass through.
+    """
+    k = level
+    carried = [*BASE_COLUMNS, "county", *[f"a{j}" for j in range(k)], *[f"{x}{j}" for j in range(1, depth + 1) for x in "clg"]]
+    keep = ", ".join(carried)
     running = (
-        f"SUM(a{index}) OVER (PARTITION BY h{index} ORDER BY date, event_id, rule_order "
-        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        f"SUM(a{k - 1}) OVER (PARTITION BY c{k}, subject_id, g{k}, YEAR(date) "
+        "ORDER BY date, event_id, rule_order ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
-    return f"""capped_{index} AS (
-  SELECT *, CASE WHEN h{index} IS NULL OR a{index} IS NULL THEN a{index}
-    ELSE LEAST(running_{index}, {cap.yuan}) - LEAST(running_{index} - a{index}, {cap.yuan}) END AS a{index + 1}
-  FROM (SELECT *, {running} AS running_{index} FROM {previous}) AS w{index}
+    return f"""capped_{k} AS (
+  SELECT {keep}, a{k - 1} AS a{k} FROM {previous} WHERE c{k} IS NULL OR a{k - 1} IS NULL
+  UNION ALL
+  SELECT {keep}, LEAST(running, l{k}) - LEAST(running - a{k - 1}, l{k}) AS a{k}
+  FROM (SELECT {keep}, {running} AS running FROM {previous} WHERE c{k} IS NOT NULL AND a{k - 1} IS NOT NULL) AS w{k}
 )"""
 
 

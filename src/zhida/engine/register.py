@@ -137,6 +137,8 @@ def _check_types(con: duckdb.DuckDBPyConnection, source: Source, view: str, want
         if name not in present:
             continue
         actual = present[name]
+        if actual.replace(" ", "") == sql_type.replace(" ", ""):
+            continue  # a typed file (Parquet) already holds this type: nothing to cast
         column = _quote(name)
         if sql_type.startswith("DECIMAL") and actual in ("DOUBLE", "FLOAT", "REAL"):
             raise RegisterError(f"{source.path}: 列 {name} 是浮点数({actual}),金额须为精确的小数(DECIMAL)或文本")
@@ -197,37 +199,44 @@ def _check_events(
             f"{where}: 第 {rows[1][0] + source.first_row} 行,列 event_id: 事件编号 {duplicate[0]} 重复"
             f"(第 {rows[0][0] + source.first_row} 行已出现)"
         )
-    orphan = con.execute(
-        "SELECT e._row, e.subject_id FROM events e ANTI JOIN subjects s ON s.subject_id = e.subject_id ORDER BY e._row LIMIT 1"
-    ).fetchone()
-    if orphan is not None:
-        raise RegisterError(f"{where}: 第 {orphan[0] + source.first_row} 行,列 subject_id: 主体 {orphan[1]} 不在主体表中")
+    present_types = {row[0] for row in con.execute("SELECT DISTINCT type FROM events").fetchall()}
     for event_type in pack.events.values():
+        if event_type.name not in present_types or not event_type.fields:
+            continue
         for field in event_type.fields:
-            column = _quote(field.name)
-            label = f"{field.name}({field.title})"
             if field.name not in present:
-                if _first(con, "events", f"type = '{event_type.name}'") is not None:
-                    raise RegisterError(f"{where}: 缺少列 {field.name}(事件类型 {event_type.name} 需要)")
-                continue
-            bad = _first(con, "events", f"type = '{event_type.name}' AND {column} IS NULL", "_row")
-            if bad is not None:
-                raise RegisterError(f"{where}: 第 {bad[0] + source.first_row} 行,列 {label}: {event_type.name} 事件缺少此值")
-            condition = _invalid(field)
-            if condition is None:
-                continue
-            bad = _first(con, "events", f"type = '{event_type.name}' AND ({condition})", f"_row, {column}")
-            if bad is not None:
-                raise RegisterError(f"{where}: 第 {bad[0] + source.first_row} 行,列 {label}: '{bad[1]}' {_why(field)}")
-    kinds = con.execute(
-        "SELECT e._row, e.type, s.kind FROM events e JOIN subjects s ON s.subject_id = e.subject_id WHERE "
-        + " OR ".join(
-            f"(e.type = '{t.name}' AND s.kind NOT IN ({', '.join(repr(k) for k in t.subjects)}))" for t in pack.events.values()
-        )
-        + " ORDER BY e._row LIMIT 1"
+                raise RegisterError(f"{where}: 缺少列 {field.name}(事件类型 {event_type.name} 需要)")
+        # One scan per event type: the first row missing each field, and the first with a bad value.
+        probes = []
+        for field in event_type.fields:
+            probes.append((field, "missing", f"{_quote(field.name)} IS NULL"))
+            if (condition := _invalid(field)) is not None:
+                probes.append((field, "invalid", condition))
+        firsts = con.execute(
+            "SELECT " + ", ".join(f"min(_row) FILTER (WHERE {condition})" for _, _, condition in probes)
+            + f" FROM events WHERE type = '{event_type.name}'"
+        ).fetchone()
+        found = [(row, field, problem) for row, (field, problem, _) in zip(firsts, probes, strict=True) if row is not None]
+        if not found:
+            continue
+        row, field, problem = min(found, key=lambda item: item[0])
+        label = f"{field.name}({field.title})"
+        if problem == "missing":
+            raise RegisterError(f"{where}: 第 {row + source.first_row} 行,列 {label}: {event_type.name} 事件缺少此值")
+        value = con.execute(f"SELECT {_quote(field.name)} FROM events WHERE _row = {row}").fetchone()[0]
+        raise RegisterError(f"{where}: 第 {row + source.first_row} 行,列 {label}: '{value}' {_why(field)}")
+    # One join for both: an event whose subject is not in the register, or of a kind its type does not apply to.
+    mismatch = " OR ".join(
+        f"(e.type = '{t.name}' AND s.kind NOT IN ({', '.join(repr(k) for k in t.subjects)}))" for t in pack.events.values()
+    )
+    bad = con.execute(
+        "SELECT e._row, e.subject_id, e.type, s.kind FROM events e LEFT JOIN subjects s ON s.subject_id = e.subject_id "
+        f"WHERE s.subject_id IS NULL OR {mismatch} ORDER BY e._row LIMIT 1"
     ).fetchone()
-    if kinds is not None:
-        raise RegisterError(f"{where}: 第 {kinds[0] + source.first_row} 行,列 type: 事件类型 {kinds[1]} 不适用于主体类型 {kinds[2]}")
+    if bad is not None and bad[3] is None:
+        raise RegisterError(f"{where}: 第 {bad[0] + source.first_row} 行,列 subject_id: 主体 {bad[1]} 不在主体表中")
+    if bad is not None:
+        raise RegisterError(f"{where}: 第 {bad[0] + source.first_row} 行,列 type: 事件类型 {bad[2]} 不适用于主体类型 {bad[3]}")
 
 
 def _invalid(field) -> str | None:
