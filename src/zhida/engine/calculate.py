@@ -88,7 +88,7 @@ def calculate(pack: Pack, case: Case) -> Result:
                 continue
             holds = evaluate(rule.when.tree, event.values)
             if not holds:
-                reasons.append(f"{rule.spec.title}:条件 {rule.when.text} 不成立({fill(rule.when.tree, event.values)})")
+                reasons.append(f"{rule.spec.title}:条件 {rule.when.text} 不成立({fill(rule.when, event.values)})")
                 continue
             found = True
             entitlements.append(_entitlement(pack, rule, case, event, ledger))
@@ -104,7 +104,7 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
     for event_field in event_type.fields:
         trace.append(f"  {event_field.title} {event_field.name} = {_show(event.values[event_field.name], event_field.type, event_field.unit)}")
     if rule.when.text.upper() != "TRUE":
-        trace.append(f"条件 {rule.when.text}:{fill(rule.when.tree, event.values)} → 成立")
+        trace.append(f"条件 {rule.when.text}:{fill(rule.when, event.values)} → 成立")
     if not rule.valid_from <= event.date <= rule.valid_to:
         trace.append(
             f"日期 {event.date.isoformat()} 不在政策有效期 {rule.valid_from.isoformat()} 至 {rule.valid_to.isoformat()} 内,不予兑现"
@@ -115,7 +115,7 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
         trace.append(f"结果:{rule.spec.result}(不涉及资金)")
         return Entitlement(rule, event, None, tuple(trace))
     raw = evaluate(rule.amount.tree, event.values)
-    filled = fill(rule.amount.tree, event.values)
+    filled = fill(rule.amount, event.values)
     steps = [rule.amount.text] if not rule.amount.fields else [rule.amount.text, filled, f"{raw.normalize():f}"]
     trace.append(f"金额({KIND_NAMES[rule.spec.kind]}) = {' = '.join(steps)} 元")
     caps_hit: list[str] = []
@@ -135,7 +135,7 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
     tax_due = None
     if rule.tax_due is not None:
         tax_due = evaluate(rule.tax_due.tree, event.values).quantize(CENT, rounding=ROUND_HALF_UP)
-        trace.append(f"应纳税额 = {rule.tax_due.text} = {fill(rule.tax_due.tree, event.values)} = {_yuan(tax_due)}")
+        trace.append(f"应纳税额 = {rule.tax_due.text} = {fill(rule.tax_due, event.values)} = {_yuan(tax_due)}")
     verdict = {Kind.CEILING: "最高可得", Kind.FLOOR: "不低于", Kind.TAX: "节税"}.get(rule.spec.kind, "应得")
     note = "(审核部门在此限额内核定)" if rule.spec.kind is Kind.CEILING else ""
     trace.append(f"{verdict} {_yuan(amount)}{note}")

@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlglot import exp
 
 from zhida.engine.case import Value
+from zhida.rules.expressions import Expression
 
 
 class EvaluationError(ValueError):
@@ -67,20 +68,21 @@ def evaluate(node: exp.Expression, values: dict[str, Value]) -> Value:
     raise EvaluationError(f"无法计算 {node.sql()}")
 
 
-def fill(node: exp.Expression, values: dict[str, Value]) -> str:
+def fill(expression: Expression, values: dict[str, Value]) -> str:
     """The expression with each field replaced by its value: `0.5 * service_fee` -> `0.5 * 80000.00`."""
+    parts = list(expression.template)
+    for index in range(1, len(parts), 2):
+        parts[index] = _literal(values[parts[index]])
+    return "".join(parts)
 
-    def replace(child: exp.Expression) -> exp.Expression:
-        if isinstance(child, exp.Column):
-            value = values[child.name]
-            if isinstance(value, bool):
-                return exp.Boolean(this=value)
-            if isinstance(value, str):
-                return exp.Literal.string(value)
-            return exp.Literal.number(str(value))
-        return child
 
-    return node.transform(replace, copy=True).sql()
+def _literal(value: Value) -> str:
+    """A value as SQL writes it, as sqlglot would render the literal."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
 
 
 def _number(value: Value) -> Value:

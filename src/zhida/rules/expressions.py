@@ -9,6 +9,7 @@ engine computes the same thing and a rule cannot reach outside its event.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlglot
@@ -37,11 +38,16 @@ class ExpressionError(ValueError):
 
 @dataclass(frozen=True)
 class Expression:
-    """A parsed, checked expression and the fields it reads."""
+    """A parsed, checked expression, the fields it reads, and its SQL split around those fields.
+
+    `template` alternates SQL text and field names ("0.5 * ", "service_fee", ""), so that a
+    trace can show the expression with values filled in without copying the tree each time.
+    """
 
     text: str
     tree: exp.Expression
     fields: frozenset[str]
+    template: tuple[str, ...] = ()
 
 
 def parse(text: str, where: str, fields: set[str]) -> Expression:
@@ -71,7 +77,21 @@ def parse(text: str, where: str, fields: set[str]) -> Expression:
                     f"{where}: 表达式 {text!r} 第 {_column(node, text)} 列引用了未声明的字段 {node.name!r};可用字段:{known}"
                 )
     used = frozenset(column.name for column in tree.find_all(exp.Column))
-    return Expression(text=str(text), tree=tree, fields=used)
+    return Expression(text=str(text), tree=tree, fields=used, template=_template(tree))
+
+
+FIELD_MARK = re.compile(r"ZHIDAFIELD_(\w+)")
+
+
+def _template(tree: exp.Expression) -> tuple[str, ...]:
+    """The SQL of `tree` split around its field references: text, field, text, field, …, text."""
+
+    def mark(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            return exp.column(f"ZHIDAFIELD_{node.name}")
+        return node
+
+    return tuple(FIELD_MARK.split(tree.transform(mark, copy=True).sql()))
 
 
 def _describe(node: exp.Expression) -> str:

@@ -8,7 +8,7 @@ original, and citations always quote what the government wrote.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import opencc
 
@@ -47,10 +47,13 @@ def _converter(config: str) -> opencc.OpenCC:
     return opencc.OpenCC(config)
 
 
+@lru_cache(maxsize=8192)
 def to_simplified(text: str) -> str:
+    # Cached: clauses, titles and departments are converted again for every answer.
     return _converter("t2s.json").convert(text)
 
 
+@lru_cache(maxsize=8192)
 def to_traditional(text: str) -> str:
     return _converter("s2t.json").convert(text)
 

@@ -48,6 +48,7 @@ TITLE = "zhida 政策直达 API"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_EVENTS = 5  # event rows one calculator form holds
 CENT = Decimal("0.01")
+KIND_LABELS = {"ceiling": "最高可得", "floor": "不低于", "exact": "应得", "qualification": "资格", "tax": "节税"}
 
 
 def default_pack_path() -> Path:
@@ -493,9 +494,6 @@ def _case_data(kind: str, name: str, rows: list[Row]) -> dict[str, Any]:
     return {"subject": {"id": "S1", "kind": kind, "name": name or "申请主体"}, "events": events}
 
 
-
-
-
 @pages.get("/", response_class=HTMLResponse)
 async def index(request: Request, lang: str | None = None) -> HTMLResponse:
     catalogue: Catalogue = request.app.state.catalogue
@@ -578,7 +576,7 @@ async def calc_post(request: Request) -> HTMLResponse:
         result = calculate(pack, case_from_data(_case_data(kind, name, rows), pack, "表单"))
     except (CaseError, EvaluationError) as error:
         return _calc_page(request, kind, name, rows, lang, error=_form_message(str(error), rows), status=422)
-    view = _result_view_for(request, result, rows)
+    view = _result_view(request, result, rows)
     return _calc_page(request, kind, name, rows, lang, result=view)
 
 
@@ -594,7 +592,7 @@ def _form_message(message: str, rows: list[Row]) -> str:
     return re.sub(r"事件 e(\d+)", name, message)
 
 
-def _result_view_for(request: Request, result: Any, rows: list[Row]) -> dict[str, Any]:
+def _result_view(request: Request, result: Any, rows: list[Row]) -> dict[str, Any]:
     pack: Pack = request.app.state.pack
     catalogue: Catalogue = request.app.state.catalogue
     data = result_to_dict(pack, result)
@@ -609,15 +607,6 @@ def _result_view_for(request: Request, result: Any, rows: list[Row]) -> dict[str
         item["event_title"] = titles.get(item["event"], "")
         item["event_number"] = item["event"].removeprefix("e")
     return data
-
-
-KIND_LABELS = {
-    "ceiling": "最高可得",
-    "floor": "不低于",
-    "exact": "应得",
-    "qualification": "资格",
-    "tax": "节税",
-}
 
 
 # --------------------------------------------------------------------------- the app
