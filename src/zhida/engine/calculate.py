@@ -70,9 +70,9 @@ class Result:
 
 @dataclass
 class Ledger:
-    """What each annual cap has already paid, keyed by (cap, subject or carrier, year)."""
+    """What each annual cap has already paid, keyed by (cap, subject, carrier or None, year)."""
 
-    used: dict[tuple[str, str, int], Decimal] = field(default_factory=dict)
+    used: dict[tuple[str, str, str | None, int], Decimal] = field(default_factory=dict)
 
 
 def calculate(pack: Pack, case: Case) -> Result:
@@ -145,15 +145,16 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
 def _annual_cap(
     cap: Cap, amount: Decimal, case: Case, event: Event, ledger: Ledger, trace: list[str], caps_hit: list[str]
 ) -> Decimal:
-    holder = case.subject.id if cap.per is CapScope.SUBJECT_YEAR else str(event.values[cap.carrier_field])
-    key = (cap.id, holder, event.date.year)
+    # A carrier belongs to its operator: the key holds both, as the batch query's window does.
+    carrier = None if cap.per is CapScope.SUBJECT_YEAR else str(event.values[cap.carrier_field])
+    key = (cap.id, case.subject.id, carrier, event.date.year)
     used = ledger.used.get(key, Decimal("0.00"))
     left = max(cap.yuan - used, Decimal("0.00"))
     granted = min(amount, left)
     ledger.used[key] = used + granted
     if granted < amount:
         caps_hit.append(cap.id)
-        who = "本主体" if cap.per is CapScope.SUBJECT_YEAR else f"载体 {holder}"
+        who = "本主体" if carrier is None else f"载体 {carrier}"
         trace.append(
             f"{CAP_NAMES[cap.per]} {_yuan(cap.yuan)}({to_simplified(cap.clause)}):{who} {event.date.year} 年已累计 {_yuan(used)},"
             f"尚余 {_yuan(left)},{_yuan(amount)} → {_yuan(granted)}"
