@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from textlayout import article_and_area, check_parsed
 from zhida.source import parse_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,29 +66,6 @@ def _money_value(match: re.Match[str]) -> Decimal:
     return Decimal(match[1]) * MULTIPLIER[match[2]]
 
 
-def _location(position: int) -> tuple[int | None, int | None]:
-    """(article, area) of a character position, read from the raw text's layout.
-
-    Areas are the lines "一、…(由市X牽頭實施)", articles the lines "(一)…", numbered
-    by their order; the closing starts at "上述8個領域政策".
-    """
-    article = area = None
-    articles_seen = areas_seen = 0
-    closing = TEXT.index("上述8個領域政策")
-    if position >= closing:
-        return None, None
-    for line in re.finditer(r"^.*$", TEXT, flags=re.MULTILINE):
-        if line.start() > position:
-            break
-        if re.match(r"[一二三四五六七八]、.*牽頭實施\)$", line[0]):
-            areas_seen += 1
-            area, article = areas_seen, None
-        elif re.match(r"\([一二三四五六七八九十]+\)", line[0]):
-            articles_seen += 1
-            article = articles_seen
-    return article, area
-
-
 # --- the YAML against the raw text -------------------------------------------------
 
 
@@ -129,7 +107,7 @@ def test_yaml_amounts_follow_the_text_in_order():
         assert match[0] in entry["clause"], name
         # the clause is the text around this very occurrence
         assert entry["clause"] in TEXT[max(0, match.start() - 80) : match.end() + 80], name
-        assert (entry["article"], entry["area"]) == _location(match.start()), name
+        assert (entry["article"], entry["area"]) == article_and_area(TEXT, match.start(), closing="上述8個領域政策"), name
 
 
 def test_yaml_rates_follow_the_text_in_order():
@@ -139,7 +117,7 @@ def test_yaml_rates_follow_the_text_in_order():
         assert Decimal(entry["value"]) == Decimal(match[1]), name
         assert match[0] in entry["clause"], name
         assert entry["clause"] in TEXT[max(0, match.start() - 80) : match.end() + 80], name
-        assert (entry["article"], entry["area"]) == _location(match.start()), name
+        assert (entry["article"], entry["area"]) == article_and_area(TEXT, match.start(), closing="上述8個領域政策"), name
 
 
 def test_budgets_in_the_text_and_in_the_yaml():
@@ -172,31 +150,13 @@ def test_parser_finds_as_many_amounts_and_rates(document):
 @pytest.mark.parametrize("index", range(len(AMOUNTS)), ids=AMOUNT_IDS)
 def test_parsed_amount(document, index):
     entry = AMOUNTS[index]
-    name = f"amounts[{index}] {AMOUNT_IDS[index]} in {entry['clause']!r}"
-    assert index < len(document.amounts), f"{name}: the parser found only {len(document.amounts)} amounts"
-    amount = document.amounts[index]
-    quoted = document.text[amount.span.start : amount.span.end]
-    assert quoted in entry["clause"], f"{name}: parser's amount #{index} is {quoted!r}"
-    assert amount.value == Decimal(entry["value"]), name
-    assert amount.currency == entry["currency"], name
-    assert amount.qualifier.value == entry["qualifier"], name
-    assert amount.per == entry["per"], name
-    assert amount.article == entry["article"], name
-    assert amount.area == entry["area"], name
+    check_parsed(document.amounts, index, entry, f"amounts[{index}] {AMOUNT_IDS[index]} in {entry['clause']!r}", "amounts")
 
 
 @pytest.mark.parametrize("index", range(len(RATES)), ids=RATE_IDS)
 def test_parsed_rate(document, index):
     entry = RATES[index]
-    name = f"rates[{index}] {RATE_IDS[index]} in {entry['clause']!r}"
-    assert index < len(document.rates), f"{name}: the parser found only {len(document.rates)} rates"
-    rate = document.rates[index]
-    quoted = document.text[rate.span.start : rate.span.end]
-    assert quoted in entry["clause"], f"{name}: parser's rate #{index} is {quoted!r}"
-    assert rate.value == Decimal(entry["value"]), name
-    assert rate.qualifier.value == entry["qualifier"], name
-    assert rate.article == entry["article"], name
-    assert rate.area == entry["area"], name
+    check_parsed(document.rates, index, entry, f"rates[{index}] {RATE_IDS[index]} in {entry['clause']!r}", "rates")
 
 
 def test_parsed_budgets(document):

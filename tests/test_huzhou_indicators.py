@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from textlayout import article_and_area
 from zhida.source import parse_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,26 +60,6 @@ NUMBER = re.compile(r"(\d+(?:\.\d+)?)([萬億]?)")
 MULTIPLIER = {"": 1, "萬": 10_000, "億": 100_000_000}
 # What may sit between a number and its unit: the rest of an enumeration (1萬、4萬名) or a range (1—2個).
 BETWEEN = re.compile(r"(?:[、—]\d+(?:\.\d+)?[萬億]?)*")
-
-
-def _location(position: int) -> tuple[int | None, int | None]:
-    """(area, article) of a character position, read from the raw text's layout.
-
-    Areas are the lines "一、…(由市X牽頭實施)", articles the lines "(一)…", each numbered by
-    its order in the text; article is None in an area's goal paragraph.
-    """
-    area = article = None
-    areas_seen = articles_seen = 0
-    for line in re.finditer(r"^.*$", TEXT, flags=re.MULTILINE):
-        if line.start() > position:
-            break
-        if re.match(r"[一二三四五六七八]、.*牽頭實施\)$", line[0]):
-            areas_seen += 1
-            area, article = areas_seen, None
-        elif re.match(r"\([一二三四五六七八九十]+\)", line[0]):
-            articles_seen += 1
-            article = articles_seen
-    return area, article
 
 
 def _read(entry: dict) -> tuple[str, str, str]:
@@ -148,7 +129,7 @@ def test_clause_occurs_once_in_the_text(entry):
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_clause_sits_in_its_area_and_article(entry):
-    assert _location(TEXT.index(entry["clause"])) == (entry["area"], entry["article"])
+    assert article_and_area(TEXT, TEXT.index(entry["clause"])) == (entry["article"], entry["area"])
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)

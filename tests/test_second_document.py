@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from textlayout import article_and_area, check_parsed
 from zhida.source import Document, parse_file
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -59,24 +60,6 @@ def _money_value(match: re.Match[str]) -> Decimal:
     return number * MULTIPLIER[match[2]]
 
 
-def _location(position: int) -> tuple[int | None, int | None]:
-    """(article, area) of a character position, read from the raw text's layout."""
-    if position >= TEXT.index("上述5个领域政策"):
-        return None, None
-    article = area = None
-    articles_seen = areas_seen = 0
-    for line in re.finditer(r"^.*$", TEXT, flags=re.MULTILINE):
-        if line.start() > position:
-            break
-        if re.match(r"[一二三四五]、.*牵头实施）$", line[0]):
-            areas_seen += 1
-            area, article = areas_seen, None
-        elif re.match(r"（[一二三四五六七八九十]+）", line[0]):
-            articles_seen += 1
-            article = articles_seen
-    return article, area
-
-
 def _number(written: str) -> Decimal | Fraction:
     return Fraction(written) if "/" in written else Decimal(written)
 
@@ -99,7 +82,7 @@ def test_yaml_amounts_follow_the_text_in_order():
         assert Decimal(entry["value"]) == _money_value(match), name
         assert match[0] in entry["clause"], name
         assert entry["clause"] in TEXT[max(0, match.start() - 40) : match.end() + 40], name
-        assert (entry["article"], entry["area"]) == _location(match.start()), name
+        assert (entry["article"], entry["area"]) == article_and_area(TEXT, match.start(), closing="上述5个领域政策"), name
 
 
 def test_yaml_rates_follow_the_text_in_order():
@@ -110,7 +93,7 @@ def test_yaml_rates_follow_the_text_in_order():
         assert Decimal(entry["value"]) == Decimal(match[1]), name
         assert match[0] in entry["clause"], name
         assert entry["clause"] in TEXT[max(0, match.start() - 40) : match.end() + 40], name
-        assert (entry["article"], entry["area"]) == _location(match.start()), name
+        assert (entry["article"], entry["area"]) == article_and_area(TEXT, match.start(), closing="上述5个领域政策"), name
 
 
 def test_yaml_targets_are_well_formed():
@@ -120,7 +103,7 @@ def test_yaml_targets_are_well_formed():
         assert target["direction"] in DIRECTIONS, name
         assert (target["direction"] == "range") == (target["value_high"] is not None), name
         # the key sits in its own area and article
-        assert (target["article"], target["area"]) == _location(TEXT.index(target["key"])), name
+        assert (target["article"], target["area"]) == article_and_area(TEXT, TEXT.index(target["key"]), closing="上述5个领域政策"), name
 
 
 def test_yaml_skeleton_matches_the_text():
@@ -188,27 +171,13 @@ def test_parser_finds_as_many_amounts_and_rates(document):
 @pytest.mark.parametrize("index", range(len(AMOUNTS)), ids=AMOUNT_IDS)
 def test_parsed_amount(document, index):
     entry = AMOUNTS[index]
-    name = f"amounts[{index}] in {entry['clause']!r}"
-    assert index < len(document.amounts), f"{name}: the parser found only {len(document.amounts)} amounts"
-    amount = document.amounts[index]
-    assert amount.text in entry["clause"], f"{name}: parser's amount #{index} is {amount.text!r}"
-    assert amount.value == Decimal(entry["value"]), name
-    assert amount.currency == "CNY", name
-    assert amount.qualifier.value == entry["qualifier"], name
-    assert amount.per == entry["per"], name
-    assert (amount.article, amount.area) == (entry["article"], entry["area"]), name
+    check_parsed(document.amounts, index, entry, f"amounts[{index}] in {entry['clause']!r}", "amounts")
 
 
 @pytest.mark.parametrize("index", range(len(RATES)), ids=RATE_IDS)
 def test_parsed_rate(document, index):
     entry = RATES[index]
-    name = f"rates[{index}] in {entry['clause']!r}"
-    assert index < len(document.rates), f"{name}: the parser found only {len(document.rates)} rates"
-    rate = document.rates[index]
-    assert rate.text in entry["clause"], f"{name}: parser's rate #{index} is {rate.text!r}"
-    assert rate.value == Decimal(entry["value"]), name
-    assert rate.qualifier.value == entry["qualifier"], name
-    assert (rate.article, rate.area) == (entry["article"], entry["area"]), name
+    check_parsed(document.rates, index, entry, f"rates[{index}] in {entry['clause']!r}", "rates")
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=TARGET_IDS)

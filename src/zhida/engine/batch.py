@@ -23,6 +23,7 @@ PostgreSQL and Spark SQL (`to_dialect`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
@@ -30,6 +31,9 @@ from sqlglot import exp
 from zhida.rules.model import Cap, CapScope, FieldType, Kind, Rule
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SQL_TYPES = {
     FieldType.MONEY: "DECIMAL(18, 2)",
@@ -199,7 +203,7 @@ def arrow_types_by_field() -> dict:
     }
 
 
-def cases_to_arrow(pack: Pack, cases) -> tuple["pa.Table", "pa.Table"]:
+def cases_to_arrow(pack: Pack, cases) -> tuple[pa.Table, pa.Table]:
     """Checked cases (zhida.engine.case.Case) as the subjects and events tables of a batch."""
     import pyarrow as pa
 
