@@ -90,7 +90,7 @@ def synthesise(pack: Pack, enterprises: int, transactions: int, seed: int, out: 
             writer.write_table(_consumer_subjects(rng, ids))
     event_count = 0
     with pq.ParquetWriter(out / "events.parquet", schema) as writer:
-        table = _organisation_events(rng, subjects, schema)
+        table = _organisation_events(rng, pack, subjects, schema)
         writer.write_table(table)
         event_count += table.num_rows
         for start in range(0, transactions, CHUNK):
@@ -218,7 +218,9 @@ def _repeat(rng: np.random.Generator, ids: np.ndarray, share: float, mean: float
     return np.repeat(chosen, 1 + rng.poisson(max(mean - 1, 0), len(chosen)))
 
 
-def _organisation_events(rng: np.random.Generator, subjects: dict[str, list], schema: pa.Schema) -> pa.Table:
+def _organisation_events(
+    rng: np.random.Generator, pack: Pack, subjects: dict[str, list], schema: pa.Schema
+) -> pa.Table:
     ids = np.array(subjects["subject_id"])
     kinds = np.array(subjects["kind"])
     high_tech = np.array(subjects["high_tech"])
@@ -250,7 +252,7 @@ def _organisation_events(rng: np.random.Generator, subjects: dict[str, list], sc
         "plan": rng.choice(["市级重点研发计划", "科技攻关计划", "公益性技术研究", "市自然科学资金项目"], len(projects), p=[0.2, 0.3, 0.3, 0.2]),
     })
     awards = researchers[rng.random(len(researchers)) < 0.002]
-    award_values = pack_award_values()
+    award_values = list(pack.events["science_award"].field("award").values)
     events.add(rng, "science_award", awards, "SA", {"award": rng.choice(award_values, len(awards)), "lead_unit": rng.random(len(awards)) < 0.7})
     patents = researchers[rng.random(len(researchers)) < 0.003]
     events.add(rng, "patent_award", patents, "PA", {
@@ -280,13 +282,6 @@ def _organisation_events(rng: np.random.Generator, subjects: dict[str, list], sc
     loans = _repeat(rng, banks, 0.6, 2.0)
     events.add(rng, "agri_mortgage_loan", loans, "AL", {"loan": cents_to_decimal(_lognormal_cents(rng, 2_000_000, 1.0, len(loans)))})
     return events.table()
-
-
-def pack_award_values() -> list[str]:
-    return [
-        "国家最高科学技术奖", "国家科学技术奖特等奖", "国家科学技术奖一等奖", "国家科学技术奖二等奖",
-        "省科学技术大奖", "省知识产权大奖", "省科学技术奖一等奖", "省科学技术奖二等奖", "省科学技术奖三等奖",
-    ]
 
 
 def _lognormal_cents(rng: np.random.Generator, median_yuan: float, sigma: float, n: int) -> np.ndarray:

@@ -43,12 +43,6 @@ SQL_TYPES = {
     FieldType.FLAG: "BOOLEAN",
     FieldType.TEXT: "VARCHAR",
 }
-OUTPUT_COLUMNS = (
-    "subject_id", "event_id", "date", "rule", "article", "kind", "amount", "tax_due",
-    "caps_hit", "in_validity", "department", "county",
-)
-
-
 class BatchError(ValueError):
     """A rule set that cannot be compiled for a batch."""
 
@@ -213,7 +207,7 @@ def cases_to_arrow(pack: Pack, cases) -> tuple[pa.Table, pa.Table]:
         {
             "subject_id": pa.array([case.subject.id for case in cases], pa.string()),
             "kind": pa.array([case.subject.kind for case in cases], pa.string()),
-            "county": pa.array([getattr(case.subject, "county", None) for case in cases], pa.string()),
+            "county": pa.nulls(len(cases), pa.string()),  # a case has no county
         }
     )
     rows = [(case.subject.id, event) for case in cases for event in case.events]

@@ -31,6 +31,14 @@ KIND_NAMES = {
     Kind.QUALIFICATION: "资格",
     Kind.TAX: "税收优惠",
 }
+# What the final amount of each kind means to the reader (the trace's last line, the page's label).
+VERDICTS = {
+    Kind.CEILING: "最高可得",
+    Kind.FLOOR: "不低于",
+    Kind.EXACT: "应得",
+    Kind.QUALIFICATION: "资格",
+    Kind.TAX: "节税",
+}
 CAP_NAMES = {
     CapScope.ITEM: "单件上限",
     CapScope.SUBJECT_YEAR: "单个主体年度上限",
@@ -136,9 +144,8 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
     if rule.tax_due is not None:
         tax_due = evaluate(rule.tax_due.tree, event.values).quantize(CENT, rounding=ROUND_HALF_UP)
         trace.append(f"应纳税额 = {rule.tax_due.text} = {fill(rule.tax_due, event.values)} = {_yuan(tax_due)}")
-    verdict = {Kind.CEILING: "最高可得", Kind.FLOOR: "不低于", Kind.TAX: "节税"}.get(rule.spec.kind, "应得")
     note = "(审核部门在此限额内核定)" if rule.spec.kind is Kind.CEILING else ""
-    trace.append(f"{verdict} {_yuan(amount)}{note}")
+    trace.append(f"{VERDICTS[rule.spec.kind]} {_yuan(amount)}{note}")
     return Entitlement(rule, event, amount, tuple(trace), tuple(caps_hit), tax_due)
 
 

@@ -28,7 +28,7 @@ class RegisterError(ValueError):
 @dataclass(frozen=True)
 class Source:
     path: Path
-    relation: str  # a DuckDB table function reading the file, with a `_row` column
+    view: str  # the DuckDB view over the file, as read, with a `_row` column
     first_row: int  # what `_row` 0 is called for a reader: 2 for CSV/Excel (header on line 1), 1 for Parquet
 
 
@@ -46,13 +46,13 @@ def open_register(con: duckdb.DuckDBPyConnection, pack: Pack, subjects: Path, ev
             raise RegisterError(f"{events}: 缺少列 {column}")
     fields = event_columns(pack)
     county = "CAST(county AS VARCHAR)" if "county" in subject_columns else "CAST(NULL AS VARCHAR)"
-    _check_types(con, subject_source, "raw_subjects", {**SUBJECT_COLUMNS})
+    _check_types(con, subject_source, {**SUBJECT_COLUMNS})
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW subjects AS SELECT CAST(subject_id AS VARCHAR) AS subject_id, "
         f"CAST(kind AS VARCHAR) AS kind, {county} AS county FROM raw_subjects"
     )
     wanted = {**EVENT_KEYS, **{name: SQL_TYPES[kind] for name, kind in fields.items() if name in event_cols}}
-    _check_types(con, event_source, "raw_events", wanted)
+    _check_types(con, event_source, wanted)
     selects = [f"CAST({_quote(name)} AS {sql_type}) AS {_quote(name)}" for name, sql_type in wanted.items()]
     selects += [f"CAST(NULL AS {SQL_TYPES[kind]}) AS {_quote(name)}" for name, kind in fields.items() if name not in event_cols]
     con.execute(f"CREATE OR REPLACE TEMP VIEW events AS SELECT {', '.join(selects)}, _row FROM raw_events")
@@ -131,7 +131,8 @@ def _first(con: duckdb.DuckDBPyConnection, view: str, condition: str, columns: s
     return con.execute(f"SELECT {columns} FROM {view} WHERE {condition} ORDER BY _row LIMIT 1").fetchone()
 
 
-def _check_types(con: duckdb.DuckDBPyConnection, source: Source, view: str, wanted: dict[str, str]) -> None:
+def _check_types(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]) -> None:
+    view = source.view
     present = _columns(con, view)
     for name, sql_type in wanted.items():
         if name not in present:
@@ -162,19 +163,19 @@ def _type_name(sql_type: str) -> str:
 
 def _check_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source) -> None:
     kinds = ", ".join(f"'{kind}'" for kind in pack.subjects)
-    bad = _first(con, "raw_subjects", "subject_id IS NULL", "_row")
+    bad = _first(con, source.view, "subject_id IS NULL", "_row")
     if bad is not None:
         raise RegisterError(f"{source.path}: 第 {bad[0] + source.first_row} 行,列 subject_id: 为空")
-    bad = _first(con, "raw_subjects", f"CAST(kind AS VARCHAR) NOT IN ({kinds}) OR kind IS NULL", "_row, kind")
+    bad = _first(con, source.view, f"CAST(kind AS VARCHAR) NOT IN ({kinds}) OR kind IS NULL", "_row, kind")
     if bad is not None:
         raise RegisterError(
             f"{source.path}: 第 {bad[0] + source.first_row} 行,列 kind: 未知的主体类型 '{bad[1]}';可选:{'、'.join(pack.subjects)}"
         )
     duplicate = con.execute(
-        "SELECT subject_id FROM raw_subjects GROUP BY subject_id HAVING count(*) > 1 LIMIT 1"
+        f"SELECT subject_id FROM {source.view} GROUP BY subject_id HAVING count(*) > 1 LIMIT 1"
     ).fetchone()
     if duplicate is not None:
-        row = _first(con, "raw_subjects", f"subject_id = '{_escape(duplicate[0])}'", "_row")
+        row = _first(con, source.view, f"subject_id = '{_escape(duplicate[0])}'", "_row")
         raise RegisterError(f"{source.path}: 第 {row[0] + source.first_row} 行,列 subject_id: 主体 {duplicate[0]} 重复")
 
 

@@ -36,7 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from zhida.engine.calculate import calculate
+from zhida.engine.calculate import VERDICTS, calculate
 from zhida.engine.case import CaseError, case_from_data
 from zhida.engine.evaluate import EvaluationError
 from zhida.engine.output import result_to_dict
@@ -48,7 +48,7 @@ TITLE = "zhida 政策直达 API"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_EVENTS = 5  # event rows one calculator form holds
 CENT = Decimal("0.01")
-KIND_LABELS = {"ceiling": "最高可得", "floor": "不低于", "exact": "应得", "qualification": "资格", "tax": "节税"}
+KIND_LABELS = {kind.value: label for kind, label in VERDICTS.items()}
 
 
 def default_pack_path() -> Path:
