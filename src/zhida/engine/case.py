@@ -72,6 +72,18 @@ def load_case(path: str | Path, pack: Pack) -> Case:
     return case_from_data(data, pack, str(path))
 
 
+def read_case_json(raw: bytes) -> Any:
+    """The request body as Python data, numbers with a fraction as Decimal; ValueError in Chinese."""
+    if not raw.strip():
+        raise ValueError("请求体为空:须为 JSON 格式的案例 {\"subject\": {...}, \"events\": [...]}")
+    try:
+        return json.loads(raw, parse_float=Decimal)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"请求体不是有效的 JSON:第 {error.lineno} 行第 {error.colno} 列,{error.msg}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ValueError("请求体不是有效的 JSON:须为 UTF-8 编码的 JSON 文本") from None
+
+
 def case_from_data(data: Any, pack: Pack, name: str = "案例") -> Case:
     """Check a case already parsed into Python objects (from a file or a request)."""
     if not isinstance(data, dict):

@@ -37,7 +37,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from zhida.engine.calculate import VERDICTS, calculate
-from zhida.engine.case import CaseError, case_from_data
+from zhida.engine.case import CaseError, case_from_data, read_case_json
 from zhida.engine.evaluate import EvaluationError
 from zhida.engine.output import result_to_dict
 from zhida.rules.model import EventType, FieldType, Rule
@@ -254,18 +254,6 @@ def _detail(status: int, message: str) -> JSONResponse:
 
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
-
-
-def read_case_json(raw: bytes) -> Any:
-    """The request body as Python data, numbers with a fraction as Decimal; ValueError in Chinese."""
-    if not raw.strip():
-        raise ValueError("请求体为空:须为 JSON 格式的案例 {\"subject\": {...}, \"events\": [...]}")
-    try:
-        return json.loads(raw, parse_float=Decimal)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"请求体不是有效的 JSON:第 {error.lineno} 行第 {error.colno} 列,{error.msg}") from None
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ValueError("请求体不是有效的 JSON:须为 UTF-8 编码的 JSON 文本") from None
 
 
 async def calculate_case(
