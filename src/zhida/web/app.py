@@ -3,6 +3,7 @@
     create_app(pack)          the FastAPI app; the pack lives on `app.state.pack`, nothing global
     create_default_app()      the same over the Huzhou 2025 pack of this repository (for
                               `uvicorn --factory zhida.web.app:create_default_app`)
+    run(app, host, port)      serve it with uvicorn as `zhida serve` does (no `server` banner)
 
 API (documented at /docs):
     POST /api/v1/calculate?traditional=false   one case -> entitlements, total, unmatched events
@@ -12,6 +13,17 @@ Money never passes through float: the request body is read raw and decoded with
 `json.loads(raw, parse_float=Decimal)`; amounts come back as decimal strings.
 Every error a user can cause is a 422 (404 for an unknown article) whose `detail`
 is one Chinese sentence naming the field.
+
+Bounded work, a server that stays up:
+    - a request body over MAX_BODY_BYTES is refused with 413: by its Content-Length before
+      anything runs, else while it is read (a chunked body is cut off at the limit);
+    - a case of more than MAX_CASE_EVENTS events is refused with 422 before any checking;
+    - parsing, checking and computing run in worker threads (at most COMPUTE_THREADS at once),
+      never on the event loop, so a big case does not hold up other requests;
+    - an unexpected error is a 500 with a Chinese message and `Connection: close`, its traceback
+      logged; the keep-alive connection is closed cleanly, not reset;
+    - every response carries SECURITY_HEADERS; the pages and /docs use no inline script or style
+      and load nothing from outside the app (Swagger UI is vendored under static/swagger).
 
 Pages (Simplified Chinese; `?lang=zh-Hant` for Traditional):
     GET  /             choose a subject kind
@@ -25,16 +37,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio
+import uvicorn
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhida.engine.calculate import VERDICTS, calculate
 from zhida.engine.case import CaseError, case_from_data, read_case_json
@@ -46,7 +66,29 @@ from zhida.source.script import to_simplified, to_traditional
 
 TITLE = "zhida 政策直达 API"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
 MAX_EVENTS = 5  # event rows one calculator form holds
+MAX_BODY_BYTES = 1024 * 1024  # 1 MB: a case of MAX_CASE_EVENTS events with room to spare
+MAX_CASE_EVENTS = 1000
+# The GIL runs one calculation at a time anyway; a second thread lets a small case pass a big one,
+# and few threads keep the event loop's share of the GIL large.
+COMPUTE_THREADS = 2
+LIMITS_TEXT = (
+    f"请求体最大 1 MB({MAX_BODY_BYTES} 字节),超过时答 413;"
+    f"一个案例最多 {MAX_CASE_EVENTS} 个事件,超过时答 422。"
+)
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    # Scripts and styles only from the app's own files (no inline code); Swagger UI's CSS draws its
+    # icons as data: images.
+    "content-security-policy": (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+}
+logger = logging.getLogger(__name__)
 CENT = Decimal("0.01")
 KIND_LABELS = {kind.value: label for kind, label in VERDICTS.items()}
 
@@ -260,9 +302,16 @@ async def calculate_case(
     request: Request,
     traditional: bool = Query(False, description="true 时以繁体输出,条文按原文引用"),
 ) -> Response:
-    pack: Pack = request.app.state.pack
+    raw = await request.body()  # BodyLimit stops the read at MAX_BODY_BYTES
+    limiter = request.app.state.compute_limiter
+    return await anyio.to_thread.run_sync(answer_case, request.app.state.pack, raw, traditional, limiter=limiter)
+
+
+def answer_case(pack: Pack, raw: bytes, traditional: bool) -> Response:
+    """Parse, check and compute one case into its response: CPU work, run in a worker thread."""
     try:
-        data = read_case_json(await request.body())
+        data = read_case_json(raw)
+        check_event_count(data)
     except ValueError as error:
         return _detail(422, str(error))
     try:
@@ -270,6 +319,15 @@ async def calculate_case(
     except (CaseError, EvaluationError) as error:
         return _detail(422, to_traditional(str(error)) if traditional else str(error))
     return JSONResponse(result_to_dict(pack, result, traditional=traditional))
+
+
+def check_event_count(data: Any) -> None:
+    """Refuse an oversized case before checking a single event of it (ValueError in Chinese)."""
+    events = data.get("events") if isinstance(data, dict) else None
+    if isinstance(events, list) and len(events) > MAX_CASE_EVENTS:
+        raise ValueError(
+            f"案例的事件过多:收到 {len(events)} 个,一个案例最多 {MAX_CASE_EVENTS} 个事件;请分成几个案例提交"
+        )
 
 
 async def list_rules(request: Request) -> Response:
@@ -327,12 +385,17 @@ def api_router(pack: Pack) -> APIRouter:
         description=(
             "按政策包的规则计算一个主体的各项事件可得的奖励、补助、税收优惠或资格,每项附推理过程(trace)、"
             "所依据的条文原文、条款号与牵头部门。金额一律为十进制字符串,请求与响应都不经过浮点数。"
+            + LIMITS_TEXT
         ),
         # The body is read raw (never through float), so FastAPI cannot see it: describe it here.
         openapi_extra=_calculate_openapi(pack),
         responses={
             200: {"description": "计算结果:entitlements、total、unmatched"},
-            422: {"description": "案例有误,或请求体不是有效的 JSON", "content": json_error},
+            413: {"description": f"请求体超过 1 MB({MAX_BODY_BYTES} 字节)", "content": json_error},
+            422: {
+                "description": f"案例有误、事件多于 {MAX_CASE_EVENTS} 个,或请求体不是有效的 JSON",
+                "content": json_error,
+            },
         },
     )
     api.add_api_route(
@@ -532,9 +595,15 @@ async def calc_form(request: Request, subject: str | None = None, lang: str | No
 
 @pages.post("/calc", response_class=HTMLResponse)
 async def calc_post(request: Request) -> HTMLResponse:
+    form = await request.form()  # BodyLimit stops the read at MAX_BODY_BYTES
+    limiter = request.app.state.compute_limiter
+    return await anyio.to_thread.run_sync(answer_form, request, form, limiter=limiter)
+
+
+def answer_form(request: Request, form) -> HTMLResponse:
+    """One post of the calculator form into its page: checking, computing and rendering, in a worker thread."""
     pack: Pack = request.app.state.pack
     catalogue: Catalogue = request.app.state.catalogue
-    form = await request.form()
     lang = _lang(_clean(form.get("switch_lang")) or _clean(form.get("lang")))
     try:
         kind, name, rows = _read_form(pack, form)
@@ -597,6 +666,162 @@ def _result_view(request: Request, result: Any, rows: list[Row]) -> dict[str, An
     return data
 
 
+# --------------------------------------------------------------------------- docs
+
+
+async def swagger_page(request: Request) -> HTMLResponse:
+    """Swagger UI from the app's own static files: works offline, no inline script (see static/swagger)."""
+    template = request.app.state.templates.get_template("docs.html")
+    return HTMLResponse(template.render(title=request.app.title, openapi_url=request.app.openapi_url))
+
+
+# --------------------------------------------------------------------------- errors and limits
+
+
+def _wants_json(request: Request) -> bool:
+    """The API and its schema answer errors in JSON; everything else is a page a person reads."""
+    return request.url.path.startswith("/api/") or request.url.path == request.app.openapi_url
+
+
+def error_response(request: Request, status: int, message: str, *, close: bool = False) -> Response:
+    """One error in Chinese: JSON `{"detail": ...}` for the API, an HTML page otherwise.
+
+    `close` adds `Connection: close`, for when the connection should not be reused: after a 500,
+    or when the rest of an oversized body was never read.
+    """
+    headers = {"connection": "close"} if close else {}
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    page = _render(request, "error.html", {"error": message, "heading": _HEADINGS.get(status, "出错了"), "status": status},
+                   status)
+    page.headers.update(headers)
+    return page
+
+
+_HEADINGS = {404: "页面不存在", 405: "不支持的请求方式", 413: "提交的内容过大", 422: "请求有误", 500: "服务器内部错误"}
+
+
+def body_too_large_message(request: Request) -> str:
+    what = "表单" if not _wants_json(request) else "请求体"
+    return f"{what}过大:最多 1 MB({MAX_BODY_BYTES} 字节),未予处理"
+
+
+class BodyTooLarge(HTTPException):
+    """The body passed MAX_BODY_BYTES while it was being read; answered by `http_error` as a 413."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+class BodyLimit:
+    """ASGI middleware: no request body over `limit` bytes reaches the app.
+
+    A declared Content-Length over the limit is answered at once, before the app runs. Otherwise
+    (a chunked body, or a Content-Length that lies) the bytes are counted as they are received and
+    the read stops with BodyTooLarge at the first chunk past the limit: the body is never held whole.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            request = Request(scope)
+            await error_response(request, 413, body_too_large_message(request), close=True)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, limited, send)
+
+
+class SecurityHeaders:
+    """ASGI middleware: SECURITY_HEADERS on every response (pages, API, docs, static files, errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def http_error(request: Request, error: HTTPException) -> Response:
+    """404, 405, 413 … in Chinese (Starlette's own are English)."""
+    if error.status_code == 413:
+        return error_response(request, 413, body_too_large_message(request), close=True)
+    messages = {
+        404: f"没有这个地址:{request.url.path}",
+        405: f"{request.url.path} 不接受 {request.method} 请求",
+    }
+    response = error_response(request, error.status_code, messages.get(error.status_code, str(error.detail)))
+    response.headers.update(error.headers or {})
+    return response
+
+
+_EXPECTED = {"int_parsing": "须为整数", "bool_parsing": "须为 true 或 false", "missing": "不能缺少"}
+
+
+async def validation_error(request: Request, error: RequestValidationError) -> Response:
+    """A bad path or query parameter: one Chinese sentence naming it (FastAPI's own is an English list)."""
+    first = error.errors()[0]
+    where = {"path": "路径参数", "query": "查询参数"}.get(str(first["loc"][0]), "参数")
+    name = ".".join(str(part) for part in first["loc"][1:])
+    expected = _EXPECTED.get(first["type"], "不符合要求")
+    value = f" {first['input']!r}" if first["type"] != "missing" else ""
+    return error_response(request, 422, f"{where} {name}{value} {expected}")
+
+
+async def server_error(request: Request, error: Exception) -> Response:
+    """The last resort: a Chinese 500 that closes the connection, so a keep-alive client is not reset.
+
+    Starlette's ServerErrorMiddleware calls this, sends the answer and re-raises; the server
+    closes the connection after it. The traceback is logged here, with the request.
+    """
+    logger.error("%s %s 出错", request.method, request.url.path, exc_info=error)
+    message = "服务器内部错误:请求未能完成,已记录;请稍后重试或联系维护人员"
+    try:
+        response = error_response(request, 500, message, close=True)
+    except Exception:  # a page that cannot render falls back to JSON rather than failing twice
+        response = JSONResponse({"detail": message}, status_code=500, headers={"connection": "close"})
+    # ServerErrorMiddleware sends this outside every other middleware: add the headers here.
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def server_config(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> uvicorn.Config:
+    """How the app is served: uvicorn without its `server: uvicorn` banner."""
+    return uvicorn.Config(app, host=host, port=port, server_header=False, **options)
+
+
+def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the app in the foreground (`zhida serve`)."""
+    uvicorn.Server(server_config(app, host, port)).run()
+
+
 # --------------------------------------------------------------------------- the app
 
 
@@ -607,8 +832,19 @@ def create_app(pack: Pack) -> FastAPI:
         description=(
             f"把《{to_simplified(pack.document.preamble.title)}》变成可执行的规则:"
             "计算一个主体可享受的政策、金额、依据的条文和牵头部门。金额一律为十进制字符串。"
+            + LIMITS_TEXT
         ),
+        docs_url=None,
+        redoc_url=None,
+        exception_handlers={
+            HTTPException: http_error,
+            RequestValidationError: validation_error,
+            Exception: server_error,
+        },
     )
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(SecurityHeaders)  # added last, so outermost: it sees BodyLimit's 413 too
+    app.state.compute_limiter = anyio.CapacityLimiter(COMPUTE_THREADS)
     app.state.pack = pack
     app.state.catalogue = build_catalogue(pack)
     app.state.templates = Environment(
@@ -619,4 +855,6 @@ def create_app(pack: Pack) -> FastAPI:
     )
     app.include_router(api_router(pack))
     app.include_router(pages)
+    app.add_api_route("/docs", swagger_page, methods=["GET"], include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
