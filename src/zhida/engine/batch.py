@@ -16,18 +16,26 @@ How the single-case semantics become set operations:
   cap, claim i keeps min(S_i, cap) − min(S_{i−1}, cap). That is what "take
   what is left of the cap" gives, claim after claim, without a loop;
 - caps stack: each annual cap is one more window over the previous amounts.
-The query is written in DuckDB's dialect and transpiled by sqlglot for
-PostgreSQL and Spark SQL (`to_dialect`).
+The query is built as one sqlglot tree, never by pasting text: every name and
+value from the pack (rule and cap ids, event types, fields, subject kinds, the
+department, dates, amounts) enters as a literal or a quoted identifier node, and
+the rules' expressions, whitelisted at load time, are checked again and grafted
+in as trees. The tree is rendered for DuckDB (`BatchPlan.sql`) and for any other
+engine sqlglot writes, such as PostgreSQL and Spark SQL (`BatchPlan.sql_for`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import reduce
 from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
 
+from zhida.rules.expressions import ALLOWED, Expression
 from zhida.rules.model import Cap, CapScope, FieldType, Kind, Rule
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
@@ -43,16 +51,25 @@ SQL_TYPES = {
     FieldType.FLAG: "BOOLEAN",
     FieldType.TEXT: "VARCHAR",
 }
+MONEY = "DECIMAL(18, 2)"  # every amount of the output, to the 分
+TEXT = "VARCHAR"
+
+
 class BatchError(ValueError):
     """A rule set that cannot be compiled for a batch."""
 
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """The compiled query and the event columns it expects."""
+    """The compiled query (as a tree, and rendered for DuckDB) and the event columns it expects."""
 
     sql: str  # DuckDB dialect
     event_columns: dict[str, FieldType]  # field name -> type, over all event types
+    tree: exp.Expression
+
+    def sql_for(self, dialect: str) -> str:
+        """The same query for another engine: "postgres", "spark", "trino", "duckdb" …"""
+        return self.tree.sql(dialect=dialect, pretty=True)
 
 
 def event_columns(pack: Pack) -> dict[str, FieldType]:
@@ -66,31 +83,25 @@ def event_columns(pack: Pack) -> dict[str, FieldType]:
 
 
 def compile_pack(pack: Pack) -> BatchPlan:
+    """The whole rule set as one query: the rules' claims, the subject kinds, then the annual caps."""
+    if not pack.rules:
+        raise BatchError("政策包中没有规则,无法生成批量查询")
     depth = max((len(_annual(rule)) for rule in pack.rules), default=0)
-    branches = "\n  UNION ALL\n".join(_branch(rule, order, depth) for order, rule in enumerate(pack.rules))
-    kinds = ", ".join(f"({order}, '{kind}')" for order, rule in enumerate(pack.rules) for kind in rule.spec.subject)
-    stages = [
-        f"claims AS (\n{branches}\n)",
-        # Subjects are joined once, after the rules, and only for the subject kind and the county.
-        "eligible AS (\n  SELECT c.*, s.county FROM claims AS c\n"
-        "  JOIN subjects AS s ON s.subject_id = c.subject_id\n"
-        f"  JOIN (VALUES {kinds}) AS rule_kinds(rule_order, subject_kind)\n"
-        "    ON rule_kinds.rule_order = c.rule_order AND rule_kinds.subject_kind = s.kind\n)",
-    ]
-    previous = "eligible"
+    claims = reduce(
+        lambda left, right: exp.union(left, right, distinct=False, copy=False),
+        [_branch(rule, order, depth) for order, rule in enumerate(pack.rules)],
+    )
+    stages: list[tuple[str, exp.Expression]] = [("claims", claims), ("eligible", _eligible(pack))]
     for level in range(1, depth + 1):
-        stages.append(_cap_stage(level, depth, previous))
-        previous = f"capped_{level}"
-    hits = ", ".join(["item_hit"] + [f"CASE WHEN a{k} < a{k - 1} THEN c{k} END" for k in range(1, depth + 1)])
-    select = f"""SELECT subject_id, event_id, date, rule, article, kind, CAST(a{depth} AS DECIMAL(18, 2)) AS amount, tax_due,
-  CONCAT_WS(',', {hits}) AS caps_hit, in_validity, department, county
-FROM {previous}
-ORDER BY subject_id, date, event_id, rule_order"""
-    return BatchPlan("WITH " + ",\n".join(stages) + "\n" + select, event_columns(pack))
+        stages.append((f"capped_{level}", _cap_stage(level, depth, stages[-1][0])))
+    tree = _final(depth, stages[-1][0])
+    for name, stage in stages:
+        tree = tree.with_(name, as_=stage, copy=False)
+    return BatchPlan(tree.sql(dialect="duckdb", pretty=True), event_columns(pack), tree)
 
 
 def to_dialect(sql: str, dialect: str) -> str:
-    """The same query for another engine: "postgres", "spark", "trino", "hive" …"""
+    """DuckDB query text for another engine; a compiled plan renders its tree with `BatchPlan.sql_for`."""
     return sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True)[0]
 
 
@@ -105,82 +116,248 @@ BASE_COLUMNS = (
 )
 
 
-def _branch(rule: Rule, order: int, depth: int) -> str:
+# --- leaves: every value from the pack becomes a node here, never text ---------------------------
+
+
+def _column(name: str, table: str | None = None) -> exp.Column:
+    """A column the compiler itself names (subject_id, a0, c1 …)."""
+    return exp.column(name, table=table)
+
+
+def _field(name: str) -> exp.Column:
+    """An event field named by the pack, on `events AS e`, always a quoted identifier."""
+    return exp.column(exp.to_identifier(str(name), quoted=True), table="e")
+
+
+def _string(value: str) -> exp.Literal:
+    return exp.Literal.string(str(value))
+
+
+def _number(value: int | Decimal, where: str) -> exp.Literal:
+    """A numeric literal made from a number, never from text, so it renders as digits, sign and point."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal) or not Decimal(value).is_finite():
+        raise BatchError(f"{where}:{value!r} 不是有限的数值")
+    return exp.Literal.number(format(Decimal(value), "f"))
+
+
+def _date(value: dt.date) -> exp.Cast:
+    return _cast(_string(value.isoformat()), "DATE")
+
+
+def _cast(value: exp.Expression, sql_type: str) -> exp.Cast:
+    # Types read as DuckDB reads them (its VARCHAR is TEXT), so every dialect is written as before.
+    return exp.cast(value, exp.DataType.build(sql_type, dialect="duckdb"), copy=False)
+
+
+def _null(sql_type: str) -> exp.Cast:
+    return _cast(exp.null(), sql_type)
+
+
+def _money(value: exp.Expression) -> exp.Cast:
+    return _cast(value, MONEY)
+
+
+def _least(left: exp.Expression, right: exp.Expression) -> exp.Least:
+    # ignore_nulls: DuckDB's LEAST, as the parser marks it, so that other dialects are written alike.
+    return exp.Least(this=left, expressions=[right], ignore_nulls=True)
+
+
+def _ordered(name: str) -> exp.Ordered:
+    return exp.Ordered(this=_column(name), nulls_first=False)  # DuckDB's default, written out for Spark
+
+
+def _alias(value: exp.Expression, name: str) -> exp.Alias:
+    return exp.alias_(value, name, copy=False)
+
+
+def _table(name: str, alias: str | None = None) -> exp.Table:
+    return exp.table_(name, alias=alias)
+
+
+# --- stages --------------------------------------------------------------------------------------
+
+
+def _branch(rule: Rule, order: int, depth: int) -> exp.Select:
     """One rule as a SELECT over `events`: its condition, its amount after the item cap, rounded to the 分.
 
     For each level k of annual caps it carries the cap's id (c_k), its limit (l_k) and the
     carrier (g_k, for a per-carrier cap), so that one window per level serves every cap.
     """
-    validity = f"(e.date BETWEEN DATE '{rule.valid_from.isoformat()}' AND DATE '{rule.valid_to.isoformat()}')"
+    where = f"规则 {rule.id}"
+
+    def validity() -> exp.Paren:
+        between = exp.Between(this=_column("date", "e"), low=_date(rule.valid_from), high=_date(rule.valid_to))
+        return exp.paren(between, copy=False)
+
     item_caps = [cap for cap in rule.caps if cap.per is CapScope.ITEM]
-    if rule.spec.kind is Kind.QUALIFICATION:
-        amount, item_hit = "CAST(NULL AS DECIMAL(18, 2))", "CAST(NULL AS VARCHAR)"
-    else:
-        raw = _sql(rule.amount.tree, rule)
+    amount: exp.Expression = _null(MONEY)
+    item_hit: exp.Expression = _null(TEXT)
+    if Kind(rule.spec.kind) is not Kind.QUALIFICATION:
+        raw = _expression(rule.amount, rule)
         capped = raw
         for cap in item_caps:
-            capped = f"LEAST({capped}, {cap.yuan})"
-        amount = f"CASE WHEN {validity} THEN CAST(ROUND({capped}, 2) AS DECIMAL(18, 2)) ELSE CAST(0 AS DECIMAL(18, 2)) END"
-        hit = " ".join(f"WHEN {raw} > {cap.yuan} THEN '{cap.id}'" for cap in item_caps)
-        item_hit = f"CASE WHEN NOT {validity} THEN CAST(NULL AS VARCHAR) {hit} END" if item_caps else "CAST(NULL AS VARCHAR)"
-    tax_due = (
-        f"CASE WHEN {validity} THEN CAST(ROUND({_sql(rule.tax_due.tree, rule)}, 2) AS DECIMAL(18, 2)) END"
-        if rule.tax_due is not None
-        else "CAST(NULL AS DECIMAL(18, 2))"
-    )
-    levels = []
-    annual = _annual(rule)
-    for k in range(1, depth + 1):
-        cap = annual[k - 1] if k <= len(annual) else None
-        if cap is None:
-            levels += [f"CAST(NULL AS VARCHAR) AS c{k}", f"CAST(NULL AS DECIMAL(18, 2)) AS l{k}", f"CAST(NULL AS VARCHAR) AS g{k}"]
-            continue
-        carrier = f"CAST(e.{cap.carrier_field} AS VARCHAR)" if cap.per is CapScope.CARRIER_YEAR else "CAST(NULL AS VARCHAR)"
-        levels += [f"'{cap.id}' AS c{k}", f"CAST({cap.yuan} AS DECIMAL(18, 2)) AS l{k}", f"{carrier} AS g{k}"]
-    department = to_simplified(rule.department)
+            capped = _least(capped, _number(cap.yuan, f"{where}: 上限 {cap.id}"))
+        rounded = _money(exp.Round(this=capped, decimals=exp.Literal.number(2)))
+        amount = exp.case().when(validity(), rounded, copy=False).else_(_money(exp.Literal.number(0)), copy=False)
+        if item_caps:
+            item_hit = exp.case().when(exp.not_(validity(), copy=False), _null(TEXT), copy=False)
+            for cap in item_caps:
+                over = exp.GT(this=raw.copy(), expression=_number(cap.yuan, f"{where}: 上限 {cap.id}"))
+                item_hit = item_hit.when(over, _string(cap.id), copy=False)
+    tax_due: exp.Expression = _null(MONEY)
+    if rule.tax_due is not None:
+        owed = _money(exp.Round(this=_expression(rule.tax_due, rule), decimals=exp.Literal.number(2)))
+        tax_due = exp.case().when(validity(), owed, copy=False)
     columns = [
-        "e.subject_id", "e.event_id", "e.date", f"'{rule.id}' AS rule", f"{order} AS rule_order",
-        f"{rule.spec.article} AS article", f"'{rule.spec.kind.value}' AS kind", f"'{department}' AS department",
-        f"{validity} AS in_validity", f"{tax_due} AS tax_due", f"{item_hit} AS item_hit", f"{amount} AS a0", *levels,
+        _column("subject_id", "e"), _column("event_id", "e"), _column("date", "e"),
+        _alias(_string(rule.id), "rule"),
+        _alias(_number(order, where), "rule_order"),
+        _alias(_number(rule.spec.article, f"{where}: article"), "article"),
+        _alias(_string(Kind(rule.spec.kind).value), "kind"),
+        _alias(_string(to_simplified(rule.department)), "department"),
+        _alias(validity(), "in_validity"),
+        _alias(tax_due, "tax_due"),
+        _alias(item_hit, "item_hit"),
+        _alias(amount, "a0"),
+        *_levels(rule, depth),
     ]
+    condition = exp.and_(
+        exp.EQ(this=_column("type", "e"), expression=_string(rule.spec.event)),
+        exp.paren(_expression(rule.when, rule), copy=False),
+        copy=False,
+    )
+    return exp.select(*columns).from_(_table("events", "e"), copy=False).where(condition, copy=False)
+
+
+def _levels(rule: Rule, depth: int) -> list[exp.Alias]:
+    """c_k, l_k, g_k for each level of annual caps; NULL where this rule has no cap at that level."""
+    annual = _annual(rule)
+    levels: list[exp.Alias] = []
+    for k in range(1, depth + 1):
+        if k > len(annual):
+            levels += [_alias(_null(TEXT), f"c{k}"), _alias(_null(MONEY), f"l{k}"), _alias(_null(TEXT), f"g{k}")]
+            continue
+        cap = annual[k - 1]
+        carrier = _null(TEXT)
+        if cap.per is CapScope.CARRIER_YEAR:
+            carrier = _cast(_field(cap.carrier_field), TEXT)
+        limit = _money(_number(cap.yuan, f"规则 {rule.id}: 上限 {cap.id}"))
+        levels += [_alias(_string(cap.id), f"c{k}"), _alias(limit, f"l{k}"), _alias(carrier, f"g{k}")]
+    return levels
+
+
+def _eligible(pack: Pack) -> exp.Select:
+    """Claims whose subject is of a kind the rule is for; subjects are joined once, after the rules."""
+    kinds = exp.values(
+        [(order, str(kind)) for order, rule in enumerate(pack.rules) for kind in rule.spec.subject],
+        alias="rule_kinds",
+        columns=["rule_order", "subject_kind"],
+    )
+    same_subject = exp.EQ(this=_column("subject_id", "s"), expression=_column("subject_id", "c"))
+    same_kind = exp.and_(
+        exp.EQ(this=_column("rule_order", "rule_kinds"), expression=_column("rule_order", "c")),
+        exp.EQ(this=_column("subject_kind", "rule_kinds"), expression=_column("kind", "s")),
+        copy=False,
+    )
     return (
-        "  SELECT " + ", ".join(columns) + "\n  FROM events AS e\n"
-        f"  WHERE e.type = '{rule.spec.event}' AND ({_sql(rule.when.tree, rule)})"
+        exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("c")), _column("county", "s"))
+        .from_(_table("claims", "c"), copy=False)
+        .join(_table("subjects", "s"), on=same_subject, copy=False)
+        .join(kinds, on=same_kind, copy=False)
     )
 
 
-def _cap_stage(level: int, depth: int, previous: str) -> str:
+def _cap_stage(level: int, depth: int, previous: str) -> exp.Union:
     """Level `level` of annual caps: min(S_i, cap) − min(S_{i−1}, cap) within each cap, holder and year.
 
     Only the claims that carry a cap at this level are sorted; the others pass through.
     """
     k = level
     carried = [*BASE_COLUMNS, "county", *[f"a{j}" for j in range(k)], *[f"{x}{j}" for j in range(1, depth + 1) for x in "clg"]]
-    keep = ", ".join(carried)
-    running = (
-        f"SUM(a{k - 1}) OVER (PARTITION BY c{k}, subject_id, g{k}, YEAR(date) "
-        "ORDER BY date, event_id, rule_order ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+
+    def keep() -> list[exp.Column]:
+        return [_column(name) for name in carried]
+
+    def missing(name: str) -> exp.Is:
+        return _column(name).is_(exp.null())
+
+    passing = (
+        exp.select(*keep(), _alias(_column(f"a{k - 1}"), f"a{k}"))
+        .from_(_table(previous), copy=False)
+        .where(exp.or_(missing(f"c{k}"), missing(f"a{k - 1}"), copy=False), copy=False)
     )
-    return f"""capped_{k} AS (
-  SELECT {keep}, a{k - 1} AS a{k} FROM {previous} WHERE c{k} IS NULL OR a{k - 1} IS NULL
-  UNION ALL
-  SELECT {keep}, LEAST(running, l{k}) - LEAST(running - a{k - 1}, l{k}) AS a{k}
-  FROM (SELECT {keep}, {running} AS running FROM {previous} WHERE c{k} IS NOT NULL AND a{k - 1} IS NOT NULL) AS w{k}
-)"""
+    running = exp.Window(
+        this=exp.Sum(this=_column(f"a{k - 1}")),
+        partition_by=[_column(f"c{k}"), _column("subject_id"), _column(f"g{k}"), exp.Year(this=_column("date"))],
+        order=exp.Order(expressions=[_ordered("date"), _ordered("event_id"), _ordered("rule_order")]),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+        over="OVER",
+    )
+    windowed = (
+        exp.select(*keep(), _alias(running, "running"))
+        .from_(_table(previous), copy=False)
+        .where(exp.and_(exp.not_(missing(f"c{k}")), exp.not_(missing(f"a{k - 1}")), copy=False), copy=False)
+    )
+    kept = exp.Sub(
+        this=_least(_column("running"), _column(f"l{k}")),
+        expression=_least(exp.Sub(this=_column("running"), expression=_column(f"a{k - 1}")), _column(f"l{k}")),
+    )
+    capped = exp.select(*keep(), _alias(kept, f"a{k}")).from_(windowed.subquery(f"w{k}", copy=False), copy=False)
+    return exp.union(passing, capped, distinct=False, copy=False)
 
 
-def _sql(tree: exp.Expression, rule: Rule) -> str:
-    """A rule expression with its fields read from the events table `e`."""
-    if tree.find(exp.Div):
-        # DuckDB and Spark divide decimals into doubles: the batch would not be exact.
-        raise BatchError(f"规则 {rule.id}:批量计算不支持除法(会失去精确到分的保证),请改写为乘法")
+def _final(depth: int, previous: str) -> exp.Select:
+    """The output columns, with the caps a claim hit (its item cap, then each annual cap that cut it)."""
+    hits: list[exp.Expression] = [_column("item_hit")]
+    for k in range(1, depth + 1):
+        cut = exp.LT(this=_column(f"a{k}"), expression=_column(f"a{k - 1}"))
+        hits.append(exp.case().when(cut, _column(f"c{k}"), copy=False))
+    caps_hit = exp.ConcatWs(expressions=[_string(","), *hits], safe=True, coalesce=True)
+    columns = [
+        *(_column(name) for name in ("subject_id", "event_id", "date", "rule", "article", "kind")),
+        _alias(_money(_column(f"a{depth}")), "amount"),
+        _column("tax_due"),
+        _alias(caps_hit, "caps_hit"),
+        *(_column(name) for name in ("in_validity", "department", "county")),
+    ]
+    return (
+        exp.select(*columns)
+        .from_(_table(previous), copy=False)
+        .order_by(*(_ordered(name) for name in ("subject_id", "date", "event_id", "rule_order")), copy=False)
+    )
+
+
+def _expression(expression: Expression | None, rule: Rule) -> exp.Expression:
+    """A rule expression as a tree with its fields read from the events table `e`.
+
+    The pack checked it against the whitelist when it was loaded; it is checked again here because
+    this tree goes into SQL as it is: a node outside the whitelist, or a number literal that is not a
+    number, would be written out verbatim.
+    """
+    if expression is None:
+        raise BatchError(f"规则 {rule.id}:缺少表达式")
+    for node in expression.tree.walk():
+        if isinstance(node, exp.Div):
+            # DuckDB and Spark divide decimals into doubles: the batch would not be exact.
+            raise BatchError(f"规则 {rule.id}:批量计算不支持除法(会失去精确到分的保证),请改写为乘法")
+        if not isinstance(node, ALLOWED):
+            raise BatchError(f"规则 {rule.id}:表达式使用了不允许的结构 {type(node).__name__}")
+        if isinstance(node, exp.Literal) and not node.is_string:
+            _number(_decimal(node.this, rule), f"规则 {rule.id}")
 
     def qualify(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column):
-            return exp.column(node.name, table="e")
+            return _field(node.name)
         return node
 
-    return tree.transform(qualify, copy=True).sql(dialect="duckdb")
+    return expression.tree.transform(qualify, copy=True)
+
+
+def _decimal(text: str, rule: Rule) -> Decimal:
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        raise BatchError(f"规则 {rule.id}:{text!r} 不是数值") from None
 
 
 def arrow_types_by_field() -> dict:

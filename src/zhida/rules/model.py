@@ -5,17 +5,46 @@ document, and its `when` / `amount` are whitelisted SQL expressions over the
 fields its event type declares. The YAML shapes are checked by pydantic
 (unknown keys refused); the cross-checks (clause in text, fields, caps) are in
 `zhida.rules.pack`.
+
+Every name a pack gives (rule, cap, event type, field, subject kind) is a `Name`:
+lower-case ASCII words joined by - or _. Names end up as SQL identifiers and
+output values; the batch builds its SQL as a tree, so a hostile name could not
+inject anything, but a name like `x' || (SELECT …) || '` has no business in a
+policy pack and is refused where it is written.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from zhida.rules.expressions import Expression
+
+
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
+NAME_MAX_LENGTH = 64
+
+
+def check_name(value: str) -> str:
+    """A pack's identifier, or a Chinese message that says what a name may be."""
+    if len(value) > NAME_MAX_LENGTH or not NAME_PATTERN.fullmatch(value):
+        # The value goes in as context, not into the template: a brace in it is not a placeholder.
+        raise PydanticCustomError(
+            "zhida_name",
+            "名称 {name} 不合规:须以小写英文字母开头,只含小写英文字母、数字和单个 - 或 _,最长 64 个字符",
+            {"name": repr(value)},
+        )
+    return value
+
+
+# Rule, cap, event type, field and subject-kind names.
+Name = Annotated[str, AfterValidator(check_name)]
 
 
 class Strict(BaseModel):
@@ -32,7 +61,7 @@ class FieldType(StrEnum):
 
 
 class EventField(Strict):
-    name: str
+    name: Name
     type: FieldType
     title: str  # Simplified Chinese label
     unit: str = ""  # 元, 件, 年 ...
@@ -41,9 +70,9 @@ class EventField(Strict):
 
 
 class EventType(Strict):
-    name: str
+    name: Name
     title: str
-    subjects: tuple[str, ...]  # which subject kinds may have this event
+    subjects: tuple[Name, ...]  # which subject kinds may have this event
     fields: tuple[EventField, ...] = ()
 
     def field(self, name: str) -> EventField | None:
@@ -57,11 +86,11 @@ class CapScope(StrEnum):
 
 
 class Cap(Strict):
-    id: str
+    id: Name
     per: CapScope
     yuan: Decimal = Field(gt=0)
     clause: str
-    carrier_field: str | None = None  # for CARRIER_YEAR: the event field naming the carrier
+    carrier_field: Name | None = None  # for CARRIER_YEAR: the event field naming the carrier
 
 
 class Kind(StrEnum):
@@ -75,18 +104,18 @@ class Kind(StrEnum):
 class RuleSpec(Strict):
     """A rule as written in YAML, before its expressions are parsed."""
 
-    id: str
+    id: Name
     title: str  # Simplified Chinese, short
     article: int
     clause: str
-    subject: tuple[str, ...]
-    event: str
+    subject: tuple[Name, ...]
+    event: Name
     kind: Kind
     when: str = "TRUE"
     amount: str | None = None
     tax_due: str | None = None  # for TAX: the tax still owed
     result: str | None = None  # for QUALIFICATION: what the subject obtains
-    caps: tuple[str, ...] = ()
+    caps: tuple[Name, ...] = ()
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None
 
