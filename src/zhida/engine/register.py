@@ -4,21 +4,37 @@ The files are never loaded into Python: DuckDB scans them (out of core for
 10M rows), and each check is one query that stops at the first offending row.
 A problem is reported once, naming the file, the row (a CSV's line number, an
 Excel sheet's row, a Parquet file's row from 1) and the column.
+
+No value is ever changed on the way in: a cast that would round (an integer
+written 1.5, money with a third decimal, Excel's 0.30000000000000004) is
+refused, not applied. Every query is a sqlglot tree rendered for DuckDB, so a
+path, a column name or a choice value with a quote in it stays a value.
 """
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from sqlglot import exp
 
 from zhida.engine.batch import SQL_TYPES, event_columns
-from zhida.rules.model import FieldType
+from zhida.rules.model import EventField, FieldType
 from zhida.rules.pack import Pack
 
 SUBJECT_COLUMNS = {"subject_id": "VARCHAR", "kind": "VARCHAR"}
 EVENT_KEYS = {"event_id": "VARCHAR", "subject_id": "VARCHAR", "type": "VARCHAR", "date": "DATE"}
+
+# RE2 patterns (DuckDB's regex engine). \p{Z} adds the ideographic space U+3000 that Chinese input methods type.
+BLANK = r"[\s\p{Z}]*"
+NUMBER_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+DATE_TEXT = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
+FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")
+SCALES = {"BIGINT": 0, SQL_TYPES[FieldType.MONEY]: 2, SQL_TYPES[FieldType.NUMBER]: 6}
 
 
 class RegisterError(ValueError):
@@ -28,65 +44,206 @@ class RegisterError(ValueError):
 @dataclass(frozen=True)
 class Source:
     path: Path
-    view: str  # the DuckDB view over the file, as read, with a `_row` column
-    first_row: int  # what `_row` 0 is called for a reader: 2 for CSV/Excel (header on line 1), 1 for Parquet
+    view: str  # the DuckDB view over the file, as read, with a `_row` column (0 for the first record)
+    format: str  # "parquet", "csv" or "xlsx"
+
+    def lines(self, rows: Sequence[int]) -> list[int]:
+        """The row numbers a reader sees for `_row` values: Excel's row, Parquet's row from 1, the CSV line.
+
+        A CSV line is found by reading the file up to that record (only when a message is
+        written): DuckDB skips blank lines and a quoted value may span lines, so the record
+        index alone would point a reader at the wrong line.
+        """
+        if self.format == "parquet":
+            return [row + 1 for row in rows]
+        if self.format == "xlsx":
+            return [row + 2 for row in rows]
+        return _csv_lines(self.path, rows)
+
+    def line(self, row: int) -> int:
+        return self.lines([row])[0]
 
 
 def open_register(con: duckdb.DuckDBPyConnection, pack: Pack, subjects: Path, events: Path) -> None:
     """Create the `subjects` and `events` views the batch query reads, after checking both files."""
-    subject_source = _source(con, subjects, "raw_subjects")
-    event_source = _source(con, events, "raw_events")
-    subject_columns = _columns(con, "raw_subjects")
-    event_cols = _columns(con, "raw_events")
+    sources = (_source(con, subjects, "raw_subjects"), _source(con, events, "raw_events"))
+    try:
+        _check_and_open(con, pack, *sources)
+    except duckdb.Error as error:
+        # A CSV is scanned lazily, by the first check: a broken line surfaces here.
+        raise _unreadable(con, sources, error) from None
+
+
+def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: Source, event_source: Source) -> None:
+    subject_columns = _columns(con, subject_source.view)
+    event_cols = _columns(con, event_source.view)
     for column in SUBJECT_COLUMNS:
         if column not in subject_columns:
-            raise RegisterError(f"{subjects}: 缺少列 {column}")
+            raise RegisterError(f"{subject_source.path}: 缺少列 {column}")
     for column in EVENT_KEYS:
         if column not in event_cols:
-            raise RegisterError(f"{events}: 缺少列 {column}")
+            raise RegisterError(f"{event_source.path}: 缺少列 {column}")
     fields = event_columns(pack)
-    county = "CAST(county AS VARCHAR)" if "county" in subject_columns else "CAST(NULL AS VARCHAR)"
-    _check_types(con, subject_source, {**SUBJECT_COLUMNS})
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW subjects AS SELECT CAST(subject_id AS VARCHAR) AS subject_id, "
-        f"CAST(kind AS VARCHAR) AS kind, {county} AS county FROM raw_subjects"
-    )
+    _check_blank_keys(con, subject_source, SUBJECT_COLUMNS)
+    _check_types(con, subject_source, SUBJECT_COLUMNS)
+    county = _varchar(_col("county")) if "county" in subject_columns else exp.cast(exp.null(), "VARCHAR")
+    _create_view(con, "subjects", exp.select(
+        exp.alias_(_varchar(_col("subject_id")), "subject_id", quoted=True),
+        exp.alias_(_varchar(_col("kind")), "kind", quoted=True),
+        exp.alias_(county, "county", quoted=True),
+    ).from_(_table(subject_source.view)))
+    _check_blank_keys(con, event_source, EVENT_KEYS)
     wanted = {**EVENT_KEYS, **{name: SQL_TYPES[kind] for name, kind in fields.items() if name in event_cols}}
     _check_types(con, event_source, wanted)
-    selects = [f"CAST({_quote(name)} AS {sql_type}) AS {_quote(name)}" for name, sql_type in wanted.items()]
-    selects += [f"CAST(NULL AS {SQL_TYPES[kind]}) AS {_quote(name)}" for name, kind in fields.items() if name not in event_cols]
-    con.execute(f"CREATE OR REPLACE TEMP VIEW events AS SELECT {', '.join(selects)}, _row FROM raw_events")
+    selects = [exp.alias_(_converted(name, event_cols[name], sql_type), name, quoted=True) for name, sql_type in wanted.items()]
+    selects += [
+        exp.alias_(exp.cast(exp.null(), _type(SQL_TYPES[kind])), name, quoted=True)
+        for name, kind in fields.items() if name not in event_cols
+    ]
+    _create_view(con, "events", exp.select(*selects, _col("_row")).from_(_table(event_source.view)))
     _check_subjects(con, pack, subject_source)
-    _check_events(con, pack, event_source, fields, event_cols)
+    _check_events(con, pack, event_source, event_cols)
+
+
+# ---------------------------------------------------------------- reading the files
 
 
 def _source(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> Source:
     if not path.exists():
         raise RegisterError(f"{path}: 文件不存在")
     suffix = path.suffix.lower()
-    literal = "'" + str(path).replace("'", "''") + "'"
+    if suffix == ".parquet":
+        source = Source(path, name, "parquet")
+        relation = _parquet(path)
+    elif suffix == ".csv":
+        source = Source(path, name, "csv")
+        relation = _csv(path)
+    elif suffix == ".xlsx":
+        source = Source(path, name, "xlsx")
+        relation = _excel(con, path, name)
+    else:
+        raise RegisterError(f"{path}: 只支持 .parquet、.csv 和 .xlsx 文件")
     try:
-        if suffix == ".parquet":
-            relation = f"(SELECT * EXCLUDE (file_row_number), file_row_number AS _row FROM read_parquet({literal}, file_row_number = true))"
-            first = 1
-        elif suffix == ".csv":
-            # Every column as text: the checks below cast, and name the row that does not cast.
-            relation = f"(SELECT *, row_number() OVER () - 1 AS _row FROM read_csv({literal}, header = true, all_varchar = true))"
-            first = 2
-        elif suffix == ".xlsx":
-            relation = _excel(con, path, name)
-            first = 2
-        else:
-            raise RegisterError(f"{path}: 只支持 .parquet、.csv 和 .xlsx 文件")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {relation}")
-        con.execute(f"SELECT * FROM {name} LIMIT 0")
+        _create_view(con, name, relation)
+        con.execute(exp.select("*").from_(_table(name)).limit(0).sql(dialect="duckdb"))
     except duckdb.Error as error:
         raise RegisterError(f"{path}: 无法读取:{str(error).splitlines()[0]}") from None
-    return Source(path, name, first)
+    return source
 
 
-def _excel(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
-    """The first sheet of a workbook, all cells as text (a department's spreadsheet, not 10M rows)."""
+def _parquet(path: Path) -> exp.Select:
+    read = exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path)), _option("file_row_number", exp.true())])
+    return exp.select(
+        exp.Star(except_=[exp.column("file_row_number")]), exp.alias_(exp.column("file_row_number"), "_row")
+    ).from_(exp.Table(this=read))
+
+
+def _csv(path: Path) -> exp.Select:
+    """Every column as text with the dialect stated, not sniffed: the checks cast, and name the row that does not cast.
+
+    The header is read here, so that a repeated name is refused rather than renamed
+    (DuckDB would call the second one price_1) and a line with a field too many or too
+    few fails in DuckDB's strict mode instead of being padded.
+    """
+    header = _csv_header(path)
+    columns = exp.Struct(
+        expressions=[exp.PropertyEQ(this=exp.Literal.string(name), expression=exp.Literal.string("VARCHAR")) for name in header]
+    )
+    read = exp.Anonymous(this="read_csv", expressions=[
+        exp.Literal.string(str(path)),
+        _option("delim", exp.Literal.string(",")),
+        _option("quote", exp.Literal.string('"')),
+        _option("escape", exp.Literal.string('"')),
+        _option("header", exp.true()),
+        _option("auto_detect", exp.false()),
+        _option("strict_mode", exp.true()),
+        _option("null_padding", exp.false()),
+        _option("all_varchar", exp.true()),
+        _option("columns", columns),
+    ])
+    row = exp.Window(this=exp.RowNumber(), over="OVER") - 1
+    return exp.select("*", exp.alias_(row, "_row")).from_(exp.Table(this=read))
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle, strict=True), None)
+    except (UnicodeDecodeError, csv.Error):
+        raise RegisterError(_csv_problem(path) or f"{path}: 第 1 行: 表头无法读取") from None
+    if not header:
+        raise RegisterError(f"{path}: 文件为空,第 1 行须为表头(列名)")
+    _check_header(path, header, blank_allowed=False)
+    return header
+
+
+def _check_header(path: Path, header: Sequence[str], blank_allowed: bool) -> None:
+    """Column names are unique ignoring case (DuckDB's own rule for names), and not empty."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if not name.strip():
+            if blank_allowed:
+                continue
+            raise RegisterError(f"{path}: 第 1 行,第 {position} 列: 列名为空")
+        key = name.strip().casefold()
+        if key in seen:
+            raise RegisterError(f"{path}: 第 1 行,列 {name}: 列名重复(第 {seen[key]} 列与第 {position} 列)")
+        seen[key] = position
+
+
+def _csv_problem(path: Path) -> str | None:
+    """Why DuckDB could not read a CSV, found by streaming it in Python: bytes that are not UTF-8,
+    a line with more or fewer fields than the header, a quote left open. None if nothing is found."""
+    with path.open("rb") as handle:
+        offset = 0
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return (
+                    f"{path}: 第 {number} 行(文件第 {offset + error.start + 1} 个字节): 不是 UTF-8 编码的文本;"
+                    "请以 UTF-8 另存为 CSV"
+                )
+            offset += len(line)
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, strict=True)
+        start = 1
+        try:
+            header = next(reader, [])
+            start = reader.line_num + 1
+            for record in reader:
+                if record and len(record) != len(header):
+                    return f"{path}: 第 {start} 行: 有 {len(record)} 个字段,表头有 {len(header)} 个"
+                start = reader.line_num + 1
+        except csv.Error as error:
+            return f"{path}: 第 {start} 行: CSV 格式错误({error})"
+    return None
+
+
+def _csv_lines(path: Path, rows: Sequence[int]) -> list[int]:
+    """The first line of each given record (0 = the first after the header), counted as DuckDB counts records."""
+    wanted = sorted(set(rows))
+    found: dict[int, int] = {}
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        start, index = reader.line_num + 1, 0
+        for record in reader:
+            if record:  # DuckDB skips blank lines
+                if index == wanted[len(found)]:
+                    found[index] = start
+                    if len(found) == len(wanted):
+                        break
+                index += 1
+            start = reader.line_num + 1
+    return [found.get(row, row + 2) for row in rows]
+
+
+def _excel(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> exp.Select:
+    """The first sheet of a workbook, all cells as text (a department's spreadsheet, not 10M rows).
+
+    Empty rows are skipped; `_row` keeps each row's place on the sheet (sheet row − 2).
+    """
     import openpyxl
     import pyarrow as pa
 
@@ -94,18 +251,32 @@ def _excel(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds for a broken file
         raise RegisterError(f"{path}: 不是有效的 Excel 文件:{error}") from None
-    rows = workbook.worksheets[0].iter_rows(values_only=True)
-    header = [str(cell).strip() if cell is not None else "" for cell in next(rows, [])]
-    columns: dict[str, list] = {column: [] for column in header if column}
-    for row in rows:
-        for column, cell in zip(header, row, strict=False):
-            if column:
-                columns[column].append(_cell_text(cell))
-    workbook.close()
+    try:
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        header = [str(cell).strip() if cell is not None else "" for cell in next(rows, [])]
+        _check_header(path, header, blank_allowed=True)
+        if not any(header):
+            raise RegisterError(f"{path}: 第 1 行须为表头(列名)")
+        columns: dict[str, list] = {column: [] for column in header if column}
+        numbers: list[int] = []
+        for number, row in enumerate(rows, start=2):
+            cells = [_cell_text(cell) for cell in row]
+            if all(cell is None or cell == "" for cell in cells):
+                continue
+            for position, cell in enumerate(cells, start=1):
+                if cell not in (None, "") and (position > len(header) or not header[position - 1]):
+                    raise RegisterError(f"{path}: 第 {number} 行,第 {position} 列: 有值 '{_shown(cell)}' 但该列没有列名")
+            for position, column in enumerate(header):
+                if column:
+                    columns[column].append(cells[position] if position < len(cells) else None)
+            numbers.append(number - 2)
+    finally:
+        workbook.close()
     table = pa.table({column: pa.array(values, pa.string()) for column, values in columns.items()})
-    table = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
-    con.register(f"{name}_arrow", table)
-    return f"{name}_arrow"
+    table = table.append_column("_row", pa.array(numbers, pa.int64()))
+    arrow_name = f"{name}_arrow"
+    con.register(arrow_name, table)
+    return exp.select("*").from_(_table(arrow_name))
 
 
 def _cell_text(cell) -> str | None:
@@ -114,144 +285,225 @@ def _cell_text(cell) -> str | None:
     if hasattr(cell, "date") and hasattr(cell, "hour"):
         return cell.date().isoformat()
     if isinstance(cell, float):
-        # Excel stores numbers as binary floats; repr gives the shortest exact decimal text (0.1 -> "0.1").
-        return repr(cell).removesuffix(".0") if cell.is_integer() else repr(cell)
+        from decimal import Decimal
+
+        # Excel stores numbers as binary floats; repr is the shortest text that reads back to the same
+        # float (0.1 -> "0.1", but 0.1 + 0.2 -> "0.30000000000000004", which the money check then refuses).
+        return str(int(cell)) if cell.is_integer() else format(Decimal(repr(cell)), "f")
     return str(cell)
 
 
-def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
-    return {row[0]: row[1] for row in con.execute(f"DESCRIBE {view}").fetchall()}
+def _unreadable(con: duckdb.DuckDBPyConnection, sources: Sequence[Source], error: duckdb.Error) -> RegisterError:
+    """One message for a file DuckDB could not scan: the line found by reading it in Python, if it is a CSV."""
+    for source in sources:
+        try:
+            con.execute(exp.select(exp.func("count", exp.Star())).from_(_table(source.view)).sql(dialect="duckdb"))
+        except duckdb.Error as own:
+            problem = _csv_problem(source.path) if source.format == "csv" else None
+            return RegisterError(problem or f"{source.path}: 无法读取:{str(own).splitlines()[0]}")
+    return RegisterError(f"{sources[0].path}、{sources[1].path}: 无法读取:{str(error).splitlines()[0]}")
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+# ---------------------------------------------------------------- checks
 
 
-def _first(con: duckdb.DuckDBPyConnection, view: str, condition: str, columns: str = "_row"):
-    return con.execute(f"SELECT {columns} FROM {view} WHERE {condition} ORDER BY _row LIMIT 1").fetchone()
+def _check_blank_keys(con: duckdb.DuckDBPyConnection, source: Source, keys: dict[str, str]) -> None:
+    """An id, kind, type or date that is missing, empty or only spaces names nothing: refuse it."""
+    for key in keys:
+        column = _varchar(_col(key))
+        blank = exp.or_(column.is_(exp.null()), _regexp("regexp_full_match", column, BLANK))
+        bad = _first(con, source.view, blank)
+        if bad is not None:
+            raise RegisterError(f"{source.path}: 第 {source.line(bad[0])} 行,列 {key}: 为空")
 
 
 def _check_types(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]) -> None:
-    view = source.view
-    present = _columns(con, view)
+    present = _columns(con, source.view)
     for name, sql_type in wanted.items():
         if name not in present:
             continue
-        actual = present[name]
-        if actual.replace(" ", "") == sql_type.replace(" ", ""):
-            continue  # a typed file (Parquet) already holds this type: nothing to cast
-        column = _quote(name)
-        if sql_type.startswith("DECIMAL") and actual in ("DOUBLE", "FLOAT", "REAL"):
-            raise RegisterError(f"{source.path}: 列 {name} 是浮点数({actual}),金额须为精确的小数(DECIMAL)或文本")
-        bad = _first(con, view, f"{column} IS NOT NULL AND TRY_CAST({column} AS {sql_type}) IS NULL", f"_row, {column}")
-        if bad is None and sql_type.startswith("DECIMAL") and actual == "VARCHAR":
-            # More than two decimals would be rounded by the cast: refuse rather than round silently.
-            bad = _first(
-                con, view,
-                f"TRY_CAST({column} AS DECIMAL(38, 10)) <> TRY_CAST({column} AS {sql_type})",
-                f"_row, {column}",
-            )
+        condition = _cast_problem(_col(name), present[name], sql_type, source.path, name)
+        if condition is None:
+            continue
+        bad = _first(con, source.view, condition, _col(name))
         if bad is not None:
-            raise RegisterError(f"{source.path}: 第 {bad[0] + source.first_row} 行,列 {name}: '{bad[1]}' 不是 {_type_name(sql_type)}")
+            raise RegisterError(
+                f"{source.path}: 第 {source.line(bad[0])} 行,列 {name}: '{_shown(bad[1])}' 不是 {_type_name(sql_type)}"
+            )
+
+
+def _cast_problem(column: exp.Column, actual: str, target: str, path: Path, name: str) -> exp.Expression | None:
+    """The condition that finds a value the cast to `target` would not keep exactly; None if every value is kept."""
+    if _same_type(actual, target):
+        return None
+    to = _type(target)
+    present = column.is_(exp.null()).not_()
+    cast_fails = exp.TryCast(this=_trimmed(column, actual), to=to).is_(exp.null())
+    scale = SCALES.get(target)
+    if actual == "VARCHAR":
+        text = exp.func("trim", column)
+        if scale is not None:
+            # A number written plainly, with no more decimals than the type keeps (trailing zeros aside):
+            # the cast would round 1.5 to an integer 2 and 100.001 to 100.00 without a word.
+            shape = _regexp("regexp_full_match", text, NUMBER_TEXT).not_()
+            rounded = _regexp("regexp_matches", text, rf"\.[0-9]{{{scale}}}[0-9]*[1-9]")
+            return exp.and_(present, exp.or_(shape, rounded, cast_fails))
+        if target == "DATE":
+            return exp.and_(present, exp.or_(_regexp("regexp_full_match", text, DATE_TEXT).not_(), cast_fails))
+        return exp.and_(present, cast_fails)
+    if scale is None or target == "VARCHAR":
+        return exp.and_(present, cast_fails)
+    if actual in FLOAT_TYPES and target != "BIGINT":
+        raise RegisterError(f"{path}: 列 {name} 是浮点数({actual}),{_type_name(target)}须为精确的小数(DECIMAL)或文本")
+    if actual in FLOAT_TYPES or actual.startswith("DECIMAL"):
+        kept = exp.EQ(this=column, expression=exp.Round(this=column, decimals=exp.Literal.number(scale)))
+        return exp.and_(present, exp.or_(cast_fails, kept.not_()))
+    if actual in INTEGER_TYPES:
+        return exp.and_(present, cast_fails)
+    raise RegisterError(f"{path}: 列 {name} 的类型是 {actual},不能作为{_type_name(target)}")
+
+
+def _same_type(actual: str, target: str) -> bool:
+    return actual.replace(" ", "") == target.replace(" ", "")
+
+
+def _converted(name: str, actual: str, target: str) -> exp.Expression:
+    """The checked column as its field's type (text trimmed first: the check allowed spaces around a number)."""
+    column = _col(name)
+    if _same_type(actual, target):
+        return column
+    return exp.cast(_trimmed(column, actual) if target != "VARCHAR" else column, _type(target))
+
+
+def _trimmed(column: exp.Expression, actual: str) -> exp.Expression:
+    return exp.func("trim", column) if actual == "VARCHAR" else column
 
 
 def _type_name(sql_type: str) -> str:
-    return {"DATE": "日期(YYYY-MM-DD)", "BIGINT": "整数", "BOOLEAN": "true/false", "VARCHAR": "文本"}.get(
-        sql_type, "金额(最多两位小数)" if sql_type == SQL_TYPES[FieldType.MONEY] else "数字"
-    )
+    names = {
+        "DATE": "日期(YYYY-MM-DD)",
+        "BIGINT": "整数",
+        "BOOLEAN": "true/false",
+        "VARCHAR": "文本",
+        SQL_TYPES[FieldType.MONEY]: "金额(最多两位小数)",
+        SQL_TYPES[FieldType.NUMBER]: "数字(最多六位小数)",
+    }
+    return names.get(sql_type, "数字")
 
 
 def _check_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source) -> None:
-    kinds = ", ".join(f"'{kind}'" for kind in pack.subjects)
-    bad = _first(con, source.view, "subject_id IS NULL", "_row")
-    if bad is not None:
-        raise RegisterError(f"{source.path}: 第 {bad[0] + source.first_row} 行,列 subject_id: 为空")
-    bad = _first(con, source.view, f"CAST(kind AS VARCHAR) NOT IN ({kinds}) OR kind IS NULL", "_row, kind")
+    kind = _varchar(_col("kind"))
+    bad = _first(con, source.view, _not_in(kind, pack.subjects), kind)
     if bad is not None:
         raise RegisterError(
-            f"{source.path}: 第 {bad[0] + source.first_row} 行,列 kind: 未知的主体类型 '{bad[1]}';可选:{'、'.join(pack.subjects)}"
+            f"{source.path}: 第 {source.line(bad[0])} 行,列 kind: 未知的主体类型 '{_shown(bad[1])}';可选:{'、'.join(pack.subjects)}"
         )
+    subject_id = _varchar(_col("subject_id"))
     duplicate = con.execute(
-        f"SELECT subject_id FROM {source.view} GROUP BY subject_id HAVING count(*) > 1 LIMIT 1"
+        exp.select(subject_id).from_(_table(source.view)).group_by(subject_id)
+        .having(exp.GT(this=exp.func("count", exp.Star()), expression=exp.Literal.number(1))).limit(1).sql(dialect="duckdb")
     ).fetchone()
     if duplicate is not None:
-        row = _first(con, source.view, f"subject_id = '{_escape(duplicate[0])}'", "_row")
-        raise RegisterError(f"{source.path}: 第 {row[0] + source.first_row} 行,列 subject_id: 主体 {duplicate[0]} 重复")
-
-
-def _check_events(
-    con: duckdb.DuckDBPyConnection, pack: Pack, source: Source, fields: dict[str, FieldType], present: dict[str, str]
-) -> None:
-    where = source.path
-    for key in EVENT_KEYS:
-        bad = _first(con, "events", f"{_quote(key)} IS NULL", "_row")
-        if bad is not None:
-            raise RegisterError(f"{where}: 第 {bad[0] + source.first_row} 行,列 {key}: 为空")
-    types = ", ".join(f"'{name}'" for name in pack.events)
-    bad = _first(con, "events", f"type NOT IN ({types})", "_row, type")
-    if bad is not None:
-        raise RegisterError(f"{where}: 第 {bad[0] + source.first_row} 行,列 type: 未知的事件类型 '{bad[1]}'")
-    duplicate = con.execute("SELECT event_id FROM events GROUP BY event_id HAVING count(*) > 1 LIMIT 1").fetchone()
-    if duplicate is not None:
-        rows = con.execute(
-            f"SELECT _row FROM events WHERE event_id = '{_escape(duplicate[0])}' ORDER BY _row LIMIT 2"
-        ).fetchall()
+        rows = _rows_where(con, source.view, exp.EQ(this=subject_id, expression=exp.Literal.string(duplicate[0])), 2)
+        first, second = source.lines(rows)
         raise RegisterError(
-            f"{where}: 第 {rows[1][0] + source.first_row} 行,列 event_id: 事件编号 {duplicate[0]} 重复"
-            f"(第 {rows[0][0] + source.first_row} 行已出现)"
+            f"{source.path}: 第 {second} 行,列 subject_id: 主体 {duplicate[0]} 重复(第 {first} 行已出现)"
         )
-    present_types = {row[0] for row in con.execute("SELECT DISTINCT type FROM events").fetchall()}
-    for event_type in pack.events.values():
-        if event_type.name not in present_types or not event_type.fields:
-            continue
-        for field in event_type.fields:
-            if field.name not in present:
-                raise RegisterError(f"{where}: 缺少列 {field.name}(事件类型 {event_type.name} 需要)")
-        # One scan per event type: the first row missing each field, and the first with a bad value.
-        probes = []
-        for field in event_type.fields:
-            probes.append((field, "missing", f"{_quote(field.name)} IS NULL"))
-            if (condition := _invalid(field)) is not None:
-                probes.append((field, "invalid", condition))
-        firsts = con.execute(
-            "SELECT " + ", ".join(f"min(_row) FILTER (WHERE {condition})" for _, _, condition in probes)
-            + f" FROM events WHERE type = '{event_type.name}'"
-        ).fetchone()
-        found = [(row, field, problem) for row, (field, problem, _) in zip(firsts, probes, strict=True) if row is not None]
-        if not found:
-            continue
-        row, field, problem = min(found, key=lambda item: item[0])
-        label = f"{field.name}({field.title})"
-        if problem == "missing":
-            raise RegisterError(f"{where}: 第 {row + source.first_row} 行,列 {label}: {event_type.name} 事件缺少此值")
-        value = con.execute(f"SELECT {_quote(field.name)} FROM events WHERE _row = {row}").fetchone()[0]
-        raise RegisterError(f"{where}: 第 {row + source.first_row} 行,列 {label}: '{value}' {_why(field)}")
-    # One join for both: an event whose subject is not in the register, or of a kind its type does not apply to.
-    mismatch = " OR ".join(
-        f"(e.type = '{t.name}' AND s.kind NOT IN ({', '.join(repr(k) for k in t.subjects)}))" for t in pack.events.values()
-    )
-    bad = con.execute(
-        "SELECT e._row, e.subject_id, e.type, s.kind FROM events e LEFT JOIN subjects s ON s.subject_id = e.subject_id "
-        f"WHERE s.subject_id IS NULL OR {mismatch} ORDER BY e._row LIMIT 1"
-    ).fetchone()
-    if bad is not None and bad[3] is None:
-        raise RegisterError(f"{where}: 第 {bad[0] + source.first_row} 行,列 subject_id: 主体 {bad[1]} 不在主体表中")
+
+
+def _check_events(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source, present: dict[str, str]) -> None:
+    where = source.path
+    event_type = _col("type")
+    bad = _first(con, "events", _not_in(event_type, pack.events), event_type)
     if bad is not None:
-        raise RegisterError(f"{where}: 第 {bad[0] + source.first_row} 行,列 type: 事件类型 {bad[2]} 不适用于主体类型 {bad[3]}")
+        raise RegisterError(f"{where}: 第 {source.line(bad[0])} 行,列 type: 未知的事件类型 '{_shown(bad[1])}'")
+    event_id = _col("event_id")
+    duplicate = con.execute(
+        exp.select(event_id).from_(_table("events")).group_by(event_id)
+        .having(exp.GT(this=exp.func("count", exp.Star()), expression=exp.Literal.number(1))).limit(1).sql(dialect="duckdb")
+    ).fetchone()
+    if duplicate is not None:
+        rows = _rows_where(con, "events", exp.EQ(this=event_id, expression=exp.Literal.string(duplicate[0])), 2)
+        first, second = source.lines(rows)
+        raise RegisterError(f"{where}: 第 {second} 行,列 event_id: 事件编号 {duplicate[0]} 重复(第 {first} 行已出现)")
+    present_types = {
+        row[0] for row in con.execute(exp.select(event_type).distinct().from_(_table("events")).sql(dialect="duckdb")).fetchall()
+    }
+    for kind in pack.events.values():
+        if kind.name in present_types and kind.fields:
+            _check_fields(con, source, kind.name, kind.fields, present)
+    _check_event_subjects(con, pack, source)
 
 
-def _invalid(field) -> str | None:
-    column = _quote(field.name)
+def _check_fields(
+    con: duckdb.DuckDBPyConnection, source: Source, type_name: str, fields: Sequence[EventField], present: dict[str, str]
+) -> None:
+    """One scan for one event type: the first row missing each field, and the first with a bad value."""
+    for field in fields:
+        if field.name not in present:
+            raise RegisterError(f"{source.path}: 缺少列 {field.name}(事件类型 {type_name} 需要)")
+    probes: list[tuple[EventField, str, exp.Expression]] = []
+    for field in fields:
+        probes.append((field, "missing", _col(field.name).is_(exp.null())))
+        if (condition := _invalid(field)) is not None:
+            probes.append((field, "invalid", condition))
+    firsts = con.execute(
+        exp.select(*(exp.Filter(this=exp.Min(this=_col("_row")), expression=exp.Where(this=condition)) for _, _, condition in probes))
+        .from_(_table("events")).where(exp.EQ(this=_col("type"), expression=exp.Literal.string(type_name))).sql(dialect="duckdb")
+    ).fetchone()
+    found = [(row, field, problem) for row, (field, problem, _) in zip(firsts, probes, strict=True) if row is not None]
+    if not found:
+        return
+    row, field, problem = min(found, key=lambda item: item[0])
+    label = f"{field.name}({field.title})"
+    line = source.line(row)
+    if problem == "missing":
+        raise RegisterError(f"{source.path}: 第 {line} 行,列 {label}: {type_name} 事件缺少此值")
+    value = con.execute(
+        exp.select(_col(field.name)).from_(_table("events"))
+        .where(exp.EQ(this=_col("_row"), expression=exp.Literal.number(row))).sql(dialect="duckdb")
+    ).fetchone()[0]
+    raise RegisterError(f"{source.path}: 第 {line} 行,列 {label}: '{_shown(value)}' {_why(field)}")
+
+
+def _check_event_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source) -> None:
+    """One join for both: an event whose subject is not in the register, or of a kind its type does not apply to."""
+    kind = exp.column("kind", table="s", quoted=True)
+    event_type = exp.column("type", table="e", quoted=True)
+    subject = exp.column("subject_id", table="s", quoted=True)
+    mismatch = exp.or_(*(
+        exp.and_(exp.EQ(this=event_type, expression=exp.Literal.string(t.name)), _not_in(kind, t.subjects))
+        for t in pack.events.values()
+    ))
+    query = (
+        exp.select(exp.column("_row", table="e", quoted=True), exp.column("subject_id", table="e", quoted=True), event_type, kind)
+        .from_(exp.alias_(_table("events"), "e", table=True))
+        .join(exp.alias_(_table("subjects"), "s", table=True),
+              on=exp.EQ(this=subject, expression=exp.column("subject_id", table="e", quoted=True)), join_type="LEFT")
+        .where(exp.or_(subject.is_(exp.null()), mismatch))
+        .order_by(exp.column("_row", table="e", quoted=True)).limit(1)
+    )
+    bad = con.execute(query.sql(dialect="duckdb")).fetchone()
+    if bad is None:
+        return
+    line = source.line(bad[0])
+    if bad[3] is None:
+        raise RegisterError(f"{source.path}: 第 {line} 行,列 subject_id: 主体 {bad[1]} 不在主体表中")
+    raise RegisterError(f"{source.path}: 第 {line} 行,列 type: 事件类型 {bad[2]} 不适用于主体类型 {bad[3]}")
+
+
+def _invalid(field: EventField) -> exp.Expression | None:
+    column = _col(field.name)
     if field.type in (FieldType.MONEY, FieldType.NUMBER):
-        return f"{column} < 0"
+        return exp.LT(this=column, expression=exp.Literal.number(0))
     if field.type is FieldType.INTEGER and field.minimum is not None:
-        return f"{column} < {field.minimum}"
+        return exp.LT(this=column, expression=exp.Literal.number(str(field.minimum)))
     if field.type is FieldType.CHOICE:
-        return f"{column} NOT IN ({', '.join(repr(value) for value in field.values)})"
+        return _not_in(column, field.values)
     return None
 
 
-def _why(field) -> str:
+def _why(field: EventField) -> str:
     if field.type in (FieldType.MONEY, FieldType.NUMBER):
         return "不能为负数"
     if field.type is FieldType.INTEGER:
@@ -259,5 +511,63 @@ def _why(field) -> str:
     return f"不是可选值;可选:{'、'.join(field.values)}"
 
 
-def _escape(value: str) -> str:
-    return str(value).replace("'", "''")
+# ---------------------------------------------------------------- SQL trees
+
+
+def _col(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
+
+
+def _table(name: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
+def _type(sql_type: str) -> exp.DataType:
+    return exp.DataType.build(sql_type, dialect="duckdb")
+
+
+def _varchar(expression: exp.Expression) -> exp.Expression:
+    return exp.cast(expression, "VARCHAR")
+
+
+def _option(name: str, value: exp.Expression) -> exp.EQ:
+    """A named argument of a DuckDB table function (read_csv(..., header = TRUE))."""
+    return exp.EQ(this=exp.column(name), expression=value)
+
+
+def _regexp(function: str, text: exp.Expression, pattern: str) -> exp.Expression:
+    return exp.Anonymous(this=function, expressions=[text, exp.Literal.string(pattern)])
+
+
+def _not_in(column: exp.Expression, values: Sequence[str] | dict) -> exp.Expression:
+    return exp.or_(column.is_(exp.null()), column.isin(*(exp.Literal.string(value) for value in values)).not_())
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, name: str, query: exp.Query) -> None:
+    create = exp.Create(
+        this=_table(name), kind="VIEW", replace=True,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query,
+    )
+    con.execute(create.sql(dialect="duckdb"))
+
+
+def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+    return {row[0]: row[1] for row in con.execute(exp.Describe(this=_table(view)).sql(dialect="duckdb")).fetchall()}
+
+
+def _first(con: duckdb.DuckDBPyConnection, view: str, condition: exp.Expression, *columns: exp.Expression) -> tuple | None:
+    """The first row (by `_row`) meeting `condition`, as (_row, *columns); the scan stops there."""
+    query = exp.select(_col("_row"), *columns).from_(_table(view)).where(condition).order_by(_col("_row")).limit(1)
+    return con.execute(query.sql(dialect="duckdb")).fetchone()
+
+
+def _rows_where(con: duckdb.DuckDBPyConnection, view: str, condition: exp.Expression, limit: int) -> list[int]:
+    query = exp.select(_col("_row")).from_(_table(view)).where(condition).order_by(_col("_row")).limit(limit)
+    return [row[0] for row in con.execute(query.sql(dialect="duckdb")).fetchall()]
+
+
+def _shown(value: object) -> str:
+    """A value as quoted in a message: long text cut, so one bad cell does not flood the terminal."""
+    text = str(value)
+    return text if len(text) <= 60 else text[:60] + "…"
+
