@@ -7,14 +7,22 @@
 Each event carries exactly the fields its type declares (`zhida events`). Bad
 input gets one `CaseError` naming the case, the event and the field; nothing is
 computed from a case that does not check.
+
+Numbers and dates are read from their text, never guessed: JSON numbers and
+YAML scalars reach the field as written (`JsonNumber`, or a string), so that
+1e400, a 5,000-digit integer, 1_000, 012 or 2025-02-30 is refused by the field
+that names it instead of by the parser (or, worse, read as something else).
+The grammar is policies/huzhou-2025/README.md's "A case".
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +34,30 @@ from zhida.source.script import to_simplified
 
 Value = Decimal | int | str | bool
 
+# Numbers must be less than 10 ** digits, with at most `places` decimals. Money fits the batch's
+# DECIMAL(18, 2) with a digit to spare for sums; a number fits its DECIMAL(18, 6).
+NUMBER_DIGITS = {FieldType.MONEY: 15, FieldType.NUMBER: 12, FieldType.INTEGER: 9}
+NUMBER_PLACES = {FieldType.MONEY: 2, FieldType.NUMBER: 6, FieldType.INTEGER: 0}
+MAX_MONEY = Decimal("999999999999999.99")
+MAX_TEXT = 200  # characters of an id, a name or a text field
+
+# ASCII digits only; thousands separators only where they belong (1,000,000.50); no exponent,
+# no underscore, no leading zero, no plus sign. A minus sign is read only to say "negative".
+NUMBER_PATTERN = re.compile(r"(-?)(0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:,[0-9]{3})+)(?:\.([0-9]+))?")
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Characters that change how text is shown without being text: bidirectional overrides and isolates.
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
 
 class CaseError(ValueError):
     """A case that cannot be evaluated; the message names the case, event and field."""
+
+
+@dataclass(frozen=True)
+class JsonNumber:
+    """A number as written in JSON, kept as text so that its field checks it and can be named."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -53,46 +82,113 @@ class Case:
     events: tuple[Event, ...]
 
 
+# --------------------------------------------------------------------------- reading files and bodies
+
+
+class _CaseLoader(yaml.SafeLoader):
+    """YAML for a case: only null and true/false are typed, every other scalar stays text.
+
+    YAML 1.1 reads 1_000 as 1000, 012 as 10, yes as true and 2025-02-30 as a crash; left as
+    text, each reaches the field that can refuse it by name. A repeated key is refused.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    problem = f"字段 {_display(key_node.value)} 重复出现"
+                    raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+_CaseLoader.yaml_implicit_resolvers = {}
+_CaseLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_CaseLoader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+for _tag in ("int", "float", "timestamp"):  # explicit !!int 1e400 etc. stay text as well
+    _CaseLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _CaseLoader.construct_scalar)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: a repeated field is ambiguous, not "the last one"."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"字段 {_display(key)} 重复出现")
+        result[key] = value
+    return result
+
+
+def _parse_json(raw: str | bytes) -> Any:
+    """JSON with numbers (and NaN, Infinity) kept as text; json's errors pass through."""
+    return json.loads(
+        raw, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=JsonNumber, object_pairs_hook=_unique_object
+    )
+
+
 def load_case(path: str | Path, pack: Pack) -> Case:
     """Read a case file (.yaml, .yml or .json) and check it."""
     path = Path(path)
+    shown = _display(str(path))
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise CaseError(f"{shown}: 案例文件须为 .yaml、.yml 或 .json")
     try:
-        raw = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CaseError(f"{path}: 无法读取文件:{error}") from None
+        raw = path.read_bytes().decode("utf-8-sig")
+    except OSError as error:
+        raise CaseError(f"{shown}: 无法读取文件:{_display(str(error.strerror or error))}") from None
+    except UnicodeDecodeError:
+        raise CaseError(f"{shown}: 无法读取文件:须为 UTF-8 编码的文本") from None
+    kind = suffix.lstrip(".").upper()
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(raw, parse_float=Decimal)
-        elif path.suffix.lower() in (".yaml", ".yml"):
-            data = yaml.safe_load(raw)
-        else:
-            raise CaseError(f"{path}: 案例文件须为 .yaml、.yml 或 .json")
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise CaseError(f"{path}: 不是有效的 {path.suffix.lstrip('.').upper()} 文件:{_first_line(error)}") from None
-    return case_from_data(data, pack, str(path))
+        data = _parse_json(raw) if suffix == ".json" else yaml.load(raw, Loader=_CaseLoader)  # a SafeLoader
+    except json.JSONDecodeError as error:
+        raise CaseError(f"{shown}: 不是有效的 JSON 文件:第 {error.lineno} 行第 {error.colno} 列,{error.msg}") from None
+    except _DuplicateKey as error:
+        raise CaseError(f"{shown}: 不是有效的 JSON 文件:{error}") from None
+    except yaml.YAMLError as error:
+        raise CaseError(f"{shown}: 不是有效的 {kind} 文件:{_yaml_problem(error)}") from None
+    except RecursionError:
+        raise CaseError(f"{shown}: 不是有效的 {kind} 文件:嵌套层数过多") from None
+    return case_from_data(data, pack, shown)
 
 
 def read_case_json(raw: bytes) -> Any:
-    """The request body as Python data, numbers with a fraction as Decimal; ValueError in Chinese."""
+    """The request body as Python data, numbers kept as `JsonNumber`; ValueError in Chinese."""
     if not raw.strip():
         raise ValueError("请求体为空:须为 JSON 格式的案例 {\"subject\": {...}, \"events\": [...]}")
     try:
-        return json.loads(raw, parse_float=Decimal)
+        return _parse_json(raw)
     except json.JSONDecodeError as error:
         raise ValueError(f"请求体不是有效的 JSON:第 {error.lineno} 行第 {error.colno} 列,{error.msg}") from None
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except _DuplicateKey as error:
+        raise ValueError(f"请求体不是有效的 JSON:{error}") from None
+    except RecursionError:
+        raise ValueError("请求体不是有效的 JSON:嵌套层数过多") from None
+    except ValueError:  # UnicodeDecodeError among them
         raise ValueError("请求体不是有效的 JSON:须为 UTF-8 编码的 JSON 文本") from None
 
 
+# --------------------------------------------------------------------------- checking a case
+
+
 def case_from_data(data: Any, pack: Pack, name: str = "案例") -> Case:
-    """Check a case already parsed into Python objects (from a file or a request)."""
+    """Check a case already parsed into Python objects (from a file, a request or a form)."""
     if not isinstance(data, dict):
         raise CaseError(f"{name}: 案例须为一个包含 subject 和 events 的对象")
     _no_extra(data, {"subject", "events", "name"}, name)
+    title = _optional_text(data.get("name"), f"{name}: 字段 name(案例名称)")
     subject = _subject(data.get("subject"), pack, name)
     events_data = data.get("events")
     if not isinstance(events_data, list):
-        raise CaseError(f"{name}: events 须为事件列表")
+        raise CaseError(f"{name}: events 须为事件列表,收到 {_shown(events_data)}")
     events: list[Event] = []
     seen: set[str] = set()
     for position, item in enumerate(events_data, start=1):
@@ -101,108 +197,230 @@ def case_from_data(data: Any, pack: Pack, name: str = "案例") -> Case:
             raise CaseError(f"{name}: 事件编号 {event.id} 重复")
         seen.add(event.id)
         events.append(event)
-    return Case(name=str(data.get("name") or name), subject=subject, events=tuple(events))
+    return Case(name=title or name, subject=subject, events=tuple(events))
 
 
 def _subject(data: Any, pack: Pack, name: str) -> Subject:
     if not isinstance(data, dict):
         raise CaseError(f"{name}: 缺少 subject(主体),须包含 id 和 kind")
     _no_extra(data, {"id", "kind", "name"}, f"{name}: subject")
-    for key in ("id", "kind"):
-        if data.get(key) in (None, ""):
+    subject_id = _optional_text(data.get("id"), f"{name}: subject.id")
+    kind = _optional_text(data.get("kind"), f"{name}: subject.kind")
+    for key, value in (("id", subject_id), ("kind", kind)):
+        if value is None:
             raise CaseError(f"{name}: subject 缺少字段 {key}")
-    kind = data["kind"]
     if kind not in pack.subjects:
         known = "、".join(f"{key}({title})" for key, title in pack.subjects.items())
         raise CaseError(f"{name}: subject.kind 未知的主体类型 {kind!r};可选:{known}")
-    return Subject(id=str(data["id"]), kind=kind, name=str(data.get("name") or data["id"]))
+    subject_name = _optional_text(data.get("name"), f"{name}: subject.name")
+    return Subject(id=subject_id, kind=kind, name=subject_name or subject_id)
 
 
 def _event(data: Any, position: int, subject: Subject, pack: Pack, name: str) -> Event:
     where = f"{name}: 第 {position} 个事件"
     if not isinstance(data, dict):
-        raise CaseError(f"{where}: 须为一个对象")
-    for key in ("id", "type", "date"):
-        if data.get(key) in (None, ""):
-            raise CaseError(f"{where}: 缺少字段 {key}")
-    event_id = str(data["id"])
+        raise CaseError(f"{where}: 须为一个对象,收到 {_shown(data)}")
+    event_id = _optional_text(data.get("id"), f"{where} 的字段 id")
+    if event_id is None:
+        raise CaseError(f"{where}: 缺少字段 id")
     where = f"{name}: 事件 {event_id}"
-    event_type = pack.events.get(data["type"])
+    type_name = _optional_text(data.get("type"), f"{where} 的字段 type")
+    if type_name is None:
+        raise CaseError(f"{where}: 缺少字段 type")
+    event_type = pack.events.get(type_name)
     if event_type is None:
-        raise CaseError(f"{where}: 未知的事件类型 {data['type']!r};用 `zhida events` 查看全部事件类型")
+        raise CaseError(f"{where}: 未知的事件类型 {type_name!r};用 `zhida events` 查看全部事件类型")
     if subject.kind not in event_type.subjects:
         raise CaseError(f"{where}: 事件类型 {event_type.name} 不适用于主体类型 {subject.kind}")
+    if data.get("date") in (None, ""):
+        raise CaseError(f"{where}: 缺少字段 date")
     date = _date(data["date"], f"{where} 的字段 date")
     declared = {field.name for field in event_type.fields}
     _no_extra(data, {"id", "type", "date"} | declared, where)
     values: dict[str, Value] = {}
     for field in event_type.fields:
-        if field.name not in data or data[field.name] is None:
+        if data.get(field.name) is None:
             raise CaseError(f"{where}: 缺少字段 {field.name}({field.title})")
         values[field.name] = _value(field, data[field.name], f"{where} 的字段 {field.name}({field.title})")
     return Event(id=event_id, type=event_type.name, date=date, values=values)
 
 
 def _value(field: EventField, raw: Any, where: str) -> Value:
-    if field.type in (FieldType.MONEY, FieldType.NUMBER):
-        number = _decimal(raw, where)
-        if number < 0:
-            raise CaseError(f"{where}: 不能为负数,收到 {raw}")
-        if field.type is FieldType.MONEY and number != number.quantize(Decimal("0.01")):
-            raise CaseError(f"{where}: 金额最多精确到分(两位小数),收到 {raw}")
-        return number
-    if field.type is FieldType.INTEGER:
-        if isinstance(raw, bool) or not isinstance(raw, int | str):
-            raise CaseError(f"{where}: 须为整数,收到 {raw!r}")
-        try:
-            number = int(raw)
-        except ValueError:
-            raise CaseError(f"{where}: 须为整数,收到 {raw!r}") from None
+    if field.type in NUMBER_DIGITS:
+        number = _number(raw, field.type, where)
         if field.minimum is not None and number < field.minimum:
             raise CaseError(f"{where}: 不能小于 {field.minimum},收到 {number}")
         return number
     if field.type is FieldType.FLAG:
         if not isinstance(raw, bool):
-            raise CaseError(f"{where}: 须为 true 或 false,收到 {raw!r}")
+            raise CaseError(f"{where}: 须为 true 或 false,收到 {_shown(raw)}")
         return raw
-    if not isinstance(raw, str) or not raw.strip():
-        raise CaseError(f"{where}: 须为文字,收到 {raw!r}")
+    text = _text(raw, where)
+    if not text:
+        raise CaseError(f"{where}: 须为文字,收到 {_shown(raw)}")
     if field.type is FieldType.CHOICE:
-        value = to_simplified(raw.strip())  # Traditional input reads the same
+        value = to_simplified(text)  # Traditional input reads the same
         if value not in field.values:
-            raise CaseError(f"{where}: {raw!r} 不是可选值;可选:{'、'.join(field.values)}")
+            raise CaseError(f"{where}: {_shown(raw)} 不是可选值;可选:{'、'.join(field.values)}")
         return value
-    return raw.strip()
+    return text
 
 
-def _decimal(raw: Any, where: str) -> Decimal:
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
-        raise CaseError(f"{where}: 须为数字,收到 {raw!r}")
-    try:
-        # str() of a float is its shortest round-trip form: 0.1 -> "0.1", not 0.1000000000000000055…
-        number = Decimal(str(raw).strip().replace(",", ""))
-    except InvalidOperation:
-        raise CaseError(f"{where}: 须为数字,收到 {raw!r}") from None
-    if not number.is_finite():
-        raise CaseError(f"{where}: 须为有限的数字,收到 {raw!r}")
-    return number
+# --------------------------------------------------------------------------- numbers
+
+
+def _number(raw: Any, field_type: FieldType, where: str) -> Decimal | int:
+    """A money, number or integer field, from the text the user wrote (or a Python number)."""
+    noun = "整数" if field_type is FieldType.INTEGER else "数字"
+    if isinstance(raw, JsonNumber):
+        return _number_text(raw.text, field_type, where)
+    if isinstance(raw, str):
+        return _number_text(raw.strip(), field_type, where)
+    if isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
+        raise CaseError(f"{where}: 须为{noun},收到 {_shown(raw)}")
+    # A number from Python code (a test, the form): bound it before it becomes text.
+    if isinstance(raw, float | Decimal) and not Decimal(raw).is_finite():
+        raise CaseError(f"{where}: 须为有限的{noun},收到 {raw}")
+    if raw < 0:
+        raise CaseError(f"{where}: 不能为负数,收到 {_shown(raw)}")
+    if raw >= 10 ** NUMBER_DIGITS[field_type]:
+        raise CaseError(f"{where}: {_too_large(field_type)},收到 {_shown(raw)}")
+    # str() of a float is its shortest round-trip form: 0.1 -> "0.1", not 0.1000000000000000055…
+    text = format(Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw), "f")
+    return _number_text(text, field_type, where)
+
+
+def _number_text(text: str, field_type: FieldType, where: str) -> Decimal | int:
+    noun = "整数" if field_type is FieldType.INTEGER else "数字"
+    match = NUMBER_PATTERN.fullmatch(text)
+    if match is None:
+        raise CaseError(f"{where}: 须为{noun}{_why_not_a_number(text)},收到 {_shown(text)}")
+    sign, whole, fraction = match[1], match[2].replace(",", ""), match[3] or ""
+    if sign and (whole != "0" or fraction.strip("0")):
+        raise CaseError(f"{where}: 不能为负数,收到 {_shown(text)}")
+    if len(whole) > NUMBER_DIGITS[field_type]:
+        raise CaseError(f"{where}: {_too_large(field_type)},收到 {_shown(text)}")
+    places = NUMBER_PLACES[field_type]
+    if len(fraction) > places:
+        if field_type is FieldType.MONEY:
+            raise CaseError(f"{where}: 金额最多精确到分(两位小数),收到 {_shown(text)}")
+        if field_type is FieldType.INTEGER:
+            raise CaseError(f"{where}: 须为整数,收到 {_shown(text)}")
+        raise CaseError(f"{where}: 最多 {places} 位小数,收到 {_shown(text)}")
+    if field_type is FieldType.INTEGER:
+        return int(whole)
+    # The sign is dropped: "-0.00" is zero, and no output ever shows "-0.00".
+    return Decimal(f"{whole}.{fraction}" if fraction else whole)
+
+
+def _why_not_a_number(text: str) -> str:
+    """The likely mistake in a number, said in the message, or ""."""
+    if any(char.isdigit() and not char.isascii() for char in text) or any(char in "＋，－．" for char in text):
+        return "(须使用半角数字 0-9)"
+    if "_" in text:
+        return "(不接受下划线分隔,如 1_000 请写作 1000 或 1,000)"
+    if re.search(r"[0-9.][eE][-+]?[0-9]", text):
+        return "(不接受科学计数法,如 1e3 请写作 1000)"
+    if re.fullmatch(r"-?[0-9,]+(\.[0-9]*)?", text) and "," in text:
+        return "(千位分隔符须每三位一个,如 1,000,000.50)"
+    if re.fullmatch(r"-?0[0-9]+(\.[0-9]+)?", text):
+        return "(不能以 0 开头)"
+    return ""
+
+
+def _too_large(field_type: FieldType) -> str:
+    if field_type is FieldType.MONEY:
+        return f"超出上限:金额须小于 10^15 元(至多 {MAX_MONEY} 元)"
+    return f"超出上限:须小于 10^{NUMBER_DIGITS[field_type]}"
+
+
+# --------------------------------------------------------------------------- text and dates
+
+
+def _optional_text(raw: Any, where: str) -> str | None:
+    """An id, a kind, a type or a name; None when absent or blank."""
+    if raw is None:
+        return None
+    return _text(raw, where) or None
+
+
+def _text(raw: Any, where: str) -> str:
+    """A short line of text, stripped; a whole number (YAML `id: 1`, JSON `1`) reads as its digits."""
+    if isinstance(raw, JsonNumber) and re.fullmatch(r"-?[0-9]+", raw.text):
+        raw = raw.text
+    elif isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) < 10**MAX_TEXT:
+        raw = str(raw)
+    if not isinstance(raw, str):
+        raise CaseError(f"{where}: 须为文字,收到 {_shown(raw)}")
+    text = raw.strip()
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            raise CaseError(f"{where}: 含有不允许的控制字符 U+{ord(char):04X},收到 {_shown(raw)}")
+    if len(text) > MAX_TEXT:
+        raise CaseError(f"{where}: 过长,最多 {MAX_TEXT} 个字符,收到 {len(text)} 个字符")
+    return text
 
 
 def _date(raw: Any, where: str) -> dt.date:
-    if isinstance(raw, dt.datetime):
-        return raw.date()
-    if isinstance(raw, dt.date):
+    """A calendar date written YYYY-MM-DD (a date object from Python code is taken as it is)."""
+    if type(raw) is dt.date:
         return raw
+    text = raw.strip() if isinstance(raw, str) else None
+    if text is None or not DATE_PATTERN.fullmatch(text):
+        raise CaseError(f"{where}: 日期格式须为 YYYY-MM-DD(如 2025-05-01),收到 {_shown(raw)}")
     try:
-        return dt.date.fromisoformat(str(raw))
+        return dt.date.fromisoformat(text)
     except ValueError:
-        raise CaseError(f"{where}: 日期格式须为 YYYY-MM-DD,收到 {raw!r}") from None
+        raise CaseError(f"{where}: 日期格式须为 YYYY-MM-DD,且须为存在的日期,收到 {_shown(raw)}") from None
+
+
+# --------------------------------------------------------------------------- messages
 
 
 def _no_extra(data: dict, allowed: set[str], where: str) -> None:
-    extra = sorted(str(key) for key in data if key not in allowed)
+    extra = sorted(_display(key) if isinstance(key, str) else _shown(key) for key in data if key not in allowed)
     if extra:
-        raise CaseError(f"{where}: 多余的字段 {'、'.join(extra)};允许的字段:{'、'.join(sorted(allowed))}")
+        listed = "、".join(extra[:5]) + (f" 等 {len(extra)} 个" if len(extra) > 5 else "")
+        raise CaseError(f"{where}: 多余的字段 {listed};允许的字段:{'、'.join(sorted(allowed))}")
+
+
+def _shown(raw: Any) -> str:
+    """A received value, short and printable, for a message: never the whole of a 5,000-digit number."""
+    if isinstance(raw, JsonNumber):
+        text = raw.text
+    elif isinstance(raw, bool):
+        text = "true" if raw else "false"
+    elif raw is None:
+        text = "null"
+    elif isinstance(raw, list):
+        return f"列表(共 {len(raw)} 项)"
+    elif isinstance(raw, dict):
+        return f"对象(共 {len(raw)} 个字段)"
+    elif isinstance(raw, int) and abs(raw) >= 10**40:
+        return f"约 {int(raw.bit_length() * 0.30103) + 1} 位的整数"  # str() of it may exceed Python's digit limit
+    elif isinstance(raw, str):
+        text = repr(raw)  # escapes control characters and lone surrogates
+    else:
+        text = repr(raw)
+    if len(text) > 40:
+        return f"{_display(text[:30])}…(共 {len(text)} 个字符)"
+    return _display(text)
+
+
+def _display(text: str) -> str:
+    """Text safe to print and to encode as UTF-8: lone surrogates and controls become escapes."""
+    return "".join(
+        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in ("Cc", "Cs") else char
+        for char in text
+    )
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or _first_line(error)
+    if mark is None:
+        return _display(problem)
+    return f"第 {mark.line + 1} 行第 {mark.column + 1} 列,{_display(problem)}"
 
 
 def _first_line(error: Exception) -> str:

@@ -7,6 +7,7 @@ quoted verbatim from the (Traditional) document.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from zhida.engine.calculate import Result
@@ -28,8 +29,8 @@ def result_to_dict(pack: Pack, result: Result, traditional: bool = False) -> dic
                 "kind": rule.spec.kind.value,
                 "event": item.event.id,
                 "date": item.event.date.isoformat(),
-                "amount": None if item.amount is None else str(item.amount),
-                "tax_due": None if item.tax_due is None else str(item.tax_due),
+                "amount": _decimal_text(item.amount),
+                "tax_due": _decimal_text(item.tax_due),
                 "result": script(rule.spec.result) if rule.spec.result else None,
                 "caps_hit": list(item.caps_hit),
                 "in_validity": item.in_validity,
@@ -43,8 +44,15 @@ def result_to_dict(pack: Pack, result: Result, traditional: bool = False) -> dic
         "case": result.case.name,
         "subject": {"id": result.case.subject.id, "kind": result.case.subject.kind, "name": result.case.subject.name},
         "entitlements": entitlements,
-        "total": str(result.total),
+        "total": _decimal_text(result.total),
         "unmatched": [
             {"event": item.event.id, "reasons": [script(reason) for reason in item.reasons]} for item in result.unmatched
         ],
     }
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    """A decimal as plain digits ("40000.00"): never exponent notation, never "-0.00"."""
+    if value is None:
+        return None
+    return format(value.copy_abs() if value.is_zero() else value, "f")
