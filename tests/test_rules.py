@@ -11,7 +11,7 @@ import yaml
 
 from zhida.rules.coverage import coverage
 from zhida.rules.expressions import ExpressionError, parse
-from zhida.rules.model import CapScope, Kind
+from zhida.rules.model import CapScope, FieldType, Kind
 from zhida.rules.pack import PackError, load_pack
 
 PACK = Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025"
@@ -77,7 +77,7 @@ def test_every_amount_of_a_benefit_sentence_is_covered(pack):
 
 # --- the whitelist refuses what it must, naming rule and position ---------------------------------
 
-FIELDS = {"price", "grade"}
+FIELDS = {"price": FieldType.MONEY, "grade": FieldType.CHOICE}
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_whitelist_refuses_unknown_fields_and_tables():
 def test_whitelist_accepts_the_documented_constructs():
     text = (
         "CASE WHEN grade IN ('一级', '二级') AND NOT price BETWEEN 1 AND 2 THEN LEAST(0.2 * price, 2000) "
-        "WHEN price >= 1 OR price <> 3 THEN GREATEST(COALESCE(price, 0) / 2 - 1, -1) ELSE (price + 1) END"
+        "WHEN price >= 1 OR price <> 3 THEN GREATEST(COALESCE(price, 0) * 0.5 - 1, -1) ELSE (price + 1) END"
     )
     assert parse(text, "r", FIELDS).fields == {"price", "grade"}
 

@@ -1,25 +1,55 @@
-"""Evaluate a whitelisted expression tree for one event, exactly (Decimal).
+"""Evaluate a whitelisted expression tree for one event, exactly (Decimal), as SQL would.
 
-The tree is the one `zhida.rules.expressions.parse` checked, so only the
-whitelisted node types reach here. SQL semantics where they matter:
-BETWEEN includes both bounds; comparisons between text and numbers are an error.
+The tree is the one `zhida.rules.expressions.parse` checked: whitelisted, well
+typed, at most MAX_DEPTH deep (so this recursion stays far from Python's limit).
+Whatever SQL and this module could read differently is refused at load there;
+what remains is computed here with the batch's meaning (zhida.engine.batch):
+- numbers are Decimal, integer fields included, so 3 = 3.0 and 2 < 2.5 compare
+  exactly, as DuckDB compares BIGINT with DECIMAL;
+- = and <> compare two values of one type; IN is = against each item; BETWEEN
+  includes both bounds; AND/OR/NOT on truth values; no division (refused at load);
+- CASE and IF always have an ELSE (refused at load without one, since SQL gives
+  NULL); a simple CASE (`CASE grade WHEN '一级' THEN …`) compares with =;
+- no value is ever NULL: a case carries every field of its event type and the
+  register checks the same, so COALESCE is its first argument;
+- arithmetic runs with DECIMAL_DIGITS of precision and Inexact trapped: the load
+  check bounds every number of a rule to DECIMAL(38), so an inexact step can only
+  come from a value beyond the batch's columns, and is an error, never a rounding;
+- an amount (a numeric result) must fit DECIMAL(18, 2), the batch's amount column:
+  below 10^16 元, or the batch fails too.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, DecimalException, Inexact, localcontext
 
 from sqlglot import exp
 
 from zhida.engine.case import Value
 from zhida.rules.expressions import Expression
 
+DECIMAL_DIGITS = 40  # above the 38 digits a loaded rule's numbers can need
+MAX_AMOUNT = Decimal(10) ** 16  # DECIMAL(18, 2) holds amounts below this
+
 
 class EvaluationError(ValueError):
-    """An expression that cannot be computed for these values (e.g. division by zero)."""
+    """An expression that cannot be computed for these values (e.g. a number out of range)."""
 
 
 def evaluate(node: exp.Expression, values: dict[str, Value]) -> Value:
+    """The value of `node` for one event's `values`; a number is checked to fit the batch's amount column."""
+    with localcontext(prec=DECIMAL_DIGITS) as context:
+        context.traps[Inexact] = True
+        try:
+            result = _evaluate(node, values)
+        except DecimalException:
+            raise EvaluationError(f"{node.sql()}:数值超出可精确计算的范围({DECIMAL_DIGITS} 位有效数字)") from None
+    if isinstance(result, Decimal) and abs(result) >= MAX_AMOUNT:
+        raise EvaluationError(f"{node.sql()}:结果 {result} 超出金额的范围(须小于 10^16 元)")
+    return result
+
+
+def _evaluate(node: exp.Expression, values: dict[str, Value]) -> Value:
     match node:
         case exp.Literal():
             return str(node.this) if node.is_string else Decimal(str(node.this))
@@ -28,44 +58,54 @@ def evaluate(node: exp.Expression, values: dict[str, Value]) -> Value:
         case exp.Column():
             return _number(values[node.name])
         case exp.Paren():
-            return evaluate(node.this, values)
+            return _evaluate(node.this, values)
         case exp.Neg():
-            return -_arithmetic(evaluate(node.this, values), node)
-        case exp.Add() | exp.Sub() | exp.Mul() | exp.Div():
+            return -_arithmetic(_evaluate(node.this, values), node)
+        case exp.Add() | exp.Sub() | exp.Mul():
             return _binary(node, values)
         case exp.EQ() | exp.NEQ() | exp.GT() | exp.GTE() | exp.LT() | exp.LTE():
-            return _compare(node, evaluate(node.this, values), evaluate(node.expression, values))
+            return _compare(node, _evaluate(node.this, values), _evaluate(node.expression, values))
         case exp.And():
-            return _truth(evaluate(node.this, values), node) and _truth(evaluate(node.expression, values), node)
+            return _truth(_evaluate(node.this, values), node) and _truth(_evaluate(node.expression, values), node)
         case exp.Or():
-            return _truth(evaluate(node.this, values), node) or _truth(evaluate(node.expression, values), node)
+            return _truth(_evaluate(node.this, values), node) or _truth(_evaluate(node.expression, values), node)
         case exp.Not():
-            return not _truth(evaluate(node.this, values), node)
+            return not _truth(_evaluate(node.this, values), node)
         case exp.Case():
-            for branch in node.args.get("ifs") or []:
-                if _truth(evaluate(branch.this, values), branch):
-                    return evaluate(branch.args["true"], values)
-            default = node.args.get("default")
-            return evaluate(default, values) if default is not None else Decimal(0)
+            return _case(node, values)
         case exp.If():
-            if _truth(evaluate(node.this, values), node):
-                return evaluate(node.args["true"], values)
-            return evaluate(node.args["false"], values) if node.args.get("false") is not None else Decimal(0)
+            if node.args.get("false") is None:
+                raise EvaluationError(f"{node.sql()}:IF 缺少否则时的值")
+            branch = node.args["true"] if _truth(_evaluate(node.this, values), node) else node.args["false"]
+            return _evaluate(branch, values)
         case exp.In():
-            subject = evaluate(node.this, values)
-            return any(subject == evaluate(item, values) for item in node.expressions)
+            subject = _evaluate(node.this, values)
+            return any(_compare(node, subject, _evaluate(item, values), "=") for item in node.expressions)
         case exp.Between():
-            subject = evaluate(node.this, values)
+            subject = _evaluate(node.this, values)
             return bool(
-                _compare(node, evaluate(node.args["low"], values), subject, "<=")
-                and _compare(node, subject, evaluate(node.args["high"], values), "<=")
+                _compare(node, _evaluate(node.args["low"], values), subject, "<=")
+                and _compare(node, subject, _evaluate(node.args["high"], values), "<=")
             )
         case exp.Least() | exp.Greatest():
-            items = [_arithmetic(evaluate(item, values), node) for item in [node.this, *node.expressions]]
+            items = [_arithmetic(_evaluate(item, values), node) for item in [node.this, *node.expressions]]
             return min(items) if isinstance(node, exp.Least) else max(items)
         case exp.Coalesce():
-            return evaluate(node.this, values)  # fields are never missing: the first one decides
+            return _evaluate(node.this, values)  # no value is NULL: the first one decides
     raise EvaluationError(f"无法计算 {node.sql()}")
+
+
+def _case(node: exp.Case, values: dict[str, Value]) -> Value:
+    subject = _evaluate(node.this, values) if node.this is not None else None
+    for branch in node.args.get("ifs") or []:
+        test = _evaluate(branch.this, values)
+        holds = _truth(test, branch) if node.this is None else _compare(branch, subject, test, "=")
+        if holds:
+            return _evaluate(branch.args["true"], values)
+    default = node.args.get("default")
+    if default is None:
+        raise EvaluationError(f"{node.sql()}:CASE 缺少 ELSE 分支")
+    return _evaluate(default, values)
 
 
 def fill(expression: Expression, values: dict[str, Value]) -> str:
@@ -90,17 +130,13 @@ def _number(value: Value) -> Value:
 
 
 def _binary(node: exp.Expression, values: dict[str, Value]) -> Decimal:
-    left = _arithmetic(evaluate(node.this, values), node)
-    right = _arithmetic(evaluate(node.expression, values), node)
+    left = _arithmetic(_evaluate(node.this, values), node)
+    right = _arithmetic(_evaluate(node.expression, values), node)
     if isinstance(node, exp.Add):
         return left + right
     if isinstance(node, exp.Sub):
         return left - right
-    if isinstance(node, exp.Mul):
-        return left * right
-    if right == 0:
-        raise EvaluationError(f"{node.sql()}:除数为零")
-    return left / right
+    return left * right
 
 
 def _arithmetic(value: Value, node: exp.Expression) -> Decimal:

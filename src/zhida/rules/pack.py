@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from zhida.rules.expressions import ExpressionError, parse
-from zhida.rules.model import AreaFile, Cap, CapScope, EventType, Kind, NotABenefit, Rule, RuleSpec
+from zhida.rules.expressions import Expected, ExpressionError, parse
+from zhida.rules.model import AreaFile, Cap, CapScope, EventType, FieldType, Kind, NotABenefit, Rule, RuleSpec
 from zhida.source import Document, parse_file
 from zhida.source.script import canonical
 
@@ -82,6 +82,25 @@ def load_pack(path: str | Path) -> Pack:
     return Pack(path, document, dict(events_file.subjects), events, tuple(rules), tuple(not_benefits))
 
 
+def load_rule_spec(pack: Pack, data: dict | RuleSpec, file_name: str = "(规则)") -> Rule:
+    """One rule checked against a loaded pack exactly as `load_pack` checks it.
+
+    For tools and tests that try a rule on its own (a `Pack` holding just it is
+    `dataclasses.replace(pack, rules=(rule,))`). Caps may be any cap of the pack's rules.
+    """
+    try:
+        spec = data if isinstance(data, RuleSpec) else RuleSpec.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise PackError(f"{file_name}: {'.'.join(str(part) for part in first['loc'])}: {first['msg']}") from None
+    try:
+        area = pack.document.article(spec.article).area
+    except KeyError:
+        raise PackError(f"{file_name}: 规则 {spec.id}: 文件中没有第 {spec.article} 条") from None
+    caps = {cap.id: cap for rule in pack.rules for cap in rule.caps}
+    return _load_rule(spec, caps, pack.events, pack.subjects, pack.document, area, file_name)
+
+
 def _read_model(path: Path, model: type[BaseModel]):
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -123,11 +142,18 @@ def _load_rule(
         if kind not in event.subjects:
             raise PackError(f"{where}: 事件 {spec.event} 不适用于主体类型 {kind!r}")
     _check_kind(spec, where)
-    fields = {field.name for field in event.fields}
+    fields = {field.name: field.type for field in event.fields}
+    # The case format lets an integer be negative unless its type declares a minimum >= 0.
+    non_negative = {
+        field.name for field in event.fields
+        if field.type is FieldType.INTEGER and field.minimum is not None and field.minimum >= 0
+    }
     try:
-        when = parse(spec.when, f"{where}, when", fields)
-        amount = parse(spec.amount, f"{where}, amount", fields) if spec.amount is not None else None
-        tax_due = parse(spec.tax_due, f"{where}, tax_due", fields) if spec.tax_due is not None else None
+        when = parse(spec.when, f"{where}, when", fields, Expected.CONDITION, non_negative)
+        amount, tax_due = (
+            parse(text, f"{where}, {key}", fields, Expected.MONEY, non_negative) if text is not None else None
+            for key, text in (("amount", spec.amount), ("tax_due", spec.tax_due))
+        )
     except ExpressionError as error:
         raise PackError(str(error)) from None
     rule_caps = []
