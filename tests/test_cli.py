@@ -110,3 +110,78 @@ def test_gbk_file(tmp_path: Path):
     result = run("parse", str(path), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["areas"][0]["title"] == "推进教育科技人才一体发展"
+
+
+# --- words from a case, a register, a document or a path print verbatim, never as Rich markup ---
+
+MARKUP_CASE = {
+    "subject": {"id": "C1", "kind": "consumer", "name": ":x: [bold]"},
+    # 家電…一級能效產品按售價的20%給予補貼: 20% of 1000 = 200
+    "events": [{"id": "[/]", "type": "trade_in_appliance", "date": "2025-05-01", "grade": "一级", "price": 1000}],
+}
+
+
+def test_calc_prints_case_words_verbatim(tmp_path: Path):
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(MARKUP_CASE, ensure_ascii=False), encoding="utf-8")
+    result = runner.invoke(app, ["calc", str(path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert ":x: [bold] 可享受的政策" in result.output
+    assert "❌" not in result.output
+    assert "│ [/]" in result.output  # the event id in its table cell
+
+
+def test_calc_unmatched_event_id_verbatim(tmp_path: Path):
+    # 一級、二級能效家電分別按20%、15%補貼: a 三級 appliance matches no rule
+    case = {**MARKUP_CASE, "events": [{**MARKUP_CASE["events"][0], "grade": "三级及以下"}]}
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(case, ensure_ascii=False), encoding="utf-8")
+    result = runner.invoke(app, ["calc", str(path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "事件 [/] 无可享受的政策" in result.output
+
+
+def test_missing_case_path_is_printed_verbatim(tmp_path: Path):
+    path = tmp_path / "q[/b].json"
+    result = runner.invoke(app, ["calc", str(path)], terminal_width=400)
+    assert result.exit_code == 2
+    assert str(path) in result.output
+    assert f"错误: {path}: 无法读取文件" in result.output
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not a MarkupError
+
+
+def test_parse_a_file_named_like_markup(tmp_path: Path):
+    (tmp_path / "[").mkdir()
+    path = tmp_path / "[/].txt"  # a directory "[" holding "].txt": the path reads [/].txt
+    path.write_bytes(HUZHOU.read_bytes())
+    assert run("parse", str(path)).exit_code == 0
+    path.write_text("没有结构的文字。\n", encoding="utf-8")
+    result = runner.invoke(app, ["parse", str(path)], terminal_width=400)
+    assert result.exit_code == 2
+    assert f"错误: {path}: 没有找到政策领域" in result.output
+
+
+def test_document_words_are_not_markup(tmp_path: Path):
+    path = tmp_path / "doc.txt"
+    text = HUZHOU.read_text(encoding="utf-8").replace("推進教育科技人才一體發展", "推進[/]教育:x:發展", 1)
+    path.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["parse", str(path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "1. 推進[/]教育:x:發展  牵头 市科技局" in result.output
+
+
+def test_match_prints_register_words_verbatim(tmp_path: Path):
+    (tmp_path / "subjects.csv").write_text("subject_id,kind,county\nC1,consumer,[/]\nC2,consumer,:x:\n", encoding="utf-8")
+    (tmp_path / "events.csv").write_text(
+        "event_id,subject_id,type,date,grade,price,vehicle,category,efficient\n"
+        "T1,C1,trade_in_appliance,2025-05-01,一级,1000,,,\n"
+        "T2,C2,trade_in_appliance,2025-05-01,一级,1000,,,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["match", str(tmp_path / "subjects.csv"), str(tmp_path / "events.csv"), "-o", str(out)],
+                           terminal_width=200)
+    assert result.exit_code == 0, result.output
+    county_rows = result.output.split("按区县汇总")[1]
+    assert "│ [/]" in county_rows and "│ :x:" in county_rows
+    assert "❌" not in result.output

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from decimal import Decimal
@@ -20,9 +21,9 @@ from pathlib import Path
 import duckdb
 import typer
 from rich.console import Console
-from rich.tree import Tree
-
 from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
 
 from zhida.engine.calculate import calculate
 from zhida.engine.case import CaseError, load_case
@@ -30,7 +31,7 @@ from zhida.engine.evaluate import EvaluationError
 from zhida.engine.output import result_to_dict
 from zhida.rules.coverage import coverage
 from zhida.rules.pack import Pack, PackError, load_pack
-from zhida.source import Document, DocumentError, parse_file
+from zhida.source import Amount, Article, Document, DocumentError, Indicator, Rate, parse_file
 from zhida.source.export import document_to_dict
 from zhida.source.numerals import format_value
 from zhida.source.script import display, to_traditional
@@ -53,8 +54,25 @@ def policies_directory() -> Path:
     return Path(os.environ.get("ZHIDA_POLICIES", DEFAULT_POLICIES))
 
 
+def _console(stderr: bool = False) -> Console:
+    """A console that prints strings as they are: names from a case, a register or a document may
+    hold `[/]` or `:x:`, which Rich would otherwise read as markup or an emoji code. Styles come
+    only from `Text` objects built here."""
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=stderr)
+
+
+def _styled(*parts: str | tuple[str, str]) -> Text:
+    """Plain text with styled pieces: ("警告:", "bold yellow"), then words printed verbatim."""
+    return Text.assemble(*parts)
+
+
+def _cells(*values: object) -> list[Text]:
+    """Table cells as Text: Table.add_row would read a str cell as markup."""
+    return [value if isinstance(value, Text) else Text(str(value)) for value in values]
+
+
 def _fail(message: str) -> None:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]错误:[/] {message}", highlight=False)
+    _console(stderr=True).print(_styled(("错误:", "bold red"), " ", message))
     raise typer.Exit(code=2)
 
 
@@ -77,8 +95,8 @@ def parse(
     if as_json:
         typer.echo(json.dumps(document_to_dict(document, simplified), ensure_ascii=False, indent=2))
         return
-    console = Console()
-    console.print(document_tree(document, simplified), highlight=False)
+    console = _console()
+    console.print(document_tree(document, simplified))
     _print_totals(console, document)
 
 
@@ -89,8 +107,8 @@ def demo() -> None:
     if not path.exists():
         _fail(f"找不到示例文件 {path};请在代码仓库中运行,或设置 ZHIDA_POLICIES")
     document = _load(path)
-    console = Console()
-    console.print(document_tree(document, simplified=True), highlight=False)
+    console = _console()
+    console.print(document_tree(document, simplified=True))
     _print_totals(console, document)
     console.print(
         f"共 {len(document.areas)} 个领域、{len(document.articles)} 条政策、"
@@ -128,42 +146,42 @@ def calc(
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     script = to_traditional if traditional else (lambda text: text)
-    console = Console()
-    table = Table(title=script(f"{data['subject']['name']} 可享受的政策"), show_lines=True)
+    console = _console()
+    table = Table(title=Text(f"{data['subject']['name']} {script('可享受的政策')}"), show_lines=True)
     for column in ("事件", "日期", "规则", "条", "类型", "金额(元)", "牵头部门"):
         table.add_column(script(column), justify="right" if column == "金额(元)" else "left")
     for item in data["entitlements"]:
         amount = item["amount"] if item["amount"] is not None else script(item["result"] or "资格")
-        table.add_row(item["event"], item["date"], item["title"], str(item["article"]), item["kind"], amount, item["department"])
+        table.add_row(*_cells(item["event"], item["date"], item["title"], item["article"], item["kind"], amount, item["department"]))
     console.print(table)
     for item in data["entitlements"]:
-        console.print(f"[bold]{item['title']}[/] ({script('第')}{item['article']}{script('条')})", highlight=False)
+        console.print(_styled((item["title"], "bold"), f" ({script('第')}{item['article']}{script('条')})"))
         for line in item["trace"]:
-            console.print(f"  {line}", highlight=False)
-        console.print(f"  [dim]{script('条文')}:{item['clause']}[/]", highlight=False)
+            console.print(f"  {line}")
+        console.print(_styled("  ", (f"{script('条文')}:{item['clause']}", "dim")))
     for item in data["unmatched"]:
-        console.print(f"[yellow]{script('事件')} {item['event']} {script('无可享受的政策')}:[/]", highlight=False)
+        console.print(_styled((f"{script('事件')} {item['event']} {script('无可享受的政策')}:", "yellow")))
         for reason in item["reasons"]:
-            console.print(f"  {reason}", highlight=False)
-    console.print(f"[bold]{script('合计')} {data['total']} {script('元')}[/]", highlight=False)
+            console.print(f"  {reason}")
+    console.print(_styled((f"{script('合计')} {data['total']} {script('元')}", "bold")))
 
 
 @app.command()
 def events(pack_path: Path | None = PACK_OPTION) -> None:
     """列出案例可用的事件类型:字段、类型、单位,以及读取它的规则。"""
     pack = _pack(pack_path)
-    console = Console()
+    console = _console()
     for event_type in pack.events.values():
         subjects = "、".join(pack.subjects[kind] for kind in event_type.subjects)
-        table = Table(title=f"{event_type.name} {event_type.title}(主体:{subjects})", title_justify="left")
+        table = Table(title=Text(f"{event_type.name} {event_type.title}(主体:{subjects})"), title_justify="left")
         for column in ("字段", "名称", "类型", "单位", "可选值/下限"):
             table.add_column(column, overflow="fold")
         for event_field in event_type.fields:
             detail = "、".join(event_field.values) or (f">= {event_field.minimum}" if event_field.minimum is not None else "")
-            table.add_row(event_field.name, event_field.title, event_field.type.value, event_field.unit, detail)
+            table.add_row(*_cells(event_field.name, event_field.title, event_field.type.value, event_field.unit, detail))
         console.print(table)
         readers = [f"{rule.id}(第{rule.spec.article}条)" for rule in pack.rules_for(event_type.name)]
-        console.print(f"  读取它的规则:{'、'.join(readers) or '无'}\n", highlight=False)
+        console.print(f"  读取它的规则:{'、'.join(readers) or '无'}\n")
 
 
 @app.command()
@@ -171,27 +189,26 @@ def check(pack_path: Path | None = PACK_OPTION) -> None:
     """检查政策包:条文引用、表达式,以及受益条款中的每个金额是否都有规则兑现。"""
     pack = _pack(pack_path)
     report = coverage(pack)
-    console = Console()
+    console = _console()
     table = Table(title="受益条款中的金额与比例")
     for column in ("条", "金额/比例", "由谁兑现"):
         table.add_column(column)
     for citation in report.citations:
-        covered = "、".join(citation.covered_by) or "[bold red]无规则引用[/]"
-        table.add_row(str(citation.article), display(citation.text, True), covered)
+        covered = Text("、".join(citation.covered_by)) if citation.covered_by else Text("无规则引用", "bold red")
+        table.add_row(*_cells(citation.article, display(citation.text, True), covered))
     console.print(table)
     covered_count = len(report.citations) - len(report.missing)
     console.print(
         f"规则 {len(pack.rules)} 条;受益条款中的金额与比例 {len(report.citations)} 个,"
-        f"已覆盖 {covered_count} 个({covered_count * 100 // max(len(report.citations), 1)}%)。",
-        highlight=False,
+        f"已覆盖 {covered_count} 个({covered_count * 100 // max(len(report.citations), 1)}%)。"
     )
     if report.missing:
         for citation in report.missing:
-            console.print(
-                f"[bold red]未覆盖:[/] 第 {citation.article} 条 {display(citation.text, True)}"
+            console.print(_styled(
+                ("未覆盖:", "bold red"),
+                f" 第 {citation.article} 条 {display(citation.text, True)}"
                 f"(原文位置 {citation.span.start}–{citation.span.end})",
-                highlight=False,
-            )
+            ))
         raise typer.Exit(code=1)
 
 
@@ -221,7 +238,7 @@ def synth(
     from zhida.synth import synthesise
 
     counts = synthesise(_pack(pack_path), enterprises, transactions, seed, out)
-    Console().print(f"已写入 {out}:主体 {counts['subjects']:,} 个,事件 {counts['events']:,} 条", highlight=False)
+    _console().print(f"已写入 {out}:主体 {counts['subjects']:,} 个,事件 {counts['events']:,} 条")
 
 
 @app.command()
@@ -239,7 +256,7 @@ def match(
     from zhida.engine.register import RegisterError
 
     pack = _pack(pack_path)
-    console = Console()
+    console = _console()
     try:
         with Progress(TextColumn("匹配中"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
                       console=console, transient=True) as bar:
@@ -253,22 +270,22 @@ def match(
     for column in ("规则", "条", "牵头部门", "笔数", "金额(元)"):
         table.add_column(column, justify="right" if column in ("笔数", "金额(元)") else "left")
     for rule, article, department, count, amount in summary.by_rule:
-        table.add_row(rule, str(article), department, f"{count:,}", f"{amount:,.2f}")
+        table.add_row(*_cells(rule, article, department, f"{count:,}", f"{amount:,.2f}"))
     console.print(table)
     table = Table(title="按领域及牵头部门汇总(占该领域 2025 年财政预算;税收优惠不计入)", title_justify="left")
     for column in ("领域", "牵头部门", "笔数", "金额(元)", "领域预算(元)", "占预算"):
         table.add_column(column, justify="left" if column == "牵头部门" else "right")
     for area, department, count, amount, budget, share in summary.by_area:
-        table.add_row(str(area or ""), department, f"{count:,}", f"{amount:,.2f}",
-                      f"{budget:,.0f}" if budget else "", f"{share}%" if share is not None else "")
+        table.add_row(*_cells(area or "", department, f"{count:,}", f"{amount:,.2f}",
+                              f"{budget:,.0f}" if budget else "", f"{share}%" if share is not None else ""))
     console.print(table)
     table = Table(title="按区县汇总", title_justify="left")
     for column in ("区县", "笔数", "金额(元)"):
         table.add_column(column, justify="left" if column == "区县" else "right")
     for county, count, amount in summary.by_county:
-        table.add_row(county, f"{count:,}", f"{amount:,.2f}")
+        table.add_row(*_cells(county, f"{count:,}", f"{amount:,.2f}"))
     console.print(table)
-    console.print(f"共 {summary.rows:,} 条应享记录,合计 {summary.total:,.2f} 元,已写入 {out}", highlight=False)
+    console.print(f"共 {summary.rows:,} 条应享记录,合计 {summary.total:,.2f} 元,已写入 {out}")
 
 
 def yuan(value: Decimal) -> str:
@@ -281,37 +298,82 @@ def yuan(value: Decimal) -> str:
 
 
 def document_tree(document: Document, simplified: bool) -> Tree:
+    """The document as a tree of areas, articles and what each states.
+
+    Labels are Text, so words from the document print verbatim. Amounts, rates and targets are
+    grouped by position once: an area or article number may repeat in a concatenated corpus,
+    and scanning every amount for every article would grow with their product.
+    """
     def words(text: str | None) -> str:
         return display(text or "", simplified)
 
     preamble = document.preamble
-    root = Tree(
-        f"[bold]{words(preamble.title)}[/]  {words(preamble.issuer)} {preamble.issued or ''}"
-        f"  有效期 {preamble.valid_from} 至 {preamble.valid_to}  依据 {words(preamble.implements)}"
-    )
-    for area in document.areas:
+    root = Tree(_styled(
+        (words(preamble.title), "bold"),
+        f"  {words(preamble.issuer)} {preamble.issued or ''}"
+        f"  有效期 {preamble.valid_from} 至 {preamble.valid_to}  依据 {words(preamble.implements)}",
+    ))
+    places = _Places(document)
+    for area_index, area in enumerate(document.areas):
         budget = f"  预算 {yuan(area.budget)}" if area.budget is not None else ""
-        branch = root.add(f"[bold cyan]{area.number}. {words(area.title)}[/]  牵头 {words(area.department)}{budget}")
-        for indicator in (i for i in document.indicators if i.area == area.number and i.article is None):
+        branch = root.add(_styled((f"{area.number}. {words(area.title)}", "bold cyan"), f"  牵头 {words(area.department)}{budget}"))
+        for indicator in places.area_indicators.get(area_index, ()):
             branch.add(_indicator_line(indicator, words))
         for article in area.articles:
-            leaf = branch.add(f"[bold]({article.number}) {words(article.title)}[/]")
-            for amount in (a for a in document.amounts if a.article == article.number):
+            leaf = branch.add(Text(f"({article.number}) {words(article.title)}", "bold"))
+            key = article.span.start
+            for amount in places.amounts.get(key, ()):
                 per = f"/{words(amount.per)}" if amount.per else ""
-                currency = "美元" if amount.currency == "USD" else ""
-                money = f"{format_value(amount.value)}美元" if currency else yuan(amount.value)
-                leaf.add(f"[green]金额[/] {QUALIFIER_WORDS[amount.qualifier.value]}{money}{per}")
-            for rate in (r for r in document.rates if r.article == article.number):
-                leaf.add(f"[yellow]比例[/] {QUALIFIER_WORDS[rate.qualifier.value]}{format_value(rate.value)}%")
-            for indicator in (i for i in document.indicators if i.article == article.number):
+                money = f"{format_value(amount.value)}美元" if amount.currency == "USD" else yuan(amount.value)
+                leaf.add(_styled(("金额", "green"), f" {QUALIFIER_WORDS[amount.qualifier.value]}{money}{per}"))
+            for rate in places.rates.get(key, ()):
+                leaf.add(_styled(("比例", "yellow"), f" {QUALIFIER_WORDS[rate.qualifier.value]}{format_value(rate.value)}%"))
+            for indicator in places.indicators.get(key, ()):
                 leaf.add(_indicator_line(indicator, words))
     return root
 
 
-def _indicator_line(indicator, words) -> str:
+class _Places:
+    """Amounts, rates and indicators keyed by the start of the article holding them, and
+    indicators of an area's goals keyed by the area's index: one bisection per item."""
+
+    def __init__(self, document: Document) -> None:
+        articles = [article for area in document.areas for article in area.articles]
+        self._articles = articles
+        self._starts = [article.span.start for article in articles]
+        self._area_starts = [area.span.start for area in document.areas]
+        self.amounts: dict[int, list[Amount]] = self._by_article(document.amounts)
+        self.rates: dict[int, list[Rate]] = self._by_article(document.rates)
+        self.indicators: dict[int, list[Indicator]] = self._by_article(
+            [indicator for indicator in document.indicators if indicator.article is not None]
+        )
+        self.area_indicators: dict[int, list[Indicator]] = {}
+        for indicator in document.indicators:
+            if indicator.article is None:
+                index = bisect.bisect_right(self._area_starts, indicator.span.start) - 1
+                self.area_indicators.setdefault(index, []).append(indicator)
+
+    def _article_at(self, offset: int) -> Article | None:
+        index = bisect.bisect_right(self._starts, offset) - 1
+        if index < 0 or offset >= self._articles[index].span.end:
+            return None
+        return self._articles[index]
+
+    def _by_article(self, items) -> dict:
+        grouped: dict[int, list] = {}
+        for item in items:
+            if item.article is not None and (article := self._article_at(item.span.start)) is not None:
+                grouped.setdefault(article.span.start, []).append(item)
+        return grouped
+
+
+def _indicator_line(indicator: Indicator, words) -> Text:
     high = f"—{format_value(indicator.value_high)}" if indicator.value_high is not None else ""
     direction = "" if indicator.direction.value == "range" else indicator.direction.value
-    return f"[magenta]目标[/] {words(indicator.name)} {direction}{format_value(indicator.value)}{high}{words(indicator.unit)} ({indicator.year})"
+    return _styled(
+        ("目标", "magenta"),
+        f" {words(indicator.name)} {direction}{format_value(indicator.value)}{high}{words(indicator.unit)} ({indicator.year})",
+    )
 
 
 def _print_totals(console: Console, document: Document) -> None:
@@ -320,7 +382,7 @@ def _print_totals(console: Console, document: Document) -> None:
         stated = f",文末支持总额 {yuan(document.stated_total)}" if document.stated_total is not None else ""
         console.print(f"各领域预算合计 {yuan(sum(budgets, Decimal(0)))}{stated}")
     for warning in document.warnings:
-        console.print(f"[bold yellow]警告:[/] {warning}", highlight=False)
+        console.print(_styled(("警告:", "bold yellow"), " ", warning))
 
 
 if __name__ == "__main__":
