@@ -144,9 +144,13 @@ def _date(value: dt.date) -> exp.Cast:
     return _cast(_string(value.isoformat()), "DATE")
 
 
+# Types read as DuckDB reads them (its VARCHAR is TEXT), so every dialect is written as before;
+# parsed once, copied into each cast (a node belongs to one tree).
+CAST_TYPES = {name: exp.DataType.build(name, dialect="duckdb") for name in (MONEY, TEXT, "DATE")}
+
+
 def _cast(value: exp.Expression, sql_type: str) -> exp.Cast:
-    # Types read as DuckDB reads them (its VARCHAR is TEXT), so every dialect is written as before.
-    return exp.cast(value, exp.DataType.build(sql_type, dialect="duckdb"), copy=False)
+    return exp.cast(value, CAST_TYPES[sql_type].copy(), copy=False)
 
 
 def _null(sql_type: str) -> exp.Cast:
