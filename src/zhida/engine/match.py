@@ -3,21 +3,37 @@
 The register is opened and checked (`zhida.engine.register`), the compiled
 rule set (`zhida.engine.batch`) runs in DuckDB with a memory limit so that 10M
 events stream through and spill to disk rather than fill memory, and the result
-is written to a temporary file beside OUT and renamed: a failure leaves no
-partial output.
+is written and renamed onto OUT: a failure leaves no partial output.
+
+Temporary files (the result before it is renamed, DuckDB's spill files) live in
+one private directory, `.zhida-tmp-<host>-<pid>-XXXX`, made beside OUT so that
+the rename stays on one filesystem, and removed when `match` ends. A run that is
+killed cannot remove it: the next run in that directory removes every such
+directory whose process is gone (same host, pid not running), or that is more
+than a day old (another host's run, whose pid cannot be checked from here).
+
+A spreadsheet written here cannot attack its reader: a text cell that a
+spreadsheet would take for a formula (=, +, -, @, tab, CR) gets a leading
+apostrophe, as OWASP's CSV-injection guidance says. Amounts are never touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import shutil
+import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+from sqlglot import exp
 
 from zhida.engine.batch import compile_pack
 from zhida.engine.register import RegisterError, open_register
@@ -26,6 +42,12 @@ from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
 
 EXCEL_ROW_LIMIT = 1_048_575  # one row of an Excel sheet is the header
+MEMORY_LIMIT = re.compile(r"^(?P<number>\d+(\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+TEMPORARY_PREFIX = ".zhida-tmp-"
+STALE_AFTER = 24 * 3600  # seconds: a directory from another host is left alone for a day
+# OWASP CSV injection: cells starting with these are formulas to Excel, LibreOffice or Sheets. The full-width
+# forms are added because Chinese input methods type them, and some spreadsheet versions accept them too.
+FORMULA_START = "=+-@\t\r＝＋－＠"
 
 
 @dataclass(frozen=True)
@@ -37,10 +59,25 @@ class Summary:
     by_county: list[tuple]  # county, count, amount
 
 
-def connect(memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/zhida-duckdb'")
+def check_memory_limit(memory_limit: str) -> str:
+    """A size such as 1GB or 512MB; anything else is refused before it reaches DuckDB."""
+    size = MEMORY_LIMIT.match(memory_limit.strip())
+    if size is None or Decimal(size.group("number")) <= 0:
+        raise RegisterError(f"--memory-limit {memory_limit}: 须为内存大小,如 1GB、512MB")
+    return memory_limit.strip()
+
+
+def connect(memory_limit: str = "1GB", temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with its settings passed as configuration, never as SQL text."""
+    config = {
+        "memory_limit": check_memory_limit(memory_limit),
+        "temp_directory": str(temp_directory or Path(tempfile.gettempdir()) / "zhida-duckdb"),
+    }
+    con = duckdb.connect(config=config)
+    # query_progress() stays at -1 unless the progress bar is on; it is not printed. Per-connection
+    # options, which DuckDB does not accept in `config`: constant statements, nothing from the caller.
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
     return con
 
 
@@ -55,35 +92,83 @@ def match(
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv", ".xlsx"):
         raise RegisterError(f"{out}: 输出文件须为 .parquet、.csv 或 .xlsx")
-    con = connect(memory_limit)
+    memory_limit = check_memory_limit(memory_limit)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out.parent)
+    private = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{_host()}-{os.getpid()}-", dir=out.parent))
+    try:
+        con = connect(memory_limit, private / "duckdb")
+        try:
+            return _match(con, pack, subjects, events, out, private, progress)
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _match(
+    con: duckdb.DuckDBPyConnection,
+    pack: Pack,
+    subjects: Path,
+    events: Path,
+    out: Path,
+    private: Path,
+    progress: Callable[[float], None] | None,
+) -> Summary:
     open_register(con, pack, subjects, events)
     # Row numbers were needed for the checks' messages; the query orders what it writes itself.
     con.execute("SET preserve_insertion_order = false")
     _materialise(con)
     plan = compile_pack(pack)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".parquet", dir=out.parent)
-    os.close(handle)
-    try:
-        # Always through Parquet first: the summary reads it back, and CSV/Excel are written from it.
-        _run(con, f"COPY ({plan.sql}) TO '{temporary}' (FORMAT parquet)", progress)
-        summary = _summary(con, pack, temporary)
-        if suffix == ".parquet":
-            os.replace(temporary, out)
-        else:
-            final = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent)
-            os.close(final[0])
-            try:
-                if suffix == ".csv":
-                    con.execute(f"COPY (SELECT * FROM read_parquet('{temporary}')) TO '{final[1]}' (FORMAT csv, HEADER)")
-                else:
-                    _write_excel(con, temporary, Path(final[1]), summary.rows)
-                os.replace(final[1], out)
-            finally:
-                Path(final[1]).unlink(missing_ok=True)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    # The compiled query becomes a view through DuckDB's relation API: its text is not pasted into another statement.
+    con.sql(plan.sql).create_view("entitlements", replace=True)
+    result = private / "result.parquet"
+    # Always through Parquet first: the summary reads it back, and CSV/Excel are written from it.
+    _run(con, _copy(_table("entitlements"), result, "parquet"), progress)
+    con.execute("SET preserve_insertion_order = true")  # CSV and Excel keep the query's order
+    _create_view(con, "written", exp.select("*").from_(exp.Table(this=_read_parquet(result))))
+    summary = _summary(con, pack)
+    suffix = out.suffix.lower()
+    final = result if suffix == ".parquet" else private / f"result{suffix}"
+    if suffix == ".csv":
+        con.execute(_copy(_neutralised(con, "written"), final, "csv"))
+    elif suffix == ".xlsx":
+        _write_excel(con, final, summary.rows)
+    os.replace(final, out)
     return summary
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Remove the private directories of runs that were killed (see the module docstring)."""
+    host = _host()
+    now = time.time()
+    for path in directory.glob(f"{TEMPORARY_PREFIX}*"):
+        parts = path.name.removeprefix(TEMPORARY_PREFIX).split("-")
+        if len(parts) < 3 or not parts[1].isdigit() or not path.is_dir():
+            continue
+        try:
+            old = now - path.stat().st_mtime > STALE_AFTER
+        except OSError:
+            continue  # removed meanwhile
+        if old or (parts[0] == host and not _running(int(parts[1]))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _host() -> str:
+    """A short, file-name-safe token for this machine (hostnames may hold any character)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _materialise(con: duckdb.DuckDBPyConnection) -> None:
@@ -94,10 +179,20 @@ def _materialise(con: duckdb.DuckDBPyConnection) -> None:
     re-reading and re-casting the whole file (halves the query on 100k enterprises). Beyond the
     memory limit the tables spill to the temporary directory.
     """
-    for name, columns, order in (("events", "* EXCLUDE (_row)", " ORDER BY type"), ("subjects", "*", "")):
-        con.execute(f"CREATE TEMP TABLE checked_{name} AS SELECT {columns} FROM {name}{order}")
-        con.execute(f"DROP VIEW {name}")
-        con.execute(f"ALTER TABLE checked_{name} RENAME TO {name}")
+    for name, star, order in (("events", exp.Star(except_=[exp.column("_row")]), "type"), ("subjects", exp.Star(), None)):
+        query = exp.select(star).from_(_table(name))
+        if order:
+            query = query.order_by(exp.column(order, quoted=True))
+        checked = f"checked_{name}"
+        create = exp.Create(
+            this=_table(checked), kind="TABLE",
+            properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query,
+        )
+        con.execute(create.sql(dialect="duckdb"))
+        con.execute(exp.Drop(tables=[_table(name)], kind="VIEW").sql(dialect="duckdb"))
+        con.execute(exp.Alter(
+            this=_table(checked), kind="TABLE", actions=[exp.AlterRename(this=_table(name))]
+        ).sql(dialect="duckdb"))
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, progress: Callable[[float], None] | None) -> None:
@@ -121,12 +216,11 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, progress: Callable[[float], N
         progress(100.0)
 
 
-def _summary(con: duckdb.DuckDBPyConnection, pack: Pack, path: str) -> Summary:
-    source = f"read_parquet('{path}')"
-    rows, total = con.execute(f"SELECT count(*), COALESCE(SUM(amount), 0) FROM {source}").fetchone()
+def _summary(con: duckdb.DuckDBPyConnection, pack: Pack) -> Summary:
+    """Totals of the written result (the `written` view), by rule, by area and by county."""
+    rows, total = con.execute("SELECT count(*), COALESCE(SUM(amount), 0) FROM written").fetchone()
     by_rule = con.execute(
-        f"SELECT rule, article, department, count(*), COALESCE(SUM(amount), 0) FROM {source} "
-        "GROUP BY ALL ORDER BY article, rule"
+        "SELECT rule, article, department, count(*), COALESCE(SUM(amount), 0) FROM written GROUP BY ALL ORDER BY article, rule"
     ).fetchall()
     # Departments lead more than one area (市發展改革委 leads 三 and 六): budgets are per area.
     areas: dict[int, list] = {}
@@ -143,22 +237,87 @@ def _summary(con: duckdb.DuckDBPyConnection, pack: Pack, path: str) -> Summary:
         share = (amount / area.budget * 100).quantize(Decimal("0.01")) if area.budget else None
         by_area.append((number, to_simplified(area.department), count, amount, area.budget, share))
     by_county = con.execute(
-        f"SELECT COALESCE(county, '(未知)'), count(*), COALESCE(SUM(amount), 0) FROM {source} GROUP BY ALL ORDER BY 3 DESC"
+        "SELECT COALESCE(county, '(未知)'), count(*), COALESCE(SUM(amount), 0) FROM written GROUP BY ALL ORDER BY 3 DESC"
     ).fetchall()
     return Summary(rows, Decimal(total), by_rule, by_area, by_county)
 
 
-def _write_excel(con: duckdb.DuckDBPyConnection, parquet: str, out: Path, rows: int) -> None:
+def neutralise(value: str) -> str:
+    """A text cell a spreadsheet would run as a formula, made plain text with a leading apostrophe (OWASP)."""
+    return "'" + value if value[:1] in FORMULA_START and value else value
+
+
+def _neutralised(con: duckdb.DuckDBPyConnection, view: str) -> exp.Select:
+    """Every text column of `view` with `neutralise` applied in SQL; other columns (amounts, dates) as they are."""
+    pattern = exp.Literal.string("^[" + "".join(_regex_class_char(c) for c in FORMULA_START) + "]")
+    columns = []
+    for name, sql_type, *_ in con.execute(exp.Describe(this=_table(view)).sql(dialect="duckdb")).fetchall():
+        column = exp.column(name, quoted=True)
+        if sql_type == "VARCHAR":
+            formula = exp.Anonymous(this="regexp_matches", expressions=[column, pattern])
+            column = exp.Case(ifs=[exp.If(this=formula, true=exp.DPipe(this=exp.Literal.string("'"), expression=column))], default=column)
+        columns.append(exp.alias_(column, name, quoted=True))
+    return exp.select(*columns).from_(_table(view))
+
+
+def _regex_class_char(char: str) -> str:
+    """One character inside an RE2 character class: - and control characters escaped."""
+    return {"-": r"\-", "\t": r"\t", "\r": r"\r"}.get(char, char)
+
+
+def _write_excel(con: duckdb.DuckDBPyConnection, out: Path, rows: int) -> None:
     import openpyxl
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     if rows > EXCEL_ROW_LIMIT:
         raise RegisterError(f"{out.name}: 结果有 {rows} 行,超过 Excel 单表上限 {EXCEL_ROW_LIMIT} 行;请输出 .parquet 或 .csv")
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("免申即享")
-    result = con.execute(f"SELECT * FROM read_parquet('{parquet}')")
-    sheet.append([column[0] for column in result.description])
+    result = con.execute("SELECT * FROM written")
+    header = [column[0] for column in result.description]
+    sheet.append(header)
+    number = 1
     while batch := result.fetchmany(10_000):
         for row in batch:
-            # Amounts as text: a spreadsheet cell would turn them into binary floats.
-            sheet.append([str(value) if isinstance(value, Decimal) else value for value in row])
+            number += 1
+            cells = []
+            for name, value in zip(header, row, strict=True):
+                if isinstance(value, str):
+                    if ILLEGAL_CHARACTERS_RE.search(value):
+                        raise RegisterError(
+                            f"结果第 {number} 行,列 {name}: 含有 Excel 不允许的控制字符,无法写入 .xlsx;请输出 .parquet 或 .csv"
+                        )
+                    value = neutralise(value)  # a str starting with = would be stored as a formula
+                elif isinstance(value, Decimal):
+                    value = str(value)  # amounts as text: a spreadsheet cell would turn them into binary floats
+                cells.append(value)
+            sheet.append(cells)
     workbook.save(out)
+
+
+# ---------------------------------------------------------------- SQL trees
+
+
+def _table(name: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
+def _read_parquet(path: Path) -> exp.Expression:
+    return exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path))])
+
+
+def _copy(source: exp.Expression, path: Path, file_format: str) -> str:
+    """COPY … TO 'path' (FORMAT …): the path a string literal, whatever quotes it holds."""
+    params = [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var(file_format))]
+    if file_format == "csv":
+        params.append(exp.CopyParameter(this=exp.var("HEADER")))
+    this = exp.Subquery(this=source) if isinstance(source, exp.Query) else source
+    return exp.Copy(this=this, kind=False, files=[exp.Literal.string(str(path))], params=params).sql(dialect="duckdb")
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, name: str, query: exp.Query) -> None:
+    create = exp.Create(
+        this=_table(name), kind="VIEW", replace=True,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query,
+    )
+    con.execute(create.sql(dialect="duckdb"))

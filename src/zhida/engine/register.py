@@ -251,8 +251,8 @@ def _excel(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> exp.Select:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds for a broken file
         raise RegisterError(f"{path}: 不是有效的 Excel 文件:{error}") from None
+    rows = workbook.worksheets[0].iter_rows(values_only=True)
     try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
         header = [str(cell).strip() if cell is not None else "" for cell in next(rows, [])]
         _check_header(path, header, blank_allowed=True)
         if not any(header):
@@ -271,6 +271,7 @@ def _excel(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> exp.Select:
                     columns[column].append(cells[position] if position < len(cells) else None)
             numbers.append(number - 2)
     finally:
+        rows.close()  # an unfinished row generator keeps the file open past workbook.close()
         workbook.close()
     table = pa.table({column: pa.array(values, pa.string()) for column, values in columns.items()})
     table = table.append_column("_row", pa.array(numbers, pa.int64()))
