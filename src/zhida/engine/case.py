@@ -97,7 +97,7 @@ class _CaseLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 if key_node.value in seen:
-                    problem = f"字段 {_display(key_node.value)} 重复出现"
+                    problem = f"字段 {_key(key_node.value)} 重复出现"
                     raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
                 seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
@@ -121,9 +121,29 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _DuplicateKey(f"字段 {_display(key)} 重复出现")
+            raise _DuplicateKey(f"字段 {_key(key)} 重复出现")
         result[key] = value
     return result
+
+
+# json's messages, in the words of the case's users; others are shown as json says them.
+_JSON_MESSAGES = {
+    "Expecting value": "此处须为一个 JSON 值(文字须用双引号括起,数字须使用半角数字 0-9)",
+    "Expecting property name enclosed in double quotes": "字段名须用双引号括起",
+    "Expecting ':' delimiter": "缺少冒号 :",
+    "Expecting ',' delimiter": "缺少逗号 ,",
+    "Extra data": "JSON 之后还有多余的内容",
+    "Unterminated string starting at": "字符串缺少结尾的双引号",
+    "Invalid control character at": "字符串中有未转义的控制字符",
+    "Invalid \\escape": "无效的转义序列",
+    "Invalid \\uXXXX escape": "无效的 \\uXXXX 转义",
+    "Illegal trailing comma before end of object": "对象末尾多了一个逗号",
+    "Illegal trailing comma before end of array": "列表末尾多了一个逗号",
+}
+
+
+def _json_problem(error: json.JSONDecodeError) -> str:
+    return f"第 {error.lineno} 行第 {error.colno} 列,{_JSON_MESSAGES.get(error.msg, error.msg)}"
 
 
 def _parse_json(raw: str | bytes) -> Any:
@@ -150,7 +170,7 @@ def load_case(path: str | Path, pack: Pack) -> Case:
     try:
         data = _parse_json(raw) if suffix == ".json" else yaml.load(raw, Loader=_CaseLoader)  # a SafeLoader
     except json.JSONDecodeError as error:
-        raise CaseError(f"{shown}: 不是有效的 JSON 文件:第 {error.lineno} 行第 {error.colno} 列,{error.msg}") from None
+        raise CaseError(f"{shown}: 不是有效的 JSON 文件:{_json_problem(error)}") from None
     except _DuplicateKey as error:
         raise CaseError(f"{shown}: 不是有效的 JSON 文件:{error}") from None
     except yaml.YAMLError as error:
@@ -167,7 +187,7 @@ def read_case_json(raw: bytes) -> Any:
     try:
         return _parse_json(raw)
     except json.JSONDecodeError as error:
-        raise ValueError(f"请求体不是有效的 JSON:第 {error.lineno} 行第 {error.colno} 列,{error.msg}") from None
+        raise ValueError(f"请求体不是有效的 JSON:{_json_problem(error)}") from None
     except _DuplicateKey as error:
         raise ValueError(f"请求体不是有效的 JSON:{error}") from None
     except RecursionError:
@@ -220,7 +240,7 @@ def _event(data: Any, position: int, subject: Subject, pack: Pack, name: str) ->
     where = f"{name}: 第 {position} 个事件"
     if not isinstance(data, dict):
         raise CaseError(f"{where}: 须为一个对象,收到 {_shown(data)}")
-    event_id = _optional_text(data.get("id"), f"{where} 的字段 id")
+    event_id = _optional_text(data.get("id"), f"{where}的字段 id")
     if event_id is None:
         raise CaseError(f"{where}: 缺少字段 id")
     where = f"{name}: 事件 {event_id}"
@@ -293,6 +313,8 @@ def _number(raw: Any, field_type: FieldType, where: str) -> Decimal | int:
 def _number_text(text: str, field_type: FieldType, where: str) -> Decimal | int:
     noun = "整数" if field_type is FieldType.INTEGER else "数字"
     match = NUMBER_PATTERN.fullmatch(text)
+    if match is None and _exponent_beyond(text, NUMBER_DIGITS[field_type]):
+        raise CaseError(f"{where}: {_too_large(field_type)},且不接受科学计数法,收到 {_shown(text)}")
     if match is None:
         raise CaseError(f"{where}: 须为{noun}{_why_not_a_number(text)},收到 {_shown(text)}")
     sign, whole, fraction = match[1], match[2].replace(",", ""), match[3] or ""
@@ -311,6 +333,14 @@ def _number_text(text: str, field_type: FieldType, where: str) -> Decimal | int:
         return int(whole)
     # The sign is dropped: "-0.00" is zero, and no output ever shows "-0.00".
     return Decimal(f"{whole}.{fraction}" if fraction else whole)
+
+
+def _exponent_beyond(text: str, digits: int) -> bool:
+    """Whether text is exponent notation (1e26, 1e400) for a number of more than `digits` digits."""
+    if not re.fullmatch(r"-?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]{1,12}", text):
+        return False
+    number = Decimal(text)  # exact at any exponent, never a float
+    return not number.is_zero() and number.adjusted() >= digits
 
 
 def _why_not_a_number(text: str) -> str:
@@ -354,7 +384,9 @@ def _text(raw: Any, where: str) -> str:
         raise CaseError(f"{where}: 须为文字,收到 {_shown(raw)}")
     text = raw.strip()
     for char in text:
-        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
+        if unicodedata.category(char) == "Cs":
+            raise CaseError(f"{where}: 含有无效的字符 U+{ord(char):04X}(孤立的代理项,不是 Unicode 文字),收到 {_shown(raw)}")
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS:
             raise CaseError(f"{where}: 含有不允许的控制字符 U+{ord(char):04X},收到 {_shown(raw)}")
     if len(text) > MAX_TEXT:
         raise CaseError(f"{where}: 过长,最多 {MAX_TEXT} 个字符,收到 {len(text)} 个字符")
@@ -378,10 +410,17 @@ def _date(raw: Any, where: str) -> dt.date:
 
 
 def _no_extra(data: dict, allowed: set[str], where: str) -> None:
-    extra = sorted(_display(key) if isinstance(key, str) else _shown(key) for key in data if key not in allowed)
+    extra = sorted(_key(key) for key in data if key not in allowed)
     if extra:
         listed = "、".join(extra[:5]) + (f" 等 {len(extra)} 个" if len(extra) > 5 else "")
         raise CaseError(f"{where}: 多余的字段 {listed};允许的字段:{'、'.join(sorted(allowed))}")
+
+
+def _key(key: Any) -> str:
+    """A field name as received, short and printable."""
+    if not isinstance(key, str):
+        return _shown(key)
+    return _display(key) if len(key) <= 40 else f"{_display(key[:30])}…(共 {len(key)} 个字符)"
 
 
 def _shown(raw: Any) -> str:
