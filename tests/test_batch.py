@@ -89,5 +89,16 @@ def test_division_is_refused_for_the_batch():
 
 @pytest.mark.parametrize("dialect", ["postgres", "spark", "trino"])
 def test_the_query_transpiles(dialect):
-    sql = to_dialect(compile_pack(PACK).sql, dialect)
-    assert "SUM(a0) OVER" in sql and "innovation-voucher-annual" in sql
+    plan = compile_pack(PACK)
+    sql = plan.sql_for(dialect)
+    assert "SUM(a0) OVER" in sql and "'innovation-voucher-annual'" in sql
+    # the tree rendered for the dialect and the DuckDB text transpiled are the same query
+    assert sql == to_dialect(plan.sql, dialect)
+
+
+def test_pack_fields_are_quoted_identifiers_and_pack_values_are_literals():
+    plan = compile_pack(PACK)
+    assert plan.sql == plan.sql_for("duckdb")
+    assert "0.5 * e.\"service_fee\"" in plan.sql and "e.type = 'innovation_voucher'" in plan.sql
+    assert "CAST(e.\"carrier\" AS TEXT) AS g1" in plan.sql
+    assert "(36, 'enterprise')" in plan.sql  # the subject kinds of rule 36, as VALUES rows

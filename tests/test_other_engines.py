@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from casegen import random_cases
-from zhida.engine.batch import SQL_TYPES, cases_to_arrow, compile_pack, to_dialect
+from zhida.engine.batch import SQL_TYPES, cases_to_arrow, compile_pack
 from zhida.rules.pack import load_pack
 
 PACK = load_pack(Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025")
@@ -56,29 +56,37 @@ def _normal(row) -> tuple:
 
 def test_postgres_gives_the_same_entitlements(tables, duckdb_rows):
     psycopg = pytest.importorskip("psycopg")
+    from psycopg import sql
+
     try:
         connection = psycopg.connect(POSTGRES, connect_timeout=3)
     except psycopg.OperationalError as error:
         _unavailable(f"PostgreSQL not reachable at {POSTGRES}: {error}")
-    schema = f"zhida_{uuid.uuid4().hex[:8]}"
+    schema = sql.Identifier(f"zhida_{uuid.uuid4().hex[:8]}")
     subjects, events = tables
+    plan = compile_pack(PACK)
+    event_types = {"event_id": "VARCHAR", "subject_id": "VARCHAR", "type": "VARCHAR", "date": "DATE"}
+    event_types.update({name: SQL_TYPES[kind] for name, kind in plan.event_columns.items()})
     with connection:
         cursor = connection.cursor()
-        cursor.execute(f"CREATE SCHEMA {schema}")
+        cursor.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
         try:
-            cursor.execute(f"SET search_path TO {schema}")
-            cursor.execute("CREATE TABLE subjects (subject_id VARCHAR, kind VARCHAR, county VARCHAR)")
-            columns = ", ".join(f"{name} {SQL_TYPES[kind]}" for name, kind in compile_pack(PACK).event_columns.items())
-            cursor.execute(f"CREATE TABLE events (event_id VARCHAR, subject_id VARCHAR, type VARCHAR, date DATE, {columns})")
-            for table, data in (("subjects", subjects), ("events", events)):
-                names = data.column_names
-                with cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+            cursor.execute(sql.SQL("SET search_path TO {}").format(schema))
+            subject_types = {"subject_id": "VARCHAR", "kind": "VARCHAR", "county": "VARCHAR"}
+            for table, data, types in (("subjects", subjects, subject_types), ("events", events, event_types)):
+                names = [sql.Identifier(name) for name in data.column_names]
+                definitions = [
+                    sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(types[name])) for name in data.column_names
+                ]
+                cursor.execute(sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(table), sql.SQL(", ").join(definitions)))
+                copy_statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), sql.SQL(", ").join(names))
+                with cursor.copy(copy_statement) as copy:
                     for row in data.to_pylist():
-                        copy.write_row([row[name] for name in names])
-            cursor.execute(to_dialect(compile_pack(PACK).sql, "postgres"))
+                        copy.write_row([row[name] for name in data.column_names])
+            cursor.execute(plan.sql_for("postgres"))
             rows = sorted(_normal(row) for row in cursor.fetchall())
         finally:
-            cursor.execute(f"DROP SCHEMA {schema} CASCADE")
+            cursor.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))
     assert rows == duckdb_rows
 
 
@@ -100,7 +108,7 @@ def test_spark_sql_gives_the_same_entitlements(tables, duckdb_rows, tmp_path):
     try:
         spark.read.parquet(str(tmp_path / "subjects.parquet")).createOrReplaceTempView("subjects")
         spark.read.parquet(str(tmp_path / "events.parquet")).createOrReplaceTempView("events")
-        rows = sorted(_normal(tuple(row)) for row in spark.sql(to_dialect(compile_pack(PACK).sql, "spark")).collect())
+        rows = sorted(_normal(tuple(row)) for row in spark.sql(compile_pack(PACK).sql_for("spark")).collect())
     finally:
         spark.stop()
     assert rows == duckdb_rows
