@@ -84,6 +84,10 @@ def _with_event(**changes):
         (_with_event(service_fee=-1), "事件 v1 的字段 service_fee(实际发生服务费用): 不能为负数"),
         (_with_event(service_fee="八万"), "事件 v1 的字段 service_fee(实际发生服务费用): 须为数字"),
         (_with_event(service_fee="100.001"), "金额最多精确到分"),
+        (_with_event(service_fee="1e26"), "超出上限:金额须小于 10^15 元(至多 999999999999999.99 元)"),
+        (_with_event(service_fee="1,0,0"), "千位分隔符须每三位一个"),
+        (_with_event(date="20250501"), "事件 v1 的字段 date: 日期格式须为 YYYY-MM-DD"),
+        (_with_event(id=["v1"]), "第 1 个事件的字段 id: 须为文字"),
         (_with_event(date="2025-13-01"), "事件 v1 的字段 date: 日期格式须为 YYYY-MM-DD"),
         ({**SOFTWARE_AND_VOUCHERS, "subject": {"id": "x", "kind": "martian"}}, "subject.kind 未知的主体类型 'martian'"),
         ({**SOFTWARE_AND_VOUCHERS, "subject": {"id": "x", "kind": "consumer"}}, "不适用于主体类型 consumer"),
@@ -97,6 +101,53 @@ def test_bad_case_is_refused_with_one_message(tmp_path, case, message):
     assert message in result.output, result.output
     assert str(path) in result.output  # the message names the case
     assert "entitlements" not in result.output  # no partial result
+
+
+def test_yaml_as_people_write_it(tmp_path):
+    # Unquoted dates and numbers, thousands separators, Traditional choice values: read from their text.
+    path = tmp_path / "case.yaml"
+    path.write_text(
+        "subject: {id: 91330500MA2B3C4D5E, kind: enterprise}\n"
+        "events:\n"
+        "  - {id: v1, type: innovation_voucher, date: 2025-03-01, service_fee: 300000}\n"
+        "  - {id: v2, type: innovation_voucher, date: 2025-06-01, service_fee: '150,000.00'}\n"
+        "  - {id: h1, type: high_tech_recognition, date: 2025-05-01, recognition: 首次認定}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["calc", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    # 按實際發生服務費用給予最高50%比例的補助,單個企業全年最高補助20萬元; 對首次認定的高新技術企業,每家給予最高20萬元獎勵
+    assert [(e["event"], e["amount"]) for e in data["entitlements"]] == [
+        ("v1", "150000.00"),
+        ("h1", "200000.00"),
+        ("v2", "50000.00"),
+    ]
+    assert data["total"] == "400000.00"
+
+
+def test_a_json_file_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "case.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(SOFTWARE_AND_VOUCHERS, ensure_ascii=False).encode("utf-8"))
+    result = runner.invoke(app, ["calc", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["total"] == "325000.00"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"subject": {"id": "E1", "kind": "enterprise"}, "events": [}', "不是有效的 JSON 文件:第 1 行第 60 列,此处须为一个 JSON 值"),
+        ('{"subject": 1, "subject": 2}', "不是有效的 JSON 文件:字段 subject 重复出现"),
+        ("[" * 100_000, "嵌套层数过多"),
+    ],
+)
+def test_a_json_file_that_does_not_parse(tmp_path, text, message):
+    path = tmp_path / "case.json"
+    path.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["calc", str(path)])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output
 
 
 def test_a_file_that_is_not_yaml_or_json(tmp_path):

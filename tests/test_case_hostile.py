@@ -8,6 +8,7 @@ The grammar is policies/huzhou-2025/README.md's "A case".
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import warnings
@@ -22,8 +23,9 @@ from typer.testing import CliRunner
 
 from zhida.cli import app as cli
 from zhida.engine.calculate import calculate
-from zhida.engine.case import case_from_data, load_case, read_case_json
+from zhida.engine.case import MONEY_SCHEMA_PATTERN, CaseError, case_from_data, load_case, read_case_json
 from zhida.engine.output import result_to_dict
+from zhida.rules.model import EventField, EventType, FieldType
 from zhida.rules.pack import load_pack
 from zhida.web.app import create_default_app
 
@@ -120,7 +122,7 @@ def test_money_of_1e400_is_above_the_maximum(client, tmp_path):
 
 def test_a_5000_digit_integer_is_above_the_maximum(client, tmp_path):
     # json.loads would stop at Python's 4300-digit limit before any field could be named
-    refused(client, tmp_path, voucher("9" * 5000), FEE, OVER, "(共 5002 个字符)")
+    refused(client, tmp_path, voucher("9" * 5000), FEE, OVER, "(共 5000 个字符)")
 
 
 def test_a_5000_digit_decimal_string_is_above_the_maximum(client, tmp_path):
@@ -242,6 +244,52 @@ def test_leading_zero_is_not_octal(tmp_path):
 
 def test_money_has_at_most_two_decimals(client, tmp_path):
     refused(client, tmp_path, voucher("100.001"), FEE, "金额最多精确到分")
+
+
+def test_number_fields_have_their_own_bounds():
+    # No event of the Huzhou pack has a `number` field; a pack with one: below 10^12, six decimals.
+    area = EventField(name="area", type=FieldType.NUMBER, title="面积", unit="平方米", minimum=Decimal("0.5"))
+    pack = dataclasses.replace(
+        PACK, events={"site": EventType(name="site", title="场地", subjects=("enterprise",), fields=(area,))}
+    )
+
+    def read(value: Any) -> Any:
+        data = {"subject": {"id": "E1", "kind": "enterprise"}, "events": [{"id": "s1", "type": "site", "date": "2025-05-01", "area": value}]}
+        return case_from_data(data, pack, "案例").events[0].values["area"]
+
+    assert read("999999999999.123456") == Decimal("999999999999.123456")
+    assert read(Decimal("0.5")) == Decimal("0.5")
+    for value, words in [
+        ("1000000000000", "超出上限:须小于 10^12"),
+        ("1.1234567", "最多 6 位小数"),
+        ("0.4", "不能小于 0.5"),
+        (float("nan"), "须为有限的数字"),
+        (Decimal("1e400"), "超出上限"),
+        (10**5000, "约 5001 位的整数"),
+    ]:
+        with pytest.raises(CaseError) as error:
+            read(value)
+        assert "事件 s1 的字段 area(面积)" in str(error.value) and words in str(error.value)
+
+
+@pytest.mark.parametrize("value", ["1", "0", '"true"', '"yes"', "null", "[]"])
+def test_a_flag_is_true_or_false(client, tmp_path, value):
+    body = ('{"subject": {"id": "E1", "kind": "enterprise"}, "events": [{"id": "p1", "type": "patent_award",'
+            ' "date": "2025-05-01", "medal": "金奖", "patents": 1, "first_inventor_unit": %s}]}' % value)
+    words = ["缺少字段 first_inventor_unit"] if value == "null" else ["事件 p1 的字段 first_inventor_unit", "须为 true 或 false"]
+    refused(client, tmp_path, body, *words)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(MONEY_SCHEMA_PATTERN, fullmatch=True))
+def test_the_schema_pattern_for_money_is_the_reader_s(text):
+    # The API's OpenAPI document may quote this pattern: what it allows, the reader accepts.
+    assert paid(voucher(json.dumps(text)))["entitlements"][0]["amount"] is not None
+
+
+@pytest.mark.parametrize("text", ["1_000", "1,0,0", "012", "1e3", "-1", "１２３", "1000000000000000", "1.001", ".5"])
+def test_the_schema_pattern_refuses_what_the_reader_refuses(text):
+    assert not re.fullmatch(MONEY_SCHEMA_PATTERN, text)
 
 
 @pytest.mark.parametrize("value", ["true", "false"])

@@ -45,6 +45,9 @@ MAX_TEXT = 200  # characters of an id, a name or a text field
 # no underscore, no leading zero, no plus sign. A minus sign is read only to say "negative".
 NUMBER_PATTERN = re.compile(r"(-?)(0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:,[0-9]{3})+)(?:\.([0-9]+))?")
 DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# The same grammar for a JSON schema (the API's OpenAPI document): a money string that is accepted.
+MONEY_SCHEMA_PATTERN = r"^(0|[1-9][0-9]{0,14}|[1-9][0-9]{0,2}(,[0-9]{3}){1,4})(\.[0-9]{1,2})?$"
+DATE_SCHEMA_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # Characters that change how text is shown without being text: bidirectional overrides and isolates.
 _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -383,13 +386,13 @@ def _text(raw: Any, where: str) -> str:
     if not isinstance(raw, str):
         raise CaseError(f"{where}: 须为文字,收到 {_shown(raw)}")
     text = raw.strip()
+    if len(text) > MAX_TEXT:
+        raise CaseError(f"{where}: 过长,最多 {MAX_TEXT} 个字符,收到 {len(text)} 个字符")
     for char in text:
         if unicodedata.category(char) == "Cs":
             raise CaseError(f"{where}: 含有无效的字符 U+{ord(char):04X}(孤立的代理项,不是 Unicode 文字),收到 {_shown(raw)}")
         if unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS:
             raise CaseError(f"{where}: 含有不允许的控制字符 U+{ord(char):04X},收到 {_shown(raw)}")
-    if len(text) > MAX_TEXT:
-        raise CaseError(f"{where}: 过长,最多 {MAX_TEXT} 个字符,收到 {len(text)} 个字符")
     return text
 
 
@@ -438,6 +441,8 @@ def _shown(raw: Any) -> str:
     elif isinstance(raw, int) and abs(raw) >= 10**40:
         return f"约 {int(raw.bit_length() * 0.30103) + 1} 位的整数"  # str() of it may exceed Python's digit limit
     elif isinstance(raw, str):
+        if len(raw) > 40:
+            return f"{_display(repr(raw[:30]))}…(共 {len(raw)} 个字符)"
         text = repr(raw)  # escapes control characters and lone surrogates
     else:
         text = repr(raw)
