@@ -179,7 +179,8 @@ def _materialise(con: duckdb.DuckDBPyConnection) -> None:
     re-reading and re-casting the whole file (halves the query on 100k enterprises). Beyond the
     memory limit the tables spill to the temporary directory.
     """
-    for name, star, order in (("events", exp.Star(except_=[exp.column("_row")]), "type"), ("subjects", exp.Star(), None)):
+    tables = (("events", exp.Star(except_=[exp.column("_row")]), "type"), ("subjects", exp.Star(), None))
+    for name, star, order in tables:
         query = exp.select(star).from_(_table(name))
         if order:
             query = query.order_by(exp.column(order, quoted=True))
@@ -220,7 +221,8 @@ def _summary(con: duckdb.DuckDBPyConnection, pack: Pack) -> Summary:
     """Totals of the written result (the `written` view), by rule, by area and by county."""
     rows, total = con.execute("SELECT count(*), COALESCE(SUM(amount), 0) FROM written").fetchone()
     by_rule = con.execute(
-        "SELECT rule, article, department, count(*), COALESCE(SUM(amount), 0) FROM written GROUP BY ALL ORDER BY article, rule"
+        "SELECT rule, article, department, count(*), COALESCE(SUM(amount), 0) FROM written "
+        "GROUP BY ALL ORDER BY article, rule"
     ).fetchall()
     # Departments lead more than one area (市發展改革委 leads 三 and 六): budgets are per area.
     areas: dict[int, list] = {}
@@ -255,7 +257,8 @@ def _neutralised(con: duckdb.DuckDBPyConnection, view: str) -> exp.Select:
         column = exp.column(name, quoted=True)
         if sql_type == "VARCHAR":
             formula = exp.Anonymous(this="regexp_matches", expressions=[column, pattern])
-            column = exp.Case(ifs=[exp.If(this=formula, true=exp.DPipe(this=exp.Literal.string("'"), expression=column))], default=column)
+            quoted = exp.DPipe(this=exp.Literal.string("'"), expression=column)
+            column = exp.Case(ifs=[exp.If(this=formula, true=quoted)], default=column)
         columns.append(exp.alias_(column, name, quoted=True))
     return exp.select(*columns).from_(_table(view))
 

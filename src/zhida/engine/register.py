@@ -33,7 +33,9 @@ BLANK = r"[\s\p{Z}]*"
 NUMBER_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 DATE_TEXT = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
 FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
-INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")
+INTEGER_TYPES = (
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
+)
 SCALES = {"BIGINT": 0, SQL_TYPES[FieldType.MONEY]: 2, SQL_TYPES[FieldType.NUMBER]: 6}
 
 
@@ -95,7 +97,9 @@ def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: 
     _check_blank_keys(con, event_source, EVENT_KEYS)
     wanted = {**EVENT_KEYS, **{name: SQL_TYPES[kind] for name, kind in fields.items() if name in event_cols}}
     _check_types(con, event_source, wanted)
-    selects = [exp.alias_(_converted(name, event_cols[name], sql_type), name, quoted=True) for name, sql_type in wanted.items()]
+    selects = [
+        exp.alias_(_converted(name, event_cols[name], sql_type), name, quoted=True) for name, sql_type in wanted.items()
+    ]
     selects += [
         exp.alias_(exp.cast(exp.null(), _type(SQL_TYPES[kind])), name, quoted=True)
         for name, kind in fields.items() if name not in event_cols
@@ -132,7 +136,9 @@ def _source(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> Source:
 
 
 def _parquet(path: Path) -> exp.Select:
-    read = exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path)), _option("file_row_number", exp.true())])
+    read = exp.Anonymous(
+        this="read_parquet", expressions=[exp.Literal.string(str(path)), _option("file_row_number", exp.true())]
+    )
     return exp.select(
         exp.Star(except_=[exp.column("file_row_number")]), exp.alias_(exp.column("file_row_number"), "_row")
     ).from_(exp.Table(this=read))
@@ -147,7 +153,9 @@ def _csv(path: Path) -> exp.Select:
     """
     header = _csv_header(path)
     columns = exp.Struct(
-        expressions=[exp.PropertyEQ(this=exp.Literal.string(name), expression=exp.Literal.string("VARCHAR")) for name in header]
+        expressions=[
+            exp.PropertyEQ(this=exp.Literal.string(name), expression=exp.Literal.string("VARCHAR")) for name in header
+        ]
     )
     read = exp.Anonymous(this="read_csv", expressions=[
         exp.Literal.string(str(path)),
@@ -310,12 +318,16 @@ def _unreadable(con: duckdb.DuckDBPyConnection, sources: Sequence[Source], error
 
 def _check_blank_keys(con: duckdb.DuckDBPyConnection, source: Source, keys: dict[str, str]) -> None:
     """An id, kind, type or date that is missing, empty or only spaces names nothing: refuse it."""
+    probes = []
     for key in keys:
         column = _varchar(_col(key))
         blank = exp.or_(column.is_(exp.null()), _regexp("regexp_full_match", column, BLANK))
-        bad = _first(con, source.view, blank)
-        if bad is not None:
-            raise RegisterError(f"{source.path}: 第 {source.line(bad[0])} 行,列 {key}: 为空")
+        probes.append(exp.Filter(this=exp.Min(this=_col("_row")), expression=exp.Where(this=blank)))
+    firsts = _fetch(con, exp.select(*probes).from_(_table(source.view))).fetchone()  # one scan for all keys
+    found = [(row, key) for row, key in zip(firsts, keys, strict=True) if row is not None]
+    if found:
+        row, key = min(found)
+        raise RegisterError(f"{source.path}: 第 {source.line(row)} 行,列 {key}: 为空")
 
 
 def _check_types(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]) -> None:
@@ -396,20 +408,15 @@ def _check_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source) 
     kind = _varchar(_col("kind"))
     bad = _first(con, source.view, _not_in(kind, pack.subjects), kind)
     if bad is not None:
+        kinds = "、".join(pack.subjects)
         raise RegisterError(
-            f"{source.path}: 第 {source.line(bad[0])} 行,列 kind: 未知的主体类型 '{_shown(bad[1])}';可选:{'、'.join(pack.subjects)}"
+            f"{source.path}: 第 {source.line(bad[0])} 行,列 kind: 未知的主体类型 '{_shown(bad[1])}';可选:{kinds}"
         )
-    subject_id = _varchar(_col("subject_id"))
-    duplicate = con.execute(
-        exp.select(subject_id).from_(_table(source.view)).group_by(subject_id)
-        .having(exp.GT(this=exp.func("count", exp.Star()), expression=exp.Literal.number(1))).limit(1).sql(dialect="duckdb")
-    ).fetchone()
+    duplicate = _duplicate(con, source.view, _varchar(_col("subject_id")))
     if duplicate is not None:
-        rows = _rows_where(con, source.view, exp.EQ(this=subject_id, expression=exp.Literal.string(duplicate[0])), 2)
+        value, rows = duplicate
         first, second = source.lines(rows)
-        raise RegisterError(
-            f"{source.path}: 第 {second} 行,列 subject_id: 主体 {duplicate[0]} 重复(第 {first} 行已出现)"
-        )
+        raise RegisterError(f"{source.path}: 第 {second} 行,列 subject_id: 主体 {value} 重复(第 {first} 行已出现)")
 
 
 def _check_events(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source, present: dict[str, str]) -> None:
@@ -418,18 +425,13 @@ def _check_events(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source, pr
     bad = _first(con, "events", _not_in(event_type, pack.events), event_type)
     if bad is not None:
         raise RegisterError(f"{where}: 第 {source.line(bad[0])} 行,列 type: 未知的事件类型 '{_shown(bad[1])}'")
-    event_id = _col("event_id")
-    duplicate = con.execute(
-        exp.select(event_id).from_(_table("events")).group_by(event_id)
-        .having(exp.GT(this=exp.func("count", exp.Star()), expression=exp.Literal.number(1))).limit(1).sql(dialect="duckdb")
-    ).fetchone()
+    duplicate = _duplicate(con, "events", _col("event_id"))
     if duplicate is not None:
-        rows = _rows_where(con, "events", exp.EQ(this=event_id, expression=exp.Literal.string(duplicate[0])), 2)
+        value, rows = duplicate
         first, second = source.lines(rows)
-        raise RegisterError(f"{where}: 第 {second} 行,列 event_id: 事件编号 {duplicate[0]} 重复(第 {first} 行已出现)")
-    present_types = {
-        row[0] for row in con.execute(exp.select(event_type).distinct().from_(_table("events")).sql(dialect="duckdb")).fetchall()
-    }
+        raise RegisterError(f"{where}: 第 {second} 行,列 event_id: 事件编号 {value} 重复(第 {first} 行已出现)")
+    types = exp.select(event_type).distinct().from_(_table("events"))
+    present_types = {row[0] for row in _fetch(con, types).fetchall()}
     for kind in pack.events.values():
         if kind.name in present_types and kind.fields:
             _check_fields(con, source, kind.name, kind.fields, present)
@@ -437,7 +439,11 @@ def _check_events(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source, pr
 
 
 def _check_fields(
-    con: duckdb.DuckDBPyConnection, source: Source, type_name: str, fields: Sequence[EventField], present: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    type_name: str,
+    fields: Sequence[EventField],
+    present: dict[str, str],
 ) -> None:
     """One scan for one event type: the first row missing each field, and the first with a bad value."""
     for field in fields:
@@ -448,10 +454,9 @@ def _check_fields(
         probes.append((field, "missing", _col(field.name).is_(exp.null())))
         if (condition := _invalid(field)) is not None:
             probes.append((field, "invalid", condition))
-    firsts = con.execute(
-        exp.select(*(exp.Filter(this=exp.Min(this=_col("_row")), expression=exp.Where(this=condition)) for _, _, condition in probes))
-        .from_(_table("events")).where(exp.EQ(this=_col("type"), expression=exp.Literal.string(type_name))).sql(dialect="duckdb")
-    ).fetchone()
+    firsts = _fetch(con, exp.select(
+        *(exp.Filter(this=exp.Min(this=_col("_row")), expression=exp.Where(this=where)) for _, _, where in probes)
+    ).from_(_table("events")).where(exp.EQ(this=_col("type"), expression=exp.Literal.string(type_name)))).fetchone()
     found = [(row, field, problem) for row, (field, problem, _) in zip(firsts, probes, strict=True) if row is not None]
     if not found:
         return
@@ -460,10 +465,9 @@ def _check_fields(
     line = source.line(row)
     if problem == "missing":
         raise RegisterError(f"{source.path}: 第 {line} 行,列 {label}: {type_name} 事件缺少此值")
-    value = con.execute(
-        exp.select(_col(field.name)).from_(_table("events"))
-        .where(exp.EQ(this=_col("_row"), expression=exp.Literal.number(row))).sql(dialect="duckdb")
-    ).fetchone()[0]
+    value = _fetch(con, exp.select(_col(field.name)).from_(_table("events")).where(
+        exp.EQ(this=_col("_row"), expression=exp.Literal.number(row))
+    )).fetchone()[0]
     raise RegisterError(f"{source.path}: 第 {line} 行,列 {label}: '{_shown(value)}' {_why(field)}")
 
 
@@ -477,7 +481,12 @@ def _check_event_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: So
         for t in pack.events.values()
     ))
     query = (
-        exp.select(exp.column("_row", table="e", quoted=True), exp.column("subject_id", table="e", quoted=True), event_type, kind)
+        exp.select(
+            exp.column("_row", table="e", quoted=True),
+            exp.column("subject_id", table="e", quoted=True),
+            event_type,
+            kind,
+        )
         .from_(exp.alias_(_table("events"), "e", table=True))
         .join(exp.alias_(_table("subjects"), "s", table=True),
               on=exp.EQ(this=subject, expression=exp.column("subject_id", table="e", quoted=True)), join_type="LEFT")
@@ -556,15 +565,28 @@ def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
     return {row[0]: row[1] for row in con.execute(exp.Describe(this=_table(view)).sql(dialect="duckdb")).fetchall()}
 
 
-def _first(con: duckdb.DuckDBPyConnection, view: str, condition: exp.Expression, *columns: exp.Expression) -> tuple | None:
+def _fetch(con: duckdb.DuckDBPyConnection, query: exp.Expression) -> duckdb.DuckDBPyConnection:
+    return con.execute(query.sql(dialect="duckdb"))
+
+
+def _first(
+    con: duckdb.DuckDBPyConnection, view: str, condition: exp.Expression, *columns: exp.Expression
+) -> tuple | None:
     """The first row (by `_row`) meeting `condition`, as (_row, *columns); the scan stops there."""
     query = exp.select(_col("_row"), *columns).from_(_table(view)).where(condition).order_by(_col("_row")).limit(1)
-    return con.execute(query.sql(dialect="duckdb")).fetchone()
+    return _fetch(con, query).fetchone()
 
 
-def _rows_where(con: duckdb.DuckDBPyConnection, view: str, condition: exp.Expression, limit: int) -> list[int]:
-    query = exp.select(_col("_row")).from_(_table(view)).where(condition).order_by(_col("_row")).limit(limit)
-    return [row[0] for row in con.execute(query.sql(dialect="duckdb")).fetchall()]
+def _duplicate(con: duckdb.DuckDBPyConnection, view: str, column: exp.Expression) -> tuple[str, list[int]] | None:
+    """A value of `column` found on more than one row, and the first two of those rows."""
+    more_than_one = exp.GT(this=exp.func("count", exp.Star()), expression=exp.Literal.number(1))
+    query = exp.select(column).from_(_table(view)).group_by(column).having(more_than_one).limit(1)
+    found = _fetch(con, query).fetchone()
+    if found is None:
+        return None
+    same = exp.EQ(this=column, expression=exp.Literal.string(found[0]))
+    query = exp.select(_col("_row")).from_(_table(view)).where(same).order_by(_col("_row")).limit(2)
+    return found[0], [row[0] for row in _fetch(con, query).fetchall()]
 
 
 def _shown(value: object) -> str:
