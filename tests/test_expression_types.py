@@ -93,6 +93,10 @@ def test_a_key_must_have_its_type(text, expected, reason):
         ("CASE WHEN grade THEN 1 ELSE 0 END > 0", "WHEN 须用于真假值,而 grade 是文字"),
         ("CASE grade WHEN 1 THEN TRUE ELSE FALSE END", "CASE grade 是文字,WHEN 1 是数字,类型不同"),
         ("IF(price, TRUE, FALSE)", "IF 须用于真假值,而 price 是数字"),
+        # DuckDB: "Chained comparisons are not supported"; sqlglot reads a tree: parentheses make them one
+        ("efficient = efficient = TRUE", "efficient = efficient 用作另一个比较的一边时须加括号"),
+        ("price BETWEEN 0 AND 2 IN (FALSE)", "price BETWEEN 0 AND 2 用作另一个比较的一边时须加括号"),
+        ("TRUE = price IN (1)", "price IN (1) 用作另一个比较的一边时须加括号"),
     ],
 )
 def test_operands_must_have_the_operator_types(text, reason):
@@ -188,6 +192,10 @@ def test_non_negative_amounts_are_accepted(text):
 
 def test_a_condition_may_subtract():
     accepted("price - 100 > rank AND -rank < 3", Expected.CONDITION)
+
+
+def test_parenthesized_predicates_compare():
+    accepted("(efficient = efficient) = TRUE AND (price IN (1, 2)) <> efficient AND NOT grade = '一级'", Expected.CONDITION)
 
 
 # --- size and depth: a clean error, never a RecursionError ------------------------------------------

@@ -20,6 +20,8 @@ What is checked, and why:
   values; CASE/IF/COALESCE branches and IN items share one type. SQL would cast
   '5' to 5 silently, the calculator would not: so neither is allowed to;
 - CASE and IF must have an ELSE: SQL yields NULL without one, which no amount means;
+- a comparison, IN or BETWEEN used as an operand of another must be in parentheses:
+  `a = b = TRUE` is read by sqlglot, refused by DuckDB and PostgreSQL;
 - number literals are plain decimals (no 1e3: DuckDB reads that as a DOUBLE), with
   |x| < 10^15 and at most 6 decimals, the precision of a `number` field;
 - every number must fit DECIMAL(38), the widest exact decimal of DuckDB, PostgreSQL
@@ -186,9 +188,8 @@ def _parse_bounded(text: str, where: str) -> exp.Expression:
         tree = sqlglot.parse_one(text, read="duckdb")
     except ParseError as error:
         first = error.errors[0] if error.errors else {}
-        raise ExpressionError(
-            f"{where}: 无法解析表达式 {text!r}(第 {first.get('line', '?')} 行第 {first.get('col', '?')} 列)"
-        ) from None
+        position = f"(第 {first['line']} 行第 {first['col']} 列)" if "line" in first and "col" in first else ""
+        raise ExpressionError(f"{where}: 无法解析表达式 {text!r}{position}") from None
     except TokenError as error:
         raise ExpressionError(f"{where}: 无法解析表达式 {text!r}:{_first_line(error)}") from None
     except RecursionError:  # defensive: _nesting should have refused it already
@@ -243,6 +244,7 @@ def _check_expected(inferred: Inferred, expected: Expected | None, text: str, wh
 
 COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 ORDERINGS = (exp.GT, exp.GTE, exp.LT, exp.LTE)
+PREDICATES = (*COMPARISONS, exp.In, exp.Between, exp.Not, exp.And, exp.Or)
 
 
 class _Checker:
@@ -296,7 +298,9 @@ class _Checker:
             case exp.Between():
                 if node.args.get("symmetric"):
                     raise self.fail(node, "不支持 BETWEEN SYMMETRIC")
-                self._numbers(node, "BETWEEN", [node.this, node.args["low"], node.args["high"]])
+                operands = [node.this, node.args["low"], node.args["high"]]
+                self._parenthesized(node, operands)
+                self._numbers(node, "BETWEEN", operands)
                 return Inferred(ValueType.BOOLEAN)
             case exp.Least() | exp.Greatest():
                 return self._least_greatest(node)
@@ -341,6 +345,7 @@ class _Checker:
         return Inferred(ValueType.NUMBER, negative_at, digits, scale)
 
     def _comparison(self, node: exp.Expression) -> Inferred:
+        self._parenthesized(node, [node.this, node.expression])
         left, right = self.infer(node.this), self.infer(node.expression)
         if left.type is not right.type:
             raise self.fail(
@@ -375,6 +380,7 @@ class _Checker:
     def _in(self, node: exp.In) -> Inferred:
         if any(node.args.get(key) for key in ("query", "unnest", "field")) or not node.expressions:
             raise self.fail(node, "IN 只能跟一列值,如 level IN ('国家级', '省级')")
+        self._parenthesized(node, [node.this])
         subject = self.infer(node.this)
         for item in node.expressions:
             value = self.infer(item)
@@ -397,6 +403,18 @@ class _Checker:
         return Inferred(
             ValueType.NUMBER, negative_at, max(item.digits for item in items), max(item.scale for item in items)
         )
+
+    def _parenthesized(self, node: exp.Expression, operands: list[exp.Expression]) -> None:
+        """A predicate used as an operand of another must be in parentheses.
+
+        `a = b = TRUE` or `x BETWEEN 1 AND 2 IN (FALSE)`: sqlglot reads them one way, DuckDB and
+        PostgreSQL refuse them or read them another; with parentheses every engine reads one tree.
+        """
+        for operand in operands:
+            if isinstance(operand, PREDICATES):
+                raise self.fail(
+                    node, f"{_sql(operand)} 用作另一个比较的一边时须加括号,如 ({_sql(operand)});各数据库对连写的理解不同"
+                )
 
     def _numbers(self, node: exp.Expression, operator: str, operands: list[exp.Expression]) -> list[Inferred]:
         inferred = [self.infer(operand) for operand in operands]
