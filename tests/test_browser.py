@@ -2,7 +2,9 @@
 
 A consumer adds a digital-product purchase and an appliance, fills the form as a person would and
 reads the answer: 單品售價6000元以下的手機…,按15%補貼,最高補貼500元 and 一級…能效家電…按20%…補貼,
-最高補貼2000元/件. In CI (CI=true) a missing browser is a failure, not a skip.
+最高補貼2000元/件. The API documentation at /docs works with every host but 127.0.0.1 blocked
+(Swagger UI is served by the app). No page breaks its Content-Security-Policy.
+In CI (CI=true) a missing browser is a failure, not a skip.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import socket
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
 
 from zhida.rules.pack import load_pack
-from zhida.web.app import create_app
+from zhida.web.app import create_app, server_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +33,7 @@ def server():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     app = create_app(load_pack(Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025"))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = server_config(app, "127.0.0.1", port, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -52,11 +56,43 @@ def page():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser.new_page()
+        page = browser.new_page()
+        page.route("**/*", _only_this_machine)
+        yield page
         browser.close()
 
 
-def test_a_consumer_computes_two_trade_ins(server, page):
+OUTSIDE: list[str] = []  # every request the page tried to send off this machine
+
+
+def _only_this_machine(route) -> None:
+    """Lets requests to 127.0.0.1 through and aborts (and records) any other: the tests run offline."""
+    if urlsplit(route.request.url).hostname == "127.0.0.1":
+        route.continue_()
+    else:
+        OUTSIDE.append(route.request.url)
+        route.abort()
+
+
+@pytest.fixture
+def console(page):
+    """The console messages and page errors of one test; a CSP violation shows up here."""
+    messages: list[str] = []
+    on_console = lambda message: messages.append(f"{message.type}: {message.text}")  # noqa: E731
+    on_error = lambda error: messages.append(f"pageerror: {error}")  # noqa: E731
+    page.on("console", on_console)
+    page.on("pageerror", on_error)
+    OUTSIDE.clear()
+    yield messages
+    page.remove_listener("console", on_console)
+    page.remove_listener("pageerror", on_error)
+
+
+def csp_violations(messages: list[str]) -> list[str]:
+    return [message for message in messages if "Content Security Policy" in message or "Refused to" in message]
+
+
+def test_a_consumer_computes_two_trade_ins(server, page, console):
     page.goto(server + "/")
     assert page.locator("h1").inner_text() == "惠企政策计算器"
     page.get_by_role("link", name="消费者").click()
@@ -77,6 +113,9 @@ def test_a_consumer_computes_two_trade_ins(server, page):
     assert "按15%补贴,最高补贴500元" in body  # the clause, in Simplified
     assert "1777.78" in body and "500.00" in body
     assert "市发展改革委" in body  # 三、…(由市發展改革委牽頭實施)
+    # the stylesheet applied (it is a file now, not an inline <style>): the brand bar is red
+    assert page.locator("header.top").evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(180, 35, 24)"
+    assert csp_violations(console) == [] and OUTSIDE == []
 
 
 def test_bad_input_is_answered_on_the_page(server, page):
@@ -87,3 +126,18 @@ def test_bad_input_is_answered_on_the_page(server, page):
     page.eval_on_selector("input[name=e0_price]", "el => { el.removeAttribute('min'); el.value = '-1'; }")
     page.locator("button.primary", has_text="计算").click()
     assert "不能为负数" in page.locator("body").inner_text()
+
+
+def test_docs_work_offline(server, page, console):
+    page.goto(server + "/docs")
+    # Swagger UI lists the operations once it has loaded /openapi.json from the app
+    operation = page.locator(".opblock-summary-path", has_text="/api/v1/calculate")
+    operation.wait_for(timeout=15_000)
+    assert operation.is_visible()
+    assert page.locator(".opblock-summary-path", has_text="/api/v1/articles/{number}").is_visible()
+    assert "zhida 政策直达 API" in page.locator(".info .title").inner_text()
+    assert "最多 1000 个事件" in page.locator(".info").inner_text()  # the limits are documented
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "docs.png"), full_page=False)
+    assert OUTSIDE == []  # nothing was even attempted off this machine
+    assert csp_violations(console) == [], console

@@ -686,8 +686,9 @@ def _wants_json(request: Request) -> bool:
 def error_response(request: Request, status: int, message: str, *, close: bool = False) -> Response:
     """One error in Chinese: JSON `{"detail": ...}` for the API, an HTML page otherwise.
 
-    `close` adds `Connection: close`, for when the connection should not be reused: after a 500,
-    or when the rest of an oversized body was never read.
+    `close` adds `Connection: close`, after a 500. A 413 keeps the connection: uvicorn reads and
+    drops the rest of the body, so a client that sends its whole body before reading the answer
+    gets the 413 rather than a reset.
     """
     headers = {"connection": "close"} if close else {}
     if _wants_json(request):
@@ -732,7 +733,7 @@ class BodyLimit:
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.limit:
             request = Request(scope)
-            await error_response(request, 413, body_too_large_message(request), close=True)(scope, receive, send)
+            await error_response(request, 413, body_too_large_message(request))(scope, receive, send)
             return
         received = 0
 
@@ -772,7 +773,7 @@ class SecurityHeaders:
 async def http_error(request: Request, error: HTTPException) -> Response:
     """404, 405, 413 … in Chinese (Starlette's own are English)."""
     if error.status_code == 413:
-        return error_response(request, 413, body_too_large_message(request), close=True)
+        return error_response(request, 413, body_too_large_message(request))
     messages = {
         404: f"没有这个地址:{request.url.path}",
         405: f"{request.url.path} 不接受 {request.method} 请求",
