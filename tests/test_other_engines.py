@@ -78,8 +78,9 @@ def test_postgres_gives_the_same_entitlements(tables, duckdb_rows):
                 definitions = [
                     sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(types[name])) for name in data.column_names
                 ]
-                cursor.execute(sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(table), sql.SQL(", ").join(definitions)))
-                copy_statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), sql.SQL(", ").join(names))
+                table_name = sql.Identifier(table)
+                cursor.execute(sql.SQL("CREATE TABLE {} ({})").format(table_name, sql.SQL(", ").join(definitions)))
+                copy_statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table_name, sql.SQL(", ").join(names))
                 with cursor.copy(copy_statement) as copy:
                     for row in data.to_pylist():
                         copy.write_row([row[name] for name in data.column_names])

@@ -20,12 +20,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+import sqlglot
 import yaml
 from sqlglot import exp
 from typer.testing import CliRunner
 
 from zhida.cli import app
-from zhida.engine.batch import SQL_TYPES, cases_to_arrow, compile_pack
+from zhida.engine.batch import SQL_TYPES, BatchError, cases_to_arrow, compile_pack
 from zhida.engine.calculate import calculate
 from zhida.engine.case import case_from_data
 from zhida.rules.model import FieldType
@@ -207,7 +208,8 @@ def test_a_choice_value_with_an_apostrophe_works_end_to_end(tmp_path):
     # 按售价的20%给予补贴,每件最高不超过2000元: 20% of 20000 is 4000, capped at 2000;
     # "一级" no longer meets the edited rule.
     assert rows == [("a", "appliance-grade-1", Decimal("2000.00"), "appliance-item")]
-    single = [(item.event.id, item.rule.id, item.amount, ",".join(item.caps_hit)) for item in calculate(pack, case).entitlements]
+    entitlements = calculate(pack, case).entitlements
+    single = [(item.event.id, item.rule.id, item.amount, ",".join(item.caps_hit)) for item in entitlements]
     assert single == rows
 
 
@@ -225,7 +227,9 @@ CHOICE = "it's a ' -- \\ \"choice\";"
 
 def _hostile_pack() -> Pack:
     """Three rules whose names and values are hostile, built without the model's validation."""
-    voucher, appliance, cultivate = (PACK.rule(i) for i in ("innovation-voucher", "appliance-grade-1", "cultivate-high-tech"))
+    voucher, appliance, cultivate = (
+        PACK.rule(rule_id) for rule_id in ("innovation-voucher", "appliance-grade-1", "cultivate-high-tech")
+    )
     fee = exp.Mul(this=exp.Literal.number("0.5"), expression=exp.column(FEE))
     grade = exp.EQ(this=exp.column("grade"), expression=exp.Literal.string(CHOICE))
     rules = (
@@ -288,7 +292,10 @@ EXPECTED = [
 
 
 def _arrow(columns: dict[str, tuple[str, list]]) -> pa.Table:
-    types = {"VARCHAR": pa.string(), "DATE": pa.date32(), "BOOLEAN": pa.bool_(), SQL_TYPES[FieldType.MONEY]: pa.decimal128(18, 2)}
+    types = {
+        "VARCHAR": pa.string(), "DATE": pa.date32(), "BOOLEAN": pa.bool_(),
+        SQL_TYPES[FieldType.MONEY]: pa.decimal128(18, 2),
+    }
     return pa.table({name: pa.array(values, types[sql_type]) for name, (sql_type, values) in columns.items()})
 
 
@@ -307,6 +314,23 @@ def test_hostile_names_come_out_of_duckdb_as_data():
     con.from_arrow(_arrow(EVENT_COLUMNS)).create("events")
     assert _picked(con.sql(plan.sql).fetchall()) == EXPECTED
     assert con.sql("SELECT count(*) FROM events").fetchall() == [(7,)]
+
+
+@pytest.mark.parametrize(
+    "tree, message",
+    [
+        (sqlglot.parse_one("read_csv('/etc/passwd') IS NOT NULL", read="duckdb"), "不允许的结构"),
+        (exp.GT(this=exp.column("price"), expression=exp.Literal(this="0 OR 1=1", is_string=False)), "不是数值"),
+        (exp.Case(this=exp.to_identifier("x; DROP TABLE events"), ifs=[]), "不是字段"),
+    ],
+    ids=["function", "number", "identifier"],
+)
+def test_a_rule_tree_outside_the_whitelist_is_refused_by_the_compiler(tree, message):
+    # The pack checks every expression when it loads; the compiler checks again what it grafts into SQL.
+    rule = PACK.rule("appliance-grade-1")
+    broken = rule.model_copy(update={"when": dataclasses.replace(rule.when, tree=tree)})
+    with pytest.raises(BatchError, match=f"规则 appliance-grade-1:.*{message}"):
+        compile_pack(dataclasses.replace(PACK, rules=(broken,)))
 
 
 def _unavailable(reason: str):
@@ -343,7 +367,9 @@ def test_hostile_names_come_out_of_postgres_as_data():
 def _postgres_table(cursor, sql, table: str, columns: dict[str, tuple[str, list]]) -> None:
     """Create and fill a table through psycopg's composed SQL: the hostile column names are identifiers."""
     names = [sql.Identifier(name) for name in columns]
-    definitions = [sql.SQL("{} {}").format(name, sql.SQL(sql_type)) for name, (sql_type, _) in zip(names, columns.values())]
+    definitions = [
+        sql.SQL("{} {}").format(name, sql.SQL(sql_type)) for name, (sql_type, _) in zip(names, columns.values())
+    ]
     cursor.execute(sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(table), sql.SQL(", ").join(definitions)))
     copy_statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), sql.SQL(", ").join(names))
     with cursor.copy(copy_statement) as copy:

@@ -277,7 +277,8 @@ def _cap_stage(level: int, depth: int, previous: str) -> exp.Union:
     Only the claims that carry a cap at this level are sorted; the others pass through.
     """
     k = level
-    carried = [*BASE_COLUMNS, "county", *[f"a{j}" for j in range(k)], *[f"{x}{j}" for j in range(1, depth + 1) for x in "clg"]]
+    levels = [f"{x}{j}" for j in range(1, depth + 1) for x in "clg"]
+    carried = [*BASE_COLUMNS, "county", *[f"a{j}" for j in range(k)], *levels]
 
     def keep() -> list[exp.Column]:
         return [_column(name) for name in carried]
@@ -346,6 +347,8 @@ def _expression(expression: Expression | None, rule: Rule) -> exp.Expression:
             raise BatchError(f"规则 {rule.id}:批量计算不支持除法(会失去精确到分的保证),请改写为乘法")
         if not isinstance(node, ALLOWED):
             raise BatchError(f"规则 {rule.id}:表达式使用了不允许的结构 {type(node).__name__}")
+        if isinstance(node, exp.Identifier) and not isinstance(node.parent, exp.Column):
+            raise BatchError(f"规则 {rule.id}:表达式中的名称 {node.name!r} 不是字段")
         if isinstance(node, exp.Literal) and not node.is_string:
             _number(_decimal(node.this, rule), f"规则 {rule.id}")
 
