@@ -331,3 +331,34 @@ def test_a_killed_match_leaves_no_temporary_file(big_register, tmp_path):
     result = runner.invoke(app, ["match", str(big_register / "subjects.parquet"), str(big_register / "events.parquet"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert [path.name for path in out_dir.iterdir()] == ["result.csv"]
+
+
+def test_a_control_character_cannot_reach_an_excel_result(tmp_path):
+    # XML 1.0 cannot hold U+0001: openpyxl would raise mid-file; the result is refused before anything is written
+    subjects = _write(tmp_path, "subjects.csv", "subject_id,kind,county\nC1,consumer,吴兴\x01区\n")
+    events = _write(tmp_path, "events.csv", APPLIANCE + "T1,C1,trade_in_appliance,2025-05-01,一级,100\n")
+    out = tmp_path / "out" / "result.xlsx"
+    result = _run(subjects, events, out)
+    assert result.exit_code == 2, result.output
+    assert f"{out}: 第 2 行,列 county: 含有 Excel 不允许的控制字符" in result.output
+    assert list(out.parent.iterdir()) == []
+    assert _run(subjects, events, tmp_path / "out" / "result.csv").exit_code == 0
+
+
+def test_a_date_with_a_time_of_day_is_refused_not_truncated(tmp_path):
+    from datetime import datetime
+
+    header = APPLIANCE.strip().split(",")
+    events = _xlsx(tmp_path / "events.xlsx", [
+        header,
+        ["T1", "C1", "trade_in_appliance", datetime(2025, 5, 1), "一级", 100],  # a date cell: midnight
+        ["T2", "C1", "trade_in_appliance", datetime(2025, 5, 1, 10, 30), "一级", 100],
+    ])
+    assert "events.xlsx: 第 3 行,列 date: '2025-05-01 10:30:00' 不是 日期(YYYY-MM-DD)" in _refused(tmp_path, events)
+    table = pa.table({
+        "event_id": ["T1"], "subject_id": ["C1"], "type": ["trade_in_appliance"],
+        "date": pa.array([datetime(2025, 12, 31, 23, 59)], pa.timestamp("us")), "grade": ["一级"], "price": [100],
+    })
+    pq.write_table(table, tmp_path / "events.parquet")
+    output = _refused(tmp_path, tmp_path / "events.parquet")
+    assert "events.parquet: 第 1 行,列 date: '2025-12-31 23:59:00' 不是 日期(YYYY-MM-DD)" in output

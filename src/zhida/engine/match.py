@@ -133,7 +133,7 @@ def _match(
     if suffix == ".csv":
         con.execute(_copy(_neutralised(con, "written"), final, "csv"))
     elif suffix == ".xlsx":
-        _write_excel(con, final, summary.rows)
+        _write_excel(con, final, summary.rows, out)
     os.replace(final, out)
     return summary
 
@@ -268,12 +268,15 @@ def _regex_class_char(char: str) -> str:
     return {"-": r"\-", "\t": r"\t", "\r": r"\r"}.get(char, char)
 
 
-def _write_excel(con: duckdb.DuckDBPyConnection, out: Path, rows: int) -> None:
+def _write_excel(con: duckdb.DuckDBPyConnection, path: Path, rows: int, out: Path) -> None:
+    """The `written` view as one sheet at `path`; messages name `out`, the file the user asked for."""
     import openpyxl
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     if rows > EXCEL_ROW_LIMIT:
-        raise RegisterError(f"{out.name}: 结果有 {rows} 行,超过 Excel 单表上限 {EXCEL_ROW_LIMIT} 行;请输出 .parquet 或 .csv")
+        raise RegisterError(
+            f"{out}: 结果有 {rows} 行,超过 Excel 单表上限 {EXCEL_ROW_LIMIT} 行;请输出 .parquet 或 .csv"
+        )
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("免申即享")
     result = con.execute("SELECT * FROM written")
@@ -288,14 +291,15 @@ def _write_excel(con: duckdb.DuckDBPyConnection, out: Path, rows: int) -> None:
                 if isinstance(value, str):
                     if ILLEGAL_CHARACTERS_RE.search(value):
                         raise RegisterError(
-                            f"结果第 {number} 行,列 {name}: 含有 Excel 不允许的控制字符,无法写入 .xlsx;请输出 .parquet 或 .csv"
+                            f"{out}: 第 {number} 行,列 {name}: 含有 Excel 不允许的控制字符,无法写入;"
+                            "请输出 .parquet 或 .csv"
                         )
                     value = neutralise(value)  # a str starting with = would be stored as a formula
                 elif isinstance(value, Decimal):
                     value = str(value)  # amounts as text: a spreadsheet cell would turn them into binary floats
                 cells.append(value)
             sheet.append(cells)
-    workbook.save(out)
+    workbook.save(path)
 
 
 # ---------------------------------------------------------------- SQL trees

@@ -292,7 +292,8 @@ def _cell_text(cell) -> str | None:
     if cell is None:
         return None
     if hasattr(cell, "date") and hasattr(cell, "hour"):
-        return cell.date().isoformat()
+        # A time of day stays in the text, so that a date column refuses it instead of dropping it.
+        return cell.date().isoformat() if cell.time() == cell.min.time() else cell.isoformat(sep=" ")
     if isinstance(cell, float):
         from decimal import Decimal
 
@@ -364,6 +365,11 @@ def _cast_problem(column: exp.Column, actual: str, target: str, path: Path, name
         if target == "DATE":
             return exp.and_(present, exp.or_(_regexp("regexp_full_match", text, DATE_TEXT).not_(), cast_fails))
         return exp.and_(present, cast_fails)
+    if target == "DATE" and actual.startswith("TIMESTAMP"):
+        # A date with a time of day is not a date: the cast would drop the time without a word.
+        midnight = exp.cast(exp.cast(column, "DATE"), "TIMESTAMP")
+        timed = exp.EQ(this=exp.cast(column, "TIMESTAMP"), expression=midnight).not_()
+        return exp.and_(present, exp.or_(cast_fails, timed))
     if scale is None or target == "VARCHAR":
         return exp.and_(present, cast_fails)
     if actual in FLOAT_TYPES and target != "BIGINT":
