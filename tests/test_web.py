@@ -73,13 +73,14 @@ def test_money_never_passes_through_float(client):
 
 def test_large_amounts_keep_every_digit(client):
     # 符合條件的軟件企業享受所得稅“兩免三減半”: year 1 is exempt, the saving is 25% of the taxable income.
-    # A float holds about 16 digits: 12345678901234567.89 would arrive as 1.2345678901234568e+16.
+    # A float holds about 16 digits: 987654321098765.43 (under the 10^15 元 ceiling of a case) would
+    # arrive as 987654321098765.375, and 25% of it round to …691.34 instead of …691.36.
     body = '{"subject": {"id": "E1", "kind": "enterprise"}, "events": [{"id": "t1", "type": "software_income_tax",' \
-           ' "date": "2025-05-31", "status": "符合条件的软件企业", "taxable_income": 12345678901234567.89, "profit_year": 1}]}'
+           ' "date": "2025-05-31", "status": "符合条件的软件企业", "taxable_income": 987654321098765.43, "profit_year": 1}]}'
     response = post_case(client, body)
     assert response.status_code == 200, response.text
     [item] = response.json()["entitlements"]
-    assert item["amount"] == "3086419725308641.97"  # 0.25 × 12345678901234567.89 = 3086419725308641.9725
+    assert item["amount"] == "246913580274691.36"  # 0.25 × 987654321098765.43 = 246913580274691.3575
 
 
 def test_annual_cap_across_events_and_mixed_types(client):
