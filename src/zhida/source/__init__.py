@@ -30,11 +30,14 @@ def parse_text(text: str, name: str = "<text>") -> Document:
     canonical = to_canonical(text)
     skeleton = build(text, canonical)
     if not skeleton.areas or not any(area.articles for area in skeleton.areas):
+        # A heading that was not read explains why there is no structure: name its line.
+        lines = [warning for warning in skeleton.warnings if warning.startswith("第")]
+        unread = "".join(f";{warning}" for warning in lines[:3])
         raise NoStructure(
-            f"{name}: 没有找到政策领域(如“一、…(由市X牵头实施)”)或条目(如“(一)…”),不是可解析的政策文件"
+            f"{name}: 没有找到政策领域(如“一、…(由市X牵头实施)”)或条目(如“(一)…”),不是可解析的政策文件{unread}"
         )
-    total = stated_total(canonical)
     warnings = list(skeleton.warnings)
+    total = stated_total(canonical, skeleton.line_of, warnings)
     budgets = [area.budget for area in skeleton.areas if area.budget is not None]
     if total is not None and budgets and sum(budgets) != total:
         warnings.append(f"各领域财政预算之和为 {sum(budgets)} 元,与文末支持总额 {total} 元不符")
@@ -42,9 +45,9 @@ def parse_text(text: str, name: str = "<text>") -> Document:
         text=text,
         preamble=skeleton.preamble,
         areas=skeleton.areas,
-        amounts=tuple(find_amounts(text, canonical, skeleton)),
-        rates=tuple(find_rates(text, canonical, skeleton)),
-        indicators=tuple(find_indicators(text, canonical, skeleton)),
+        amounts=tuple(find_amounts(text, canonical, skeleton, warnings)),
+        rates=tuple(find_rates(text, canonical, skeleton, warnings)),
+        indicators=tuple(find_indicators(text, canonical, skeleton, warnings)),
         stated_total=total,
         warnings=tuple(warnings),
     )

@@ -21,15 +21,23 @@ from decimal import Decimal
 
 from zhida.source.model import Amount, Qualifier, Rate, Span
 from zhida.source.numerals import parse_number, scale
-from zhida.source.structure import Skeleton
+from zhida.source.structure import CLAUSE_BREAKS, Skeleton, excerpt
 
-# A number as written: Arabic (6.5) or Chinese (二十, 一点五); not preceded by a digit or a dot.
-NUMBER = r"(?<![\d.])(?:\d+(?:\.\d+)?|[一二两三四五六七八九十][零一二两三四五六七八九十百千]*(?:点[零一二三四五六七八九]+)?)"
+# Amounts are read below this bound, in 元 (or US dollars): 1000萬億, the bound of the case
+# format's money. No policy grants more; a larger figure is a typing error, reported, not read.
+MAX_AMOUNT = Decimal(10) ** 15
+
+# A number as written: Arabic (6.5) or Chinese (二十, 一点五, 一万二千). A number never starts
+# inside another: the look-behinds keep a failed match from being retried at every later
+# character of a long run (一萬個九 would otherwise cost the square of its length).
+CHINESE_NUMBER_CHARACTERS = "零一二两三四五六七八九十百千万亿"
+NUMBER = (
+    r"(?:(?<![\d.])\d+(?:\.\d+)?"
+    rf"|(?<![{CHINESE_NUMBER_CHARACTERS}点])[一二两三四五六七八九十][{CHINESE_NUMBER_CHARACTERS}]*(?:点[零一二三四五六七八九]+)?)"
+)
 MONEY = re.compile(rf"({NUMBER})(万|亿)?(美元|元)")
 PERCENT = re.compile(rf"({NUMBER})%|百分之({NUMBER})")
 
-# Where a clause starts: qualifiers never reach across these.
-CLAUSE_BREAKS = ",;:。!?\n"
 # What may stand between two members of one enumeration.
 ENUMERATION_GLUE = set("、和及与或 ")
 # Words after 元 that make a Chinese numeral part of another word (二元結構, 一元化).
@@ -43,7 +51,11 @@ SUFFIXES: tuple[tuple[str, Qualifier], ...] = (
     ("左右", Qualifier.ABOUT),
 )
 PER_ITEM = re.compile(r"每(家|件|辆|个|项|人|户|台|套|张|亩)")
-PER_CARRIER = re.compile(r"单[个家]([\u4e00-\u9fff]+?)(全年|单年度|年度)?内?(?=最高|奖励|补助|补贴|保费|获得|享受|不超过|累计)")
+PER_CARRIER = re.compile(r"单[个家]([\u4e00-\u9fff]{1,16}?)(全年|单年度|年度)?内?(?=最高|奖励|补助|补贴|保费|获得|享受|不超过|累计)")
+# How far before a number its per words (單個企業全年, 每家) are looked for, in characters: far
+# more than any clause of the family needs, and a bound, so that a clause of thousands of
+# amounts costs each of them the same.
+PER_WINDOW = 100
 PER_SLASH = re.compile(r"/(家|件|辆|个|项|人|户|台|套|张|亩)")
 
 
@@ -54,13 +66,6 @@ class Context:
     qualifier: Qualifier
     per: Span | tuple[Span, ...] | None
     end: int  # where the number's own suffix (以上, /輛) ends
-
-
-def clause_start(canonical: str, position: int, floor: int = 0) -> int:
-    for index in range(position - 1, floor - 1, -1):
-        if canonical[index] in CLAUSE_BREAKS:
-            return index + 1
-    return floor
 
 
 def prefix_qualifier(prefix: str) -> Qualifier:
@@ -101,6 +106,7 @@ def per_of(canonical: str, prefix_start: int, number_start: int, unit_end: int) 
     """What the amount is per: 每家 -> 家, 單個企業全年 -> 企業全年, 1.5萬元/輛 -> 輛."""
     if slash := PER_SLASH.match(canonical, unit_end):
         return Span(slash.start(1), slash.end(1)), slash.end()
+    prefix_start = max(prefix_start, number_start - PER_WINDOW)
     prefix = canonical[prefix_start:number_start]
     if carrier := PER_CARRIER.search(prefix):
         spans = tuple(
@@ -129,7 +135,9 @@ def _per_text(text: str, per: Span | tuple[Span, ...] | None) -> str | None:
     return "".join(text[span.start : span.end] for span in spans)
 
 
-def find_amounts(text: str, canonical: str, skeleton: Skeleton) -> list[Amount]:
+def find_amounts(text: str, canonical: str, skeleton: Skeleton, warnings: list[str]) -> list[Amount]:
+    """Every amount of money, with its qualifier and what it is per; one that cannot be read
+    (十千萬元, a run of digits beyond MAX_AMOUNT) is left out with a warning naming its line."""
     amounts: list[Amount] = []
     previous: tuple[int, Qualifier, str | None] | None = None  # (end, qualifier, per)
     for match in MONEY.finditer(canonical):
@@ -137,7 +145,7 @@ def find_amounts(text: str, canonical: str, skeleton: Skeleton) -> list[Amount]:
         chinese = not match.group(1)[0].isdigit()
         if chinese and (canonical[number_start - 1 : number_start] == "第" or canonical[unit_end : unit_end + 1] in NOT_MONEY_AFTER):
             continue
-        start = clause_start(canonical, number_start)
+        start = skeleton.clause_start(number_start)
         if previous and _is_continuation(canonical, previous[0], number_start):
             qualifier, per = previous[1], previous[2]
             slash, end = per_of(canonical, number_start, number_start, unit_end)
@@ -150,12 +158,14 @@ def find_amounts(text: str, canonical: str, skeleton: Skeleton) -> list[Amount]:
         suffix, end_after = suffix_qualifier(canonical, end)
         if suffix:
             qualifier, end = suffix, end_after
-        value = scale(parse_number(match.group(1)), match.group(2) or "")
+        value = _amount_value(match, skeleton, warnings)
+        if value is None:
+            continue
         sentence = skeleton.sentence_at(number_start)
         paragraph = skeleton.paragraph_of(sentence)
         amounts.append(
             Amount(
-                value=Decimal(value),
+                value=value,
                 currency="USD" if match.group(3) == "美元" else "CNY",
                 qualifier=qualifier,
                 per=per,
@@ -171,7 +181,20 @@ def find_amounts(text: str, canonical: str, skeleton: Skeleton) -> list[Amount]:
     return amounts
 
 
-def find_rates(text: str, canonical: str, skeleton: Skeleton) -> list[Rate]:
+def _amount_value(match: re.Match[str], skeleton: Skeleton, warnings: list[str]) -> Decimal | None:
+    where = f"第{skeleton.line_of(match.start())}行: 金额“{excerpt(match.group())}”"
+    try:
+        value = Decimal(scale(parse_number(match.group(1)), match.group(2) or ""))
+    except ValueError as error:
+        warnings.append(f"{where}无法读取({error}),未计入")
+        return None
+    if value >= MAX_AMOUNT:
+        warnings.append(f"{where}超出上限:金额须小于 10^15 元(1000万亿元),未计入")
+        return None
+    return value
+
+
+def find_rates(text: str, canonical: str, skeleton: Skeleton, warnings: list[str]) -> list[Rate]:
     rates: list[Rate] = []
     previous: tuple[int, Qualifier] | None = None
     for match in PERCENT.finditer(canonical):
@@ -181,17 +204,22 @@ def find_rates(text: str, canonical: str, skeleton: Skeleton) -> list[Rate]:
         if previous and _is_continuation(canonical, previous[0], number_start):
             qualifier = previous[1]
         else:
-            start = clause_start(canonical, number_start)
+            start = skeleton.clause_start(number_start)
             prefix_start = max(start, previous[0]) if previous and previous[0] <= number_start else start
             qualifier = prefix_qualifier(canonical[prefix_start:number_start])
         suffix, after = suffix_qualifier(canonical, end)
         if suffix:
             qualifier, end = suffix, after
+        try:
+            value = Decimal(parse_number(number))
+        except ValueError as error:
+            warnings.append(f"第{skeleton.line_of(number_start)}行: 比例“{excerpt(match.group())}”无法读取({error}),未计入")
+            continue
         sentence = skeleton.sentence_at(number_start)
         paragraph = skeleton.paragraph_of(sentence)
         rates.append(
             Rate(
-                value=Decimal(parse_number(number)),
+                value=value,
                 qualifier=qualifier,
                 text=text[number_start : match.end()],
                 span=Span(number_start, match.end()),

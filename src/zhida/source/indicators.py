@@ -16,18 +16,20 @@ Numbers in quotation marks (“三個80%”, “520”行動) are names, not tar
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from zhida.source.amounts import CLAUSE_BREAKS, NUMBER, clause_start, prefix_qualifier, suffix_qualifier
+from zhida.source.amounts import CHINESE_NUMBER_CHARACTERS, NUMBER, prefix_qualifier, suffix_qualifier
 from zhida.source.model import Direction, Indicator, Qualifier, Span
 from zhida.source.numerals import parse_number, scale
 from zhida.source.script import half_width
-from zhida.source.structure import Skeleton
+from zhida.source.structure import Skeleton, excerpt
 
-FRACTION = r"[一二三四五六七八九十]+分之[一二三四五六七八九十]+"
+# Not started inside a run of numerals, as NUMBER (see there).
+FRACTION = rf"(?<![{CHINESE_NUMBER_CHARACTERS}点])[一二三四五六七八九十]+分之[一二三四五六七八九十]+"
 # Longest first, so that 場次 wins over 場 and 千瓦時 is not read as 千.
 UNITS = [
     "%", "标箱", "公里", "千瓦时", "平方米", "场次", "套(间)", "人次", "美元", "元",
@@ -45,8 +47,11 @@ QUANTITY = re.compile(
 # Words that make an amount or a rate a benefit or a budget rather than a target.
 BENEFIT_WORDS = ("给予", "补贴", "补助", "奖励", "贴息", "最高", "按", "预算安排", "支持总额")
 LEADING_WORDS = re.compile(r"(?:20\d\d年|全年|年度|全市|力争|确保|推动|其中|并|和|、|\s)+")
-TRAILING_WORDS = re.compile(
-    r"(?:分别)?(?:达到|达|完成|控制在|突破|不超过|超过|超|提升至|不少于|不低于|不高于|实现|为|保持在|稳定在)$"
+# Verbs before a target's number, longest first (不超過 before 超過); 分別 may precede each.
+TRAILING_WORDS = sorted(
+    ("达到", "达", "完成", "控制在", "突破", "不超过", "超过", "超", "提升至", "不少于", "不低于", "不高于", "实现", "为", "保持在", "稳定在"),
+    key=len,
+    reverse=True,
 )
 DIRECTIONS = {
     Qualifier.AT_LEAST: Direction.AT_LEAST,
@@ -57,6 +62,11 @@ DIRECTIONS = {
     Qualifier.EXACT: Direction.EQUAL,
 }
 YEAR = re.compile(r"(20\d\d)年")
+BENEFIT_END = re.compile("[。;]")
+# How far after its number a target's clause is quoted, in characters: far more than any clause
+# of the family, and a bound, so that a clause of thousands of numbers does not quote itself
+# thousands of times.
+CLAUSE_WINDOW = 200
 
 
 @dataclass
@@ -75,17 +85,17 @@ class Candidate:
     raw_prefix: str  # canonical words between `start` and the number
 
 
-def find_indicators(text: str, canonical: str, skeleton: Skeleton) -> list[Indicator]:
+def find_indicators(text: str, canonical: str, skeleton: Skeleton, warnings: list[str]) -> list[Indicator]:
     indicators: list[Indicator] = []
     for paragraph in skeleton.paragraphs:
         if paragraph.role not in ("goal", "article") or paragraph.area is None:
             continue
         area = skeleton.area_of(paragraph)
         default_year = skeleton.preamble.valid_from.year if skeleton.preamble.valid_from else None
-        for group in _groups(canonical, _candidates(canonical, paragraph.span)):
+        for group in _groups(canonical, _candidates(canonical, paragraph.span, skeleton, warnings)):
             for candidate, name_spans in zip(group, _names(canonical, group), strict=True):
                 sentence = skeleton.sentence_at(candidate.number_start)
-                year = YEAR.search(canonical, sentence.span.start, sentence.span.end)
+                year = _year(canonical, skeleton, sentence.span)
                 unit_text = half_width(text[candidate.unit.start : candidate.unit.end]) if candidate.unit else ""
                 indicators.append(
                     Indicator(
@@ -94,7 +104,7 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton) -> list[Indic
                         value_high=candidate.high,
                         unit=unit_text,
                         direction=candidate.direction,
-                        year=int(year.group(1)) if year else (default_year or 0),
+                        year=year or default_year or 0,
                         text=text[candidate.start : candidate.clause_end],
                         span=Span(candidate.start, candidate.clause_end),
                         sentence=sentence.index,
@@ -106,38 +116,47 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton) -> list[Indic
     return indicators
 
 
-def _candidates(canonical: str, paragraph: Span) -> list[Candidate]:
+def _candidates(canonical: str, paragraph: Span, skeleton: Skeleton, warnings: list[str]) -> list[Candidate]:
     found: list[Candidate] = []
     quoted = _quoted_ranges(canonical, paragraph)
     position = paragraph.start
     while match := QUANTITY.search(canonical, position, paragraph.end):
         position = match.end() if match.end() > match.start() else match.start() + 1
-        candidate = _read(canonical, paragraph, match, found, quoted)
+        try:
+            candidate = _read(canonical, skeleton, paragraph, match, found, quoted)
+        except ValueError as error:
+            warnings.append(f"第{skeleton.line_of(match.start())}行: 目标数值“{excerpt(match.group())}”无法读取({error}),未计入")
+            continue
         if candidate is not None:
             found.append(candidate)
     return _inherit_units(canonical, found)
 
 
-def _read(canonical: str, paragraph: Span, match: re.Match[str], found: list[Candidate], quoted) -> Candidate | None:
+def _read(canonical: str, skeleton: Skeleton, paragraph: Span, match: re.Match[str], found: list[Candidate], quoted: list[tuple[int, int]]) -> Candidate | None:
+    """The target a number states, or None when it is not one (see the module docstring).
+
+    Every test here costs a bisection or a bounded slice: a paragraph may hold thousands of numbers.
+    """
     number_start = match.start("number")
-    if any(start <= number_start < end for start, end in quoted):
+    if _inside(quoted, number_start):
         return None
     if canonical[number_start - 1 : number_start] == "第":  # 第一項目: an ordinal
         return None
     unit = match.group("unit")
     suffix, end = suffix_qualifier(canonical, match.end())
-    after = canonical[end : _clause_end(canonical, end, paragraph.end)]
+    clause_end = min(skeleton.clause_end(end, paragraph.end), end + CLAUSE_WINDOW)
+    after = canonical[end:clause_end]
     if unit is None and not suffix and not canonical.startswith("、", match.end()):
         return None  # 2025年, 4.0版, 9月底: no unit, no bound, not a target
     if after.startswith("的"):
         return None  # a threshold in a definition: 高于5%的企業, 超10億元的
-    start = clause_start(canonical, number_start, paragraph.start)
+    start = skeleton.clause_start(number_start, paragraph.start)
     previous_end = found[-1].end if found and found[-1].end > start else start
     raw_prefix = canonical[previous_end:number_start]
-    clause_prefix = canonical[start:number_start]
-    if "每" in clause_prefix and _benefit_follows(canonical, match.end(), paragraph.end):
+    positions = skeleton.positions
+    if positions.contains("每", start, number_start) and _benefit_follows(skeleton, match.end(), paragraph.end):
         return None  # 每培育1家…給予: the measure of a benefit; 每萬老年人口擁有…25人 is a target
-    if unit in ("元", "美元", "%") and any(word in clause_prefix for word in BENEFIT_WORDS):
+    if unit in ("元", "美元", "%") and any(positions.contains(word, start, number_start) for word in BENEFIT_WORDS):
         return None  # a benefit or a budget
     if unit in ("元", "美元") and (suffix or canonical[match.start() - 1 : match.start()] == "超") and after:
         return None  # a bound that defines a noun: 1億美元以上外資大項目, 超10億元的
@@ -150,7 +169,7 @@ def _read(canonical: str, paragraph: Span, match: re.Match[str], found: list[Can
         start=previous_end,
         number_start=number_start,
         end=end,
-        clause_end=_clause_end(canonical, end, paragraph.end),
+        clause_end=clause_end,
         value=scale(parse_number(match.group("number")), multiplier),
         high=Decimal(scale(parse_number(high), multiplier)) if high else None,
         unit=Span(match.start("unit"), match.end("unit")) if unit else None,
@@ -160,12 +179,26 @@ def _read(canonical: str, paragraph: Span, match: re.Match[str], found: list[Can
     )
 
 
-def _benefit_follows(canonical: str, position: int, limit: int) -> bool:
+def _benefit_follows(skeleton: Skeleton, position: int, limit: int) -> bool:
     """Whether the rest of the sentence grants something (给予, 奖励 …)."""
-    end = position
-    while end < limit and canonical[end] not in "。；;":
-        end += 1
-    return any(word in canonical[position:end] for word in BENEFIT_WORDS if word != "按")
+    end = skeleton.positions.first(BENEFIT_END, position, limit)
+    end = limit if end < 0 else end
+    return any(skeleton.positions.contains(word, position, end) for word in BENEFIT_WORDS if word != "按")
+
+
+def _inside(ranges: list[tuple[int, int]], position: int) -> bool:
+    """Whether `position` falls in one of `ranges` (sorted, disjoint)."""
+    index = bisect.bisect_right(ranges, (position, float("inf"))) - 1
+    return index >= 0 and ranges[index][0] <= position < ranges[index][1]
+
+
+def _year(canonical: str, skeleton: Skeleton, sentence: Span) -> int | None:
+    """The first 20XX年 of a sentence, or None."""
+    found = skeleton.positions.first(YEAR, sentence.start, sentence.end)
+    if found < 0:
+        return None
+    match = YEAR.match(canonical, found, sentence.end)
+    return int(match.group(1)) if match else None
 
 
 def _inherit_units(canonical: str, found: list[Candidate]) -> list[Candidate]:
@@ -214,9 +247,8 @@ def _name_spans(canonical: str, candidate: Candidate) -> tuple[Span, ...]:
     start, end = candidate.start, candidate.number_start
     while True:
         leading = LEADING_WORDS.match(canonical, start, end)
-        trailing = TRAILING_WORDS.search(canonical, start, end)
         new_start = leading.end() if leading and leading.end() > start else start
-        new_end = trailing.start() if trailing and trailing.end() == end and trailing.start() < end else end
+        new_end = _trailing_start(canonical, start, end)
         if (new_start, new_end) == (start, end):
             break
         start, end = new_start, new_end
@@ -224,6 +256,19 @@ def _name_spans(canonical: str, candidate: Candidate) -> tuple[Span, ...]:
     if candidate.end < candidate.clause_end:
         spans.append(Span(candidate.end, candidate.clause_end))
     return tuple(spans)
+
+
+def _trailing_start(canonical: str, start: int, end: int) -> int:
+    """Where a trailing verb (分別達到, 控制在 …) of canonical[start:end] begins, else `end`.
+
+    endswith rather than a regex anchored with $: searching for the anchor from every position
+    costs the length of the words each time a verb is stripped.
+    """
+    for word in TRAILING_WORDS:
+        if canonical.endswith(word, start, end):
+            word_start = end - len(word)
+            return word_start - 2 if canonical.endswith("分别", start, word_start) else word_start
+    return end
 
 
 def _split_on_comma(canonical: str, span: Span) -> list[Span]:
@@ -234,13 +279,6 @@ def _split_on_comma(canonical: str, span: Span) -> list[Span]:
             start = position + 1
     parts.append(Span(start, span.end))
     return parts
-
-
-def _clause_end(canonical: str, position: int, limit: int) -> int:
-    for index in range(position, limit):
-        if canonical[index] in CLAUSE_BREAKS or canonical[index] == "、":
-            return index
-    return limit
 
 
 def _quoted_ranges(canonical: str, paragraph: Span) -> list[tuple[int, int]]:

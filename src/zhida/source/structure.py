@@ -21,20 +21,67 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 
 from zhida.source.model import Area, Article, Preamble, Sentence, Span
 from zhida.source.numerals import chinese_to_decimal, parse_number
 
-AREA_HEADING = re.compile(r"([一二三四五六七八九十]+)、(.+?)\(由(.+?)牵头实施\)\s*$")
-ARTICLE_HEADING = re.compile(r"\(([一二三四五六七八九十百]+)\)")
+# Matched with fullmatch on a stripped line that ends with AREA_HEADING_END: then the first (由
+# starts the department and the match is found in one pass (no retry at each later (由).
+AREA_HEADING = re.compile(r"([一二三四五六七八九十百零]+)、(.+?)\(由(.+)牵头实施\)")
+AREA_HEADING_END = "牵头实施)"
+# What an area heading starts with, to warn about one that is not read as such.
+HEADING_LIKE = re.compile(r"[零一二三四五六七八九十百千两]+、")
+ARTICLE_HEADING = re.compile(r"\(([一二三四五六七八九十百零]+)\)")
 ISSUER = re.compile(r"[\u4e00-\u9fff]{2,20}(?:人民政府|办公厅|办公室)$")
 ISSUE_DATE = re.compile(r"([0-9零一二三四五六七八九]{4})年([0-9一二三四五六七八九十]{1,3})月([0-9一二三四五六七八九十]{1,3})日$")
-TRANSMITTED_TITLE = re.compile(r"《(.+?)》印发")
 SUPERIOR_NUMBER = re.compile(r"[\u4e00-\u9fff]{1,8}[〔\[]\d{4}[〕\]]\d+号")
 VALIDITY = re.compile(r"均为(\d{4})年全年实施有效")
 EDITION_YEAR = re.compile(r"(\d{4})年版")
 SENTENCE_END = "。!?"
+# Where a clause starts: qualifiers never reach across these.
+CLAUSE_BREAKS = ",;:。!?\n"
+_CLAUSE_BREAK = re.compile(f"[{re.escape(CLAUSE_BREAKS)}]")
+_CLAUSE_OR_ENUMERATION_BREAK = re.compile(f"[{re.escape(CLAUSE_BREAKS)}、]")
+
+
+class Positions:
+    """Sorted start offsets of a pattern in the canonical text, found once per pattern.
+
+    The finders ask "is 最高 in this clause" and "where does this clause end" for every number;
+    a paragraph may hold thousands of numbers, so each answer is a bisection, not a scan.
+    """
+
+    def __init__(self, canonical: str) -> None:
+        self._canonical = canonical
+        self._found: dict[str, list[int]] = {}
+
+    def _of(self, pattern: re.Pattern[str]) -> list[int]:
+        if pattern.pattern not in self._found:
+            self._found[pattern.pattern] = [match.start() for match in pattern.finditer(self._canonical)]
+        return self._found[pattern.pattern]
+
+    def first(self, pattern: re.Pattern[str], start: int, end: int) -> int:
+        """Like str.find: the first start in [start, end), or -1."""
+        found = self._of(pattern)
+        index = bisect.bisect_left(found, start)
+        return found[index] if index < len(found) and found[index] < end else -1
+
+    def last(self, pattern: re.Pattern[str], start: int, end: int) -> int:
+        """The last start in [start, end), or -1."""
+        found = self._of(pattern)
+        index = bisect.bisect_left(found, end) - 1
+        return found[index] if index >= 0 and found[index] >= start else -1
+
+    def contains(self, word: str, start: int, end: int) -> bool:
+        """Whether `word` lies wholly inside [start, end), as `word in canonical[start:end]`."""
+        return self.first(_literal(word), start, end - len(word) + 1) >= 0
+
+
+@cache
+def _literal(word: str) -> re.Pattern[str]:
+    return re.compile(re.escape(word))
 
 
 @dataclass(frozen=True)
@@ -55,6 +102,22 @@ class Skeleton:
     sentences: tuple[Sentence, ...]
     sentence_paragraphs: tuple[int, ...]  # sentence index -> paragraph index
     warnings: tuple[str, ...]
+    line_starts: tuple[int, ...]  # offset of each line of the text, blank lines included
+    positions: Positions = field(compare=False)
+
+    def line_of(self, offset: int) -> int:
+        """The line (from 1, as an editor counts) holding `offset`: warnings name it."""
+        return bisect.bisect_right(self.line_starts, offset)
+
+    def clause_start(self, position: int, floor: int = 0) -> int:
+        """Just after the last clause break before `position` (not before `floor`)."""
+        found = self.positions.last(_CLAUSE_BREAK, floor, position)
+        return found + 1 if found >= 0 else floor
+
+    def clause_end(self, position: int, limit: int) -> int:
+        """The first clause break or 、 from `position` (before `limit`), else `limit`."""
+        found = self.positions.first(_CLAUSE_OR_ENUMERATION_BREAK, position, limit)
+        return found if found >= 0 else limit
 
     def sentence_at(self, offset: int) -> Sentence:
         index = bisect.bisect_right(self.sentences, offset, key=lambda sentence: sentence.span.start) - 1
@@ -67,6 +130,15 @@ class Skeleton:
         """The area a paragraph sits in (by position: area numbers may repeat in a corpus)."""
         index = bisect.bisect_right(self.areas, paragraph.span.start, key=lambda area: area.span.start) - 1
         return self.areas[index]
+
+
+def line_starts(canonical: str) -> tuple[int, ...]:
+    return (0, *(match.end() for match in re.finditer("\n", canonical)))
+
+
+def excerpt(text: str, length: int = 24) -> str:
+    """The start of a line, for a warning that quotes it."""
+    return text if len(text) <= length else text[:length] + "…"
 
 
 def lines(canonical: str) -> list[Span]:
@@ -96,19 +168,31 @@ def split_sentences(canonical: str, span: Span) -> list[Span]:
     return spans
 
 
-def classify(canonical: str, line_spans: list[Span]) -> list[Paragraph]:
-    """Give each line its role and its place (area, article)."""
+def area_heading(canonical: str, span: Span) -> re.Match[str] | None:
+    """一、推進…(由市科技局牽頭實施) on one line: number, title, department."""
+    if not canonical.endswith(AREA_HEADING_END, span.start, span.end):
+        return None
+    return AREA_HEADING.fullmatch(canonical, span.start, span.end)
+
+
+def classify(canonical: str, line_spans: list[Span], line_of, warnings: list[str]) -> list[Paragraph]:
+    """Give each line its role and its place (area, article).
+
+    A line that starts like an area heading (一、) or an article ((一)) but cannot be read as one
+    stays where it is, as text of the current area or article, with a warning naming its line.
+    """
     paragraphs: list[Paragraph] = []
     area: int | None = None
     article: int | None = None
     seen_area = False
     for span in line_spans:
         text = canonical[span.start : span.end]
-        if heading := AREA_HEADING.match(text):
-            area, article, seen_area = int(chinese_to_decimal(heading.group(1))), None, True
+        where = f"第{line_of(span.start)}行「{excerpt(text)}」"
+        if (area_number := _area_number(canonical, span, where, warnings)) is not None:
+            area, article, seen_area = area_number, None, True
             paragraphs.append(Paragraph(span, area, None, "area"))
-        elif seen_area and (heading := ARTICLE_HEADING.match(text)):
-            article = int(chinese_to_decimal(heading.group(1)))
+        elif seen_area and (article_number := _article_number(text, where, warnings)) is not None:
+            article = article_number
             paragraphs.append(Paragraph(span, area, article, "article"))
         elif not seen_area:
             paragraphs.append(Paragraph(span, None, None, "preamble"))
@@ -117,6 +201,30 @@ def classify(canonical: str, line_spans: list[Span]) -> list[Paragraph]:
         else:
             paragraphs.append(Paragraph(span, area, article, "article"))
     return _mark_closing(canonical, paragraphs)
+
+
+def _area_number(canonical: str, span: Span, where: str, warnings: list[str]) -> int | None:
+    """The number of an area heading, or None (with a warning when the line looks like one)."""
+    heading = area_heading(canonical, span)
+    if heading is None:
+        if HEADING_LIKE.match(canonical, span.start, span.end):
+            warnings.append(f"{where}: 看似领域标题,但不是“一、…(由…牵头实施)”的格式,未作为领域读取")
+        return None
+    try:
+        return int(chinese_to_decimal(heading.group(1)))
+    except ValueError as error:
+        warnings.append(f"{where}: 领域编号无法读取({error}),未作为领域读取")
+        return None
+
+
+def _article_number(text: str, where: str, warnings: list[str]) -> int | None:
+    if (heading := ARTICLE_HEADING.match(text)) is None:
+        return None
+    try:
+        return int(chinese_to_decimal(heading.group(1)))
+    except ValueError as error:
+        warnings.append(f"{where}: 条目编号无法读取({error}),并入上一段")
+        return None
 
 
 def _mark_closing(canonical: str, paragraphs: list[Paragraph]) -> list[Paragraph]:
@@ -140,7 +248,13 @@ def _mark_closing(canonical: str, paragraphs: list[Paragraph]) -> list[Paragraph
 
 def build(text: str, canonical: str) -> Skeleton:
     """Read the skeleton of a document (see the module docstring for the shape)."""
-    paragraphs = classify(canonical, lines(canonical))
+    starts = line_starts(canonical)
+
+    def line_of(offset: int) -> int:  # as Skeleton.line_of, before the Skeleton exists
+        return bisect.bisect_right(starts, offset)
+
+    warnings: list[str] = []
+    paragraphs = classify(canonical, lines(canonical), line_of, warnings)
     sentences: list[Sentence] = []
     sentence_paragraphs: list[int] = []
     by_paragraph: list[tuple[Sentence, ...]] = []
@@ -151,25 +265,27 @@ def build(text: str, canonical: str) -> Skeleton:
             sentence_paragraphs.append(paragraph_index)
         by_paragraph.append(tuple(sentences[first:]))
 
-    areas = tuple(_areas(text, canonical, paragraphs, by_paragraph))
-    preamble = _preamble(text, canonical, paragraphs)
+    areas = tuple(_areas(text, canonical, paragraphs, by_paragraph, line_of, warnings))
+    preamble = _preamble(text, canonical, paragraphs, line_of, warnings)
     return Skeleton(
         preamble=preamble,
         areas=areas,
         paragraphs=tuple(paragraphs),
         sentences=tuple(sentences),
         sentence_paragraphs=tuple(sentence_paragraphs),
-        warnings=tuple(_numbering_warnings(areas)),
+        warnings=(*warnings, *_numbering_warnings(areas)),
+        line_starts=starts,
+        positions=Positions(canonical),
     )
 
 
-def _areas(text: str, canonical: str, paragraphs: list[Paragraph], by_paragraph: list[tuple[Sentence, ...]]):
+def _areas(text: str, canonical: str, paragraphs: list[Paragraph], by_paragraph: list[tuple[Sentence, ...]], line_of, warnings: list[str]):
     """Each area heading with the goal and article paragraphs that follow it, up to the next heading."""
     headings = [index for index, paragraph in enumerate(paragraphs) if paragraph.role == "area"]
     for heading_index, following in zip(headings, headings[1:] + [len(paragraphs)]):
         paragraph = paragraphs[heading_index]
-        heading = AREA_HEADING.match(canonical, paragraph.span.start, paragraph.span.end)
-        assert heading is not None
+        heading = area_heading(canonical, paragraph.span)
+        assert heading is not None  # classify gave the role "area" to this line
         members = [i for i in range(heading_index + 1, following) if paragraphs[i].role in ("goal", "article")]
         goals = tuple(s for i in members if paragraphs[i].role == "goal" for s in by_paragraph[i])
         articles = _articles(text, canonical, paragraphs, [i for i in members if paragraphs[i].role == "article"], by_paragraph)
@@ -178,7 +294,7 @@ def _areas(text: str, canonical: str, paragraphs: list[Paragraph], by_paragraph:
             number=paragraph.area or 0,
             title=text[heading.start(2) : heading.end(2)],
             department=text[heading.start(3) : heading.end(3)],
-            budget=_budget(canonical, goals),
+            budget=_budget(canonical, goals, line_of, warnings),
             goals=goals,
             span=Span(paragraph.span.start, end),
             articles=articles,
@@ -214,21 +330,30 @@ BUDGET = re.compile(r"预算安排(\d+(?:\.\d+)?)(亿|万)?元")
 STATED_TOTAL = re.compile(r"支持总额为(\d+(?:\.\d+)?)(亿|万)?元")
 
 
-def _budget(canonical: str, goals: tuple[Sentence, ...]):
+def _budget(canonical: str, goals: tuple[Sentence, ...], line_of, warnings: list[str]):
     for sentence in goals:
         if match := BUDGET.search(canonical, sentence.span.start, sentence.span.end):
-            return parse_number(match.group(1) + (match.group(2) or ""))
+            return _yuan(match, line_of, warnings, "财政预算")
     return None
 
 
-def stated_total(canonical: str):
+def stated_total(canonical: str, line_of, warnings: list[str]):
     """支持總額為233.9億元 -> Decimal yuan, or None when the document states no total."""
     if match := STATED_TOTAL.search(canonical):
-        return parse_number(match.group(1) + (match.group(2) or ""))
+        return _yuan(match, line_of, warnings, "支持总额")
     return None
 
 
-def _preamble(text: str, canonical: str, paragraphs: list[Paragraph]) -> Preamble:
+def _yuan(match: re.Match[str], line_of, warnings: list[str], what: str):
+    """A budget or total in 元, or None with a warning when the number cannot be read."""
+    try:
+        return parse_number(match.group(1) + (match.group(2) or ""))
+    except ValueError as error:
+        warnings.append(f"第{line_of(match.start(1))}行: {what}无法读取({error})")
+        return None
+
+
+def _preamble(text: str, canonical: str, paragraphs: list[Paragraph], line_of, warnings: list[str]) -> Preamble:
     addressees = issuer = title = implements = None
     title_canonical = None
     issued = None
@@ -243,15 +368,15 @@ def _preamble(text: str, canonical: str, paragraphs: list[Paragraph]) -> Preambl
         elif issuer is None and ISSUER.match(line):
             issuer = original
         elif issued is None and (date := ISSUE_DATE.match(line)):
-            issued = dt.date(*(_date_part(part) for part in date.groups()))
-        if title is None and (transmitted := TRANSMITTED_TITLE.search(line)):
-            title = text[start + transmitted.start(1) : start + transmitted.end(1)]
-            title_canonical = transmitted.group(1)
+            issued = _issue_date(date, f"第{line_of(start)}行「{excerpt(line)}」", warnings)
+        if title is None and (transmitted := _transmitted_title(line)):
+            title = text[start + transmitted[0] : start + transmitted[1]]
+            title_canonical = line[transmitted[0] : transmitted[1]]
         if implements is None and (superior := SUPERIOR_NUMBER.search(line)):
             implements = text[start + superior.start() : start + superior.end()]
     if title is None:
         title, title_canonical = _title_lines(text, canonical, paragraphs)
-    year = _validity_year(canonical, title_canonical, issued)
+    year = _validity_year(canonical, title_canonical, issued, line_of, warnings)
     return Preamble(
         title=title or "",
         issuer=issuer,
@@ -261,6 +386,28 @@ def _preamble(text: str, canonical: str, paragraphs: list[Paragraph]) -> Preambl
         valid_from=dt.date(year, 1, 1) if year else None,
         valid_to=dt.date(year, 12, 31) if year else None,
     )
+
+
+def _transmitted_title(line: str) -> tuple[int, int] | None:
+    """現將《…》印發: the span of the title within `line`.
+
+    str.find rather than a lazy regex: 《(.+?)》印發 retries from every 《 in a line without
+    》印發, which grows with the square of the line's length.
+    """
+    opening = line.find("《")
+    if opening < 0:
+        return None
+    # From the first 《: a later one leaves fewer characters, so it cannot find an 》印發 this misses.
+    closing = line.find("》印发", opening + 2)
+    return None if closing < 0 else (opening + 1, closing)
+
+
+def _issue_date(date: re.Match[str], where: str, warnings: list[str]) -> dt.date | None:
+    try:
+        return dt.date(*(_date_part(part) for part in date.groups()))
+    except ValueError as error:
+        warnings.append(f"{where}: 发文日期无法读取({error})")
+        return None
 
 
 def _title_lines(text: str, canonical: str, paragraphs: list[Paragraph]) -> tuple[str | None, str | None]:
@@ -278,11 +425,13 @@ def _title_lines(text: str, canonical: str, paragraphs: list[Paragraph]) -> tupl
     return "".join(text[p.start : p.end] for p in parts), "".join(canonical[p.start : p.end] for p in parts)
 
 
-def _validity_year(canonical: str, title: str | None, issued: dt.date | None) -> int | None:
+def _validity_year(canonical: str, title: str | None, issued: dt.date | None, line_of, warnings: list[str]) -> int | None:
     """均為2025年全年實施有效, else the edition year (2025年版), else the year of issue."""
     if match := VALIDITY.search(canonical):
-        return int(match.group(1))
-    if title and (match := EDITION_YEAR.search(title)):
+        if int(match.group(1)) >= dt.MINYEAR:
+            return int(match.group(1))
+        warnings.append(f"第{line_of(match.start())}行: 有效年份 {match.group(1)} 不是有效的年份,未读取")
+    if title and (match := EDITION_YEAR.search(title)) and int(match.group(1)) >= dt.MINYEAR:
         return int(match.group(1))
     return issued.year if issued else None
 
