@@ -92,7 +92,7 @@ def test_match_writes_csv_and_excel(register, tmp_path):
     assert excel_rows[0][:7] == ("subject_id", "event_id", "date", "rule", "article", "kind", "amount")
     # amounts stay exact text in both
     assert [r["amount"] for r in csv_rows] == [row[6] or "" for row in excel_rows[1:]]  # "" = a qualification
-    assert not list(tmp_path.glob(".out*"))  # no temporary files left behind
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.csv", "out.xlsx"]  # no temporary files left behind
 
 
 EVENTS_HEADER = "event_id,subject_id,type,date,grade,price,vehicle,category,efficient\n"
@@ -105,7 +105,7 @@ def _bad(tmp_path: Path, events: str, subjects: str = SUBJECTS):
     out = tmp_path / "out.parquet"
     result = runner.invoke(app, ["match", str(tmp_path / "subjects.csv"), str(tmp_path / "events.csv"), "-o", str(out)])
     assert result.exit_code == 2
-    assert not out.exists() and not list(tmp_path.glob(".out*"))
+    assert not out.exists() and not list(tmp_path.glob(".zhida-tmp-*"))
     return result.output
 
 

@@ -87,7 +87,7 @@ def _software_parquet(path: Path, profit_years: pa.Array, incomes: pa.Array | No
         "type": ["software_income_tax"] * count,
         "date": pa.array([date(2025, 5, 1)] * count, pa.date32()),
         "status": ["符合条件的软件企业"] * count,
-        "taxable_income": incomes if incomes is not None else pa.array([Decimal("100000.00")] * count, pa.decimal128(18, 2)),
+        "taxable_income": pa.array([Decimal("100000.00")] * count, pa.decimal128(18, 2)) if incomes is None else incomes,
         "profit_year": profit_years,
     })
     pq.write_table(table, path)
@@ -98,19 +98,22 @@ def _software_parquet(path: Path, profit_years: pa.Array, incomes: pa.Array | No
 
 
 def test_an_integer_with_a_fraction_in_csv_is_refused_not_rounded(tmp_path):
-    events = _write(tmp_path, "events.csv", SOFTWARE + SOFTWARE_ROW + "1\n" + SOFTWARE_ROW.replace("T1", "T2") + "1.5\n")
+    rows = SOFTWARE_ROW + "1\n" + SOFTWARE_ROW.replace("T1", "T2") + "1.5\n"
+    events = _write(tmp_path, "events.csv", SOFTWARE + rows)
     assert "events.csv: 第 3 行,列 profit_year: '1.5' 不是 整数" in _refused(tmp_path, events)
 
 
 def test_an_integer_with_a_fraction_in_excel_is_refused(tmp_path):
     header = SOFTWARE.strip().split(",")
-    events = _xlsx(tmp_path / "events.xlsx", [header, ["T1", "E1", "software_income_tax", "2025-05-01", "符合条件的软件企业", 100000, 1.5]])
+    row = ["T1", "E1", "software_income_tax", "2025-05-01", "符合条件的软件企业", 100000, 1.5]
+    events = _xlsx(tmp_path / "events.xlsx", [header, row])
     assert "events.xlsx: 第 2 行,列 profit_year: '1.5' 不是 整数" in _refused(tmp_path, events)
 
 
 @pytest.mark.parametrize("arrow_type", [pa.float64(), pa.decimal128(10, 1)], ids=["double", "decimal"])
 def test_an_integer_with_a_fraction_in_typed_parquet_is_refused(tmp_path, arrow_type):
-    events = _software_parquet(tmp_path / "events.parquet", pa.array([Decimal("1"), Decimal("1.5")] if arrow_type != pa.float64() else [1.0, 1.5], arrow_type))
+    values = [1.0, 1.5] if arrow_type == pa.float64() else [Decimal("1"), Decimal("1.5")]
+    events = _software_parquet(tmp_path / "events.parquet", pa.array(values, arrow_type))
     # Parquet rows are counted from 1: the second row holds 1.5
     assert "events.parquet: 第 2 行,列 profit_year: '1.5' 不是 整数" in _refused(tmp_path, events)
 
@@ -150,7 +153,8 @@ def test_money_with_trailing_zeros_is_exact_and_computed(tmp_path):
     out = tmp_path / "out.parquet"
     result = _run(_write(tmp_path, "subjects.csv", SUBJECTS), events, out)
     assert result.exit_code == 0, result.output
-    assert [(r["rule"], r["amount"]) for r in pq.read_table(out).to_pylist()] == [("appliance-grade-1", Decimal("200.02"))]
+    rows = pq.read_table(out).to_pylist()
+    assert [(r["rule"], r["amount"]) for r in rows] == [("appliance-grade-1", Decimal("200.02"))]
 
 
 def _pack_with(event: str, field: EventField):
@@ -163,12 +167,13 @@ def _pack_with(event: str, field: EventField):
 def test_a_number_with_more_than_six_decimals_is_refused(tmp_path):
     pack = _pack_with("trade_in_appliance", EventField(name="area", type=FieldType.NUMBER, title="面积"))
     subjects = _write(tmp_path, "subjects.csv", SUBJECTS)
-    events = _write(tmp_path, "events.csv", APPLIANCE.strip() + ",area\nT1,C1,trade_in_appliance,2025-05-01,一级,100,1.0000001\n")
+    header = APPLIANCE.strip() + ",area\n"
+    events = _write(tmp_path, "events.csv", header + "T1,C1,trade_in_appliance,2025-05-01,一级,100,1.0000001\n")
     with pytest.raises(RegisterError) as refused:
         match(pack, subjects, events, tmp_path / "out" / "o.parquet")
     assert "events.csv: 第 2 行,列 area: '1.0000001' 不是 数字(最多六位小数)" in str(refused.value)
     assert list((tmp_path / "out").iterdir()) == []
-    events.write_text(APPLIANCE.strip() + ",area\nT1,C1,trade_in_appliance,2025-05-01,一级,100,1.000001\n", encoding="utf-8")
+    events.write_text(header + "T1,C1,trade_in_appliance,2025-05-01,一级,100,1.000001\n", encoding="utf-8")
     assert match(pack, subjects, events, tmp_path / "out" / "o.parquet").total == Decimal("20.00")
 
 
@@ -194,7 +199,8 @@ def test_a_blank_type_and_subject_are_refused(tmp_path):
 
 
 def test_a_repeated_csv_header_is_refused_not_renamed(tmp_path):
-    events = _write(tmp_path, "events.csv", APPLIANCE.strip() + ",Price\nT1,C1,trade_in_appliance,2025-05-01,一级,100,200\n")
+    header = APPLIANCE.strip() + ",Price\n"
+    events = _write(tmp_path, "events.csv", header + "T1,C1,trade_in_appliance,2025-05-01,一级,100,200\n")
     assert "events.csv: 第 1 行,列 Price: 列名重复(第 6 列与第 7 列)" in _refused(tmp_path, events)
 
 
@@ -206,7 +212,8 @@ def test_a_repeated_excel_header_is_refused(tmp_path):
 
 def test_an_excel_value_without_a_column_name_is_refused(tmp_path):
     header = APPLIANCE.strip().split(",")
-    events = _xlsx(tmp_path / "events.xlsx", [header, ["T1", "C1", "trade_in_appliance", "2025-05-01", "一级", 100, "备注"]])
+    row = ["T1", "C1", "trade_in_appliance", "2025-05-01", "一级", 100, "备注"]
+    events = _xlsx(tmp_path / "events.xlsx", [header, row])
     assert "events.xlsx: 第 2 行,第 7 列: 有值 '备注' 但该列没有列名" in _refused(tmp_path, events)
 
 
@@ -221,15 +228,19 @@ def test_a_csv_with_a_byte_order_mark_reads(tmp_path):
 # ---------------------------------------------------------------- ragged lines, bytes that are not UTF-8
 
 
-@pytest.mark.parametrize("line, count", [("T2,C1,trade_in_appliance,2025-05-01,一级,100,extra", 7), ("T2,C1,trade_in_appliance,2025-05-01,一级", 5)],
-                         ids=["too-many", "too-few"])
+@pytest.mark.parametrize(
+    "line, count",
+    [("T2,C1,trade_in_appliance,2025-05-01,一级,100,extra", 7), ("T2,C1,trade_in_appliance,2025-05-01,一级", 5)],
+    ids=["too-many", "too-few"],
+)
 def test_a_csv_line_with_the_wrong_number_of_fields_is_named(tmp_path, line, count):
     events = _write(tmp_path, "events.csv", APPLIANCE + "T1,C1,trade_in_appliance,2025-05-01,一级,100\n" + line + "\n")
     assert f"events.csv: 第 3 行: 有 {count} 个字段,表头有 6 个" in _refused(tmp_path, events)
 
 
 def test_invalid_utf8_is_named_by_line_and_byte(tmp_path):
-    head = (APPLIANCE + "T1,C1,trade_in_appliance,2025-05-01,一级,100\nT2,C1,trade_in_appliance,2025-05-01,").encode("utf-8")
+    head = APPLIANCE + "T1,C1,trade_in_appliance,2025-05-01,一级,100\nT2,C1,trade_in_appliance,2025-05-01,"
+    head = head.encode("utf-8")
     events = tmp_path / "events.csv"
     events.write_bytes(head + b"\xbc\xb6,100\n")  # 级 in GBK, as a Windows export writes it
     output = _refused(tmp_path, events)
@@ -239,7 +250,10 @@ def test_invalid_utf8_is_named_by_line_and_byte(tmp_path):
 def test_csv_rows_are_named_by_their_line_across_blank_lines_and_multiline_values(tmp_path):
     events = _write(
         tmp_path, "events.csv",
-        APPLIANCE.strip() + ",note\n" + 'T1,C1,trade_in_appliance,2025-05-01,一级,100,"two\nlines"\n\nT2,C1,trade_in_appliance,2025-05-01,一级,abc,\n',
+        APPLIANCE.strip() + ",note\n"
+        + 'T1,C1,trade_in_appliance,2025-05-01,一级,100,"two\nlines"\n'  # lines 2 and 3
+        + "\n"  # line 4, blank
+        + "T2,C1,trade_in_appliance,2025-05-01,一级,abc,\n",  # line 5
     )
     subjects = _write(tmp_path, "subjects.csv", SUBJECTS)
     assert "events.csv: 第 5 行,列 price: 'abc' 不是 金额" in _refused(tmp_path, events, subjects)
@@ -288,10 +302,12 @@ def test_a_choice_value_with_a_quote_is_checked_as_a_value(tmp_path):
 
 
 def test_a_pack_choice_value_with_a_quote_matches_the_register(tmp_path):
-    pack = _pack_with("trade_in_car", EventField(name="note", type=FieldType.CHOICE, title="备注", values=("it's", 'say "hi"')))
+    note = EventField(name="note", type=FieldType.CHOICE, title="备注", values=("it's", 'say "hi"'))
+    pack = _pack_with("trade_in_car", note)
     subjects = _write(tmp_path, "subjects.csv", SUBJECTS)
     header = "event_id,subject_id,type,date,vehicle,note\n"
-    events = _write(tmp_path, "events.csv", header + 'T1,C1,trade_in_car,2025-05-01,新能源汽车,it\'s\nT2,C1,trade_in_car,2025-05-02,新能源汽车,"say ""hi"""\n')
+    rows = 'T1,C1,trade_in_car,2025-05-01,新能源汽车,it\'s\nT2,C1,trade_in_car,2025-05-02,新能源汽车,"say ""hi"""\n'
+    events = _write(tmp_path, "events.csv", header + rows)
     summary = match(pack, subjects, events, tmp_path / "out" / "o.parquet")
     # (十七) 新能源汽車最高補貼1.5萬元/輛: both cars are claimed, the extra field changes nothing
     assert (summary.rows, summary.total) == (2, Decimal("30000.00"))
@@ -328,7 +344,7 @@ def test_a_killed_match_leaves_no_temporary_file(big_register, tmp_path):
         process.wait()  # reaped: its pid no longer answers
     left = [path.name for path in out_dir.iterdir()]
     assert left and all(name.startswith(".zhida-tmp-") for name in left), left  # the kill did interrupt a run
-    result = runner.invoke(app, ["match", str(big_register / "subjects.parquet"), str(big_register / "events.parquet"), "-o", str(out)])
+    result = _run(big_register / "subjects.parquet", big_register / "events.parquet", out)
     assert result.exit_code == 0, result.output
     assert [path.name for path in out_dir.iterdir()] == ["result.csv"]
 
@@ -362,3 +378,25 @@ def test_a_date_with_a_time_of_day_is_refused_not_truncated(tmp_path):
     pq.write_table(table, tmp_path / "events.parquet")
     output = _refused(tmp_path, tmp_path / "events.parquet")
     assert "events.parquet: 第 1 行,列 date: '2025-12-31 23:59:00' 不是 日期(YYYY-MM-DD)" in output
+
+
+def test_only_the_temporaries_of_dead_or_day_old_runs_are_removed(tmp_path):
+    from zhida.engine.match import _host, remove_stale_temporaries
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    here = _host()
+    names = {
+        "dead": f".zhida-tmp-{here}-{dead.pid}-abc",
+        "alive": f".zhida-tmp-{here}-{os.getpid()}-abc",
+        "other-host": f".zhida-tmp-00000000-{dead.pid}-abc",
+        "other-host-old": f".zhida-tmp-00000000-{dead.pid}-old",
+        "not-ours": ".zhida-tmp-notes",
+    }
+    for name in names.values():
+        (tmp_path / name).mkdir()
+    day_ago = time.time() - 25 * 3600
+    os.utime(tmp_path / names["other-host-old"], (day_ago, day_ago))
+    remove_stale_temporaries(tmp_path)
+    left = {path.name for path in tmp_path.iterdir()}
+    assert left == {names["alive"], names["other-host"], names["not-ours"]}

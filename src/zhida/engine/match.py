@@ -144,7 +144,7 @@ def remove_stale_temporaries(directory: Path) -> None:
     now = time.time()
     for path in directory.glob(f"{TEMPORARY_PREFIX}*"):
         parts = path.name.removeprefix(TEMPORARY_PREFIX).split("-")
-        if len(parts) < 3 or not parts[1].isdigit() or not path.is_dir():
+        if len(parts) < 3 or not parts[1].isdigit() or path.is_symlink() or not path.is_dir():
             continue
         try:
             old = now - path.stat().st_mtime > STALE_AFTER
