@@ -93,9 +93,14 @@ def match(
     if suffix not in (".parquet", ".csv", ".xlsx"):
         raise RegisterError(f"{out}: 输出文件须为 .parquet、.csv 或 .xlsx")
     memory_limit = check_memory_limit(memory_limit)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out.parent)
-    private = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{_host()}-{os.getpid()}-", dir=out.parent))
+    if out.is_dir():
+        raise RegisterError(f"{out}: 是一个目录,输出须为文件")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out.parent)
+        private = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{_host()}-{os.getpid()}-", dir=out.parent))
+    except OSError as error:
+        raise RegisterError(f"{out}: 无法写入:{error.strerror or error}") from None
     try:
         con = connect(memory_limit, private / "duckdb")
         try:

@@ -121,7 +121,10 @@ def _source(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> Source:
         relation = _parquet(path)
     elif suffix == ".csv":
         source = Source(path, name, "csv")
-        relation = _csv(path)
+        try:
+            relation = _csv(path)
+        except OSError as error:  # a directory, a file without read permission
+            raise RegisterError(f"{path}: 无法读取:{error.strerror or error}") from None
     elif suffix == ".xlsx":
         source = Source(path, name, "xlsx")
         relation = _excel(con, path, name)
