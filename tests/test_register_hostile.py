@@ -400,3 +400,16 @@ def test_only_the_temporaries_of_dead_or_day_old_runs_are_removed(tmp_path):
     remove_stale_temporaries(tmp_path)
     left = {path.name for path in tmp_path.iterdir()}
     assert left == {names["alive"], names["other-host"], names["not-ours"]}
+
+
+def test_parquet_and_excel_inputs_at_paths_with_a_quote(tmp_path):
+    folder = tmp_path / "it's"
+    folder.mkdir()
+    subjects = folder / "sub'jects.parquet"
+    pq.write_table(pa.table({"subject_id": ["C1"], "kind": ["consumer"], "county": ["吴兴区"]}), subjects)
+    header = APPLIANCE.strip().split(",")
+    events = _xlsx(folder / "ev'ents.xlsx", [header, ["T1", "C1", "trade_in_appliance", "2025-05-01", "一级", "1000.10"]])
+    out = folder / "result'.parquet"
+    result = _run(subjects, events, out)
+    assert result.exit_code == 0, result.output
+    assert [(r["county"], str(r["amount"])) for r in pq.read_table(out).to_pylist()] == [("吴兴区", "200.02")]
