@@ -36,6 +36,7 @@ re-renders it (one more event row, or the result under the form).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import re
@@ -70,9 +71,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAX_EVENTS = 5  # event rows one calculator form holds
 MAX_BODY_BYTES = 1024 * 1024  # 1 MB: a case of MAX_CASE_EVENTS events with room to spare
 MAX_CASE_EVENTS = 1000
-# The GIL runs one calculation at a time anyway; a second thread lets a small case pass a big one,
-# and few threads keep the event loop's share of the GIL large.
-COMPUTE_THREADS = 2
+# One worker thread for calculations: the GIL runs one at a time anyway, and every other thread
+# holding it makes the event loop wait for a switch interval (5 ms) on each wake-up. Measured with
+# bench/api_bench.py: health p50 under the largest cases ~1 ms with one thread, ~24 ms with two.
+COMPUTE_THREADS = 1
 LIMITS_TEXT = (
     f"请求体最大 1 MB({MAX_BODY_BYTES} 字节),超过时答 413;"
     f"一个案例最多 {MAX_CASE_EVENTS} 个事件,超过时答 422。"
@@ -818,8 +820,21 @@ def server_config(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000, **opt
     return uvicorn.Config(app, host=host, port=port, server_header=False, **options)
 
 
+def freeze_loaded_heap() -> None:
+    """Keep the garbage collector off what is loaded for good (the pack, the app) before serving.
+
+    A full collection walks every tracked object: with the pack loaded that is a 30-50 ms pause of
+    every thread, event loop included, about every ten largest cases. Frozen objects are skipped
+    (gc.freeze); they are still freed by reference counting. Call it once per server process,
+    after the app is made: it acts on the whole process, so never from create_app.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the app in the foreground (`zhida serve`)."""
+    freeze_loaded_heap()
     uvicorn.Server(server_config(app, host, port)).run()
 
 
