@@ -84,7 +84,8 @@ def leaves(kind: str) -> st.SearchStrategy[str]:
     if kind == NUMBER:
         return st.one_of(st.sampled_from(FIELDS[NUMBER]), number_literals())
     if kind == TEXT:
-        return st.one_of(st.sampled_from(FIELDS[TEXT]), st.sampled_from([*GRADES, *CARRIERS, "无"]).map(lambda s: f"'{s}'"))
+        words = st.sampled_from([*GRADES, *CARRIERS, "无"]).map(lambda word: f"'{word}'")
+        return st.one_of(st.sampled_from(FIELDS[TEXT]), words)
     return st.sampled_from([*FIELDS[BOOLEAN], "TRUE", "FALSE"])
 
 
@@ -175,7 +176,9 @@ def cases() -> st.SearchStrategy[list[Case]]:
             Case(
                 name=f"S{i}",
                 subject=Subject(id=f"S{i}", kind="enterprise", name=f"S{i}"),
-                events=tuple(Event(id=f"e{j}", type="probe", date=date, values=vals) for j, (date, vals) in enumerate(items)),
+                events=tuple(
+                    Event(id=f"e{j}", type="probe", date=date, values=vals) for j, (date, vals) in enumerate(items)
+                ),
             )
             for i, items in enumerate(per_subject)
         ]
@@ -251,11 +254,11 @@ def test_an_accepted_rule_computes_the_same_in_both_engines(when, amount, tax_du
 
 
 def test_the_generator_reaches_accepted_and_refused_rules():
-    # A property that only ever saw refusals could not fail: count both on a fixed draw.
+    # A property that only ever saw refusals could not fail: count both on a fixed (derandomized) draw.
     accepted = refused = 0
     draws = st.tuples(expressions(BOOLEAN, 3), expressions(NUMBER, 3))
 
-    @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(draws)
     def count(pair):
         nonlocal accepted, refused
@@ -269,7 +272,9 @@ def test_the_generator_reaches_accepted_and_refused_rules():
     assert accepted >= 30 and refused >= 30, (accepted, refused)
 
 
-@pytest.mark.parametrize("amount", ["p_price * p_price", "p_share * p_share * 0.5", "300000 * p_count", "p_price * p_count"])
+@pytest.mark.parametrize(
+    "amount", ["p_price * p_price", "p_share * p_share * 0.5", "300000 * p_count", "p_price * p_count"]
+)
 def test_wide_products_agree(amount):
     # The widest numbers the load check accepts, at the top of the test's value ranges.
     case = Case("S0", Subject("S0", "enterprise", "S0"), (Event("e0", "probe", dt.date(2025, 3, 1), {

@@ -195,7 +195,8 @@ def test_a_condition_may_subtract():
 
 
 def test_parenthesized_predicates_compare():
-    accepted("(efficient = efficient) = TRUE AND (price IN (1, 2)) <> efficient AND NOT grade = '一级'", Expected.CONDITION)
+    text = "(efficient = efficient) = TRUE AND (price IN (1, 2)) <> efficient AND NOT grade = '一级'"
+    accepted(text, Expected.CONDITION)
 
 
 # --- size and depth: a clean error, never a RecursionError ------------------------------------------
@@ -214,7 +215,8 @@ def test_parenthesized_predicates_compare():
         ("+".join(["price"] * 300), "表达式层次过深(301 层,上限 50 层)"),
         ("LEAST(" * 150 + "price" + ", 1)" * 150, "表达式嵌套过深(150 层"),
     ],
-    ids=["parens-1000", "parens-900", "case-500", "case-50", "not-5000", "not-400", "plus-10000", "plus-300", "least-150"],
+    ids=["parens-1000", "parens-900", "case-500", "case-50", "not-5000", "not-400", "plus-10000", "plus-300",
+         "least-150"],
 )
 def test_size_and_depth_are_bounded(text, reason):
     assert reason in refused(text, None)
