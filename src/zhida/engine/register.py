@@ -237,16 +237,19 @@ def _csv_lines(path: Path, rows: Sequence[int]) -> list[int]:
     found: dict[int, int] = {}
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
-        next(reader, None)
-        start, index = reader.line_num + 1, 0
-        for record in reader:
-            if record:  # DuckDB skips blank lines
-                if index == wanted[len(found)]:
-                    found[index] = start
-                    if len(found) == len(wanted):
-                        break
-                index += 1
-            start = reader.line_num + 1
+        try:
+            next(reader, None)
+            start, index = reader.line_num + 1, 0
+            for record in reader:
+                if record:  # DuckDB skips blank lines
+                    if index == wanted[len(found)]:
+                        found[index] = start
+                        if len(found) == len(wanted):
+                            break
+                    index += 1
+                start = reader.line_num + 1
+        except csv.Error:
+            pass  # a value beyond Python's field size limit (DuckDB reads it): count records from there on
     return [found.get(row, row + 2) for row in rows]
 
 
