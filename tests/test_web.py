@@ -215,7 +215,25 @@ def test_unknown_article(client):
     response = client.get("/api/v1/articles/99")
     assert response.status_code == 404
     assert "没有第 99 条" in response.json()["detail"]
-    assert client.get("/api/v1/articles/three").status_code == 422
+    three = client.get("/api/v1/articles/three")
+    assert three.status_code == 422 and three.json() == {"detail": "路径参数 number 'three' 须为整数"}
+
+
+def test_bad_query_parameter_is_one_chinese_sentence(client):
+    response = post_case(client, case(HIGH_TECH_FIRST), traditional="maybe")
+    assert response.status_code == 422
+    assert response.json() == {"detail": "查询参数 traditional 'maybe' 须为 true 或 false"}
+
+
+def test_unknown_address_and_method_in_chinese(client):
+    api = client.get("/api/v1/nothing")
+    assert api.status_code == 404 and api.json() == {"detail": "没有这个地址:/api/v1/nothing"}
+    page = client.get("/nothing")
+    assert page.status_code == 404 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<h1>页面不存在</h1>" in page.text and "没有这个地址:/nothing" in error_box(page.text)
+    wrong = client.delete("/api/v1/health")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET"
+    assert wrong.json() == {"detail": "/api/v1/health 不接受 DELETE 请求"}
 
 
 def test_health(client):
