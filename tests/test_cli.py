@@ -185,3 +185,14 @@ def test_match_prints_register_words_verbatim(tmp_path: Path):
     county_rows = result.output.split("按区县汇总")[1]
     assert "│ [/]" in county_rows and "│ :x:" in county_rows
     assert "❌" not in result.output
+
+
+def test_parse_shows_warnings_naming_the_line(tmp_path: Path):
+    path = tmp_path / "doc.txt"
+    # (三)…單個企業全年最高補助20萬元 -> an unreadable 十千萬元 in its place
+    text = HUZHOU.read_text(encoding="utf-8").replace("單個企業全年最高補助20萬元", "單個企業全年最高補助十千萬元", 1)
+    path.write_text(text, encoding="utf-8")
+    line = next(number for number, words in enumerate(text.splitlines(), 1) if "十千萬元" in words)
+    result = runner.invoke(app, ["parse", str(path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert f"警告: 第{line}行: 金额“十千萬元”无法读取(“十千万”不是有效的中文数字),未计入" in result.output

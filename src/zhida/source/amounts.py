@@ -158,7 +158,7 @@ def find_amounts(text: str, canonical: str, skeleton: Skeleton, warnings: list[s
         suffix, end_after = suffix_qualifier(canonical, end)
         if suffix:
             qualifier, end = suffix, end_after
-        value = _amount_value(match, skeleton, warnings)
+        value = _amount_value(text, match, skeleton, warnings)
         if value is None:
             continue
         sentence = skeleton.sentence_at(number_start)
@@ -181,8 +181,8 @@ def find_amounts(text: str, canonical: str, skeleton: Skeleton, warnings: list[s
     return amounts
 
 
-def _amount_value(match: re.Match[str], skeleton: Skeleton, warnings: list[str]) -> Decimal | None:
-    where = f"第{skeleton.line_of(match.start())}行: 金额“{excerpt(match.group())}”"
+def _amount_value(text: str, match: re.Match[str], skeleton: Skeleton, warnings: list[str]) -> Decimal | None:
+    where = f"第{skeleton.line_of(match.start())}行: 金额“{excerpt(text[match.start() : match.end()])}”"
     try:
         value = Decimal(scale(parse_number(match.group(1)), match.group(2) or ""))
     except ValueError as error:
@@ -213,7 +213,7 @@ def find_rates(text: str, canonical: str, skeleton: Skeleton, warnings: list[str
         try:
             value = Decimal(parse_number(number))
         except ValueError as error:
-            warnings.append(f"第{skeleton.line_of(number_start)}行: 比例“{excerpt(match.group())}”无法读取({error}),未计入")
+            warnings.append(f"第{skeleton.line_of(number_start)}行: 比例“{excerpt(text[number_start : match.end()])}”无法读取({error}),未计入")
             continue
         sentence = skeleton.sentence_at(number_start)
         paragraph = skeleton.paragraph_of(sentence)

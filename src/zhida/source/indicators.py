@@ -92,7 +92,7 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton, warnings: lis
             continue
         area = skeleton.area_of(paragraph)
         default_year = skeleton.preamble.valid_from.year if skeleton.preamble.valid_from else None
-        for group in _groups(canonical, _candidates(canonical, paragraph.span, skeleton, warnings)):
+        for group in _groups(canonical, _candidates(text, canonical, paragraph.span, skeleton, warnings)):
             for candidate, name_spans in zip(group, _names(canonical, group), strict=True):
                 sentence = skeleton.sentence_at(candidate.number_start)
                 year = _year(canonical, skeleton, sentence.span)
@@ -116,7 +116,7 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton, warnings: lis
     return indicators
 
 
-def _candidates(canonical: str, paragraph: Span, skeleton: Skeleton, warnings: list[str]) -> list[Candidate]:
+def _candidates(text: str, canonical: str, paragraph: Span, skeleton: Skeleton, warnings: list[str]) -> list[Candidate]:
     found: list[Candidate] = []
     quoted = _quoted_ranges(canonical, paragraph)
     position = paragraph.start
@@ -125,7 +125,7 @@ def _candidates(canonical: str, paragraph: Span, skeleton: Skeleton, warnings: l
         try:
             candidate = _read(canonical, skeleton, paragraph, match, found, quoted)
         except ValueError as error:
-            warnings.append(f"第{skeleton.line_of(match.start())}行: 目标数值“{excerpt(match.group())}”无法读取({error}),未计入")
+            warnings.append(f"第{skeleton.line_of(match.start())}行: 目标数值“{excerpt(text[match.start() : match.end()])}”无法读取({error}),未计入")
             continue
         if candidate is not None:
             found.append(candidate)

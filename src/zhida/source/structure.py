@@ -175,7 +175,7 @@ def area_heading(canonical: str, span: Span) -> re.Match[str] | None:
     return AREA_HEADING.fullmatch(canonical, span.start, span.end)
 
 
-def classify(canonical: str, line_spans: list[Span], line_of, warnings: list[str]) -> list[Paragraph]:
+def classify(original: str, canonical: str, line_spans: list[Span], line_of, warnings: list[str]) -> list[Paragraph]:
     """Give each line its role and its place (area, article).
 
     A line that starts like an area heading (一、) or an article ((一)) but cannot be read as one
@@ -187,7 +187,7 @@ def classify(canonical: str, line_spans: list[Span], line_of, warnings: list[str
     seen_area = False
     for span in line_spans:
         text = canonical[span.start : span.end]
-        where = f"第{line_of(span.start)}行「{excerpt(text)}」"
+        where = f"第{line_of(span.start)}行「{excerpt(original[span.start : span.end])}」"
         if (area_number := _area_number(canonical, span, where, warnings)) is not None:
             area, article, seen_area = area_number, None, True
             paragraphs.append(Paragraph(span, area, None, "area"))
@@ -254,7 +254,7 @@ def build(text: str, canonical: str) -> Skeleton:
         return bisect.bisect_right(starts, offset)
 
     warnings: list[str] = []
-    paragraphs = classify(canonical, lines(canonical), line_of, warnings)
+    paragraphs = classify(text, canonical, lines(canonical), line_of, warnings)
     sentences: list[Sentence] = []
     sentence_paragraphs: list[int] = []
     by_paragraph: list[tuple[Sentence, ...]] = []
@@ -368,7 +368,7 @@ def _preamble(text: str, canonical: str, paragraphs: list[Paragraph], line_of, w
         elif issuer is None and ISSUER.match(line):
             issuer = original
         elif issued is None and (date := ISSUE_DATE.match(line)):
-            issued = _issue_date(date, f"第{line_of(start)}行「{excerpt(line)}」", warnings)
+            issued = _issue_date(date, f"第{line_of(start)}行「{excerpt(original)}」", warnings)
         if title is None and (transmitted := _transmitted_title(line)):
             title = text[start + transmitted[0] : start + transmitted[1]]
             title_canonical = line[transmitted[0] : transmitted[1]]
@@ -405,8 +405,8 @@ def _transmitted_title(line: str) -> tuple[int, int] | None:
 def _issue_date(date: re.Match[str], where: str, warnings: list[str]) -> dt.date | None:
     try:
         return dt.date(*(_date_part(part) for part in date.groups()))
-    except ValueError as error:
-        warnings.append(f"{where}: 发文日期无法读取({error})")
+    except ValueError:
+        warnings.append(f"{where}: 不是有效的发文日期,未读取")
         return None
 
 
