@@ -53,7 +53,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import FormData, Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -602,7 +602,7 @@ async def calc_post(request: Request) -> HTMLResponse:
     return await anyio.to_thread.run_sync(answer_form, request, form, limiter=limiter)
 
 
-def answer_form(request: Request, form) -> HTMLResponse:
+def answer_form(request: Request, form: FormData) -> HTMLResponse:
     """One post of the calculator form into its page: checking, computing and rendering, in a worker thread."""
     pack: Pack = request.app.state.pack
     catalogue: Catalogue = request.app.state.catalogue
@@ -680,6 +680,9 @@ async def swagger_page(request: Request) -> HTMLResponse:
 # --------------------------------------------------------------------------- errors and limits
 
 
+_HEADINGS = {404: "页面不存在", 405: "不支持的请求方式", 413: "提交的内容过大", 422: "请求有误", 500: "服务器内部错误"}
+
+
 def _wants_json(request: Request) -> bool:
     """The API and its schema answer errors in JSON; everything else is a page a person reads."""
     return request.url.path.startswith("/api/") or request.url.path == request.app.openapi_url
@@ -700,8 +703,6 @@ def error_response(request: Request, status: int, message: str, *, close: bool =
     page.headers.update(headers)
     return page
 
-
-_HEADINGS = {404: "页面不存在", 405: "不支持的请求方式", 413: "提交的内容过大", 422: "请求有误", 500: "服务器内部错误"}
 
 
 def body_too_large_message(request: Request) -> str:
@@ -733,7 +734,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > self.limit:
             request = Request(scope)
             await error_response(request, 413, body_too_large_message(request))(scope, receive, send)
             return
@@ -802,7 +803,8 @@ async def server_error(request: Request, error: Exception) -> Response:
     """The last resort: a Chinese 500 that closes the connection, so a keep-alive client is not reset.
 
     Starlette's ServerErrorMiddleware calls this, sends the answer and re-raises; the server
-    closes the connection after it. The traceback is logged here, with the request.
+    closes the connection after it. The traceback is logged here, with the request line (uvicorn
+    logs it once more as "Exception in ASGI application", without the request).
     """
     logger.error("%s %s 出错", request.method, request.url.path, exc_info=error)
     message = "服务器内部错误:请求未能完成,已记录;请稍后重试或联系维护人员"
