@@ -144,13 +144,21 @@ def _date(value: dt.date) -> exp.Cast:
     return _cast(_string(value.isoformat()), "DATE")
 
 
-# Types read as DuckDB reads them (its VARCHAR is TEXT), so every dialect is written as before;
-# parsed once, copied into each cast (a node belongs to one tree).
-CAST_TYPES = {name: exp.DataType.build(name, dialect="duckdb") for name in (MONEY, TEXT, "DATE")}
+# The types as DuckDB reads their names (its VARCHAR is TEXT), so that every dialect is written as
+# before; built afresh for each cast (a node belongs to one tree, and copying one is slow).
+CAST_TYPES = {
+    MONEY: (exp.DType.DECIMAL, (18, 2)),
+    TEXT: (exp.DType.TEXT, ()),
+    "DATE": (exp.DType.DATE, ()),
+}
 
 
 def _cast(value: exp.Expression, sql_type: str) -> exp.Cast:
-    return exp.cast(value, CAST_TYPES[sql_type].copy(), copy=False)
+    kind, parameters = CAST_TYPES[sql_type]
+    to = exp.DataType(this=kind, nested=False)
+    if parameters:
+        to.set("expressions", [exp.DataTypeParam(this=exp.Literal.number(p)) for p in parameters])
+    return exp.Cast(this=value, to=to)
 
 
 def _null(sql_type: str) -> exp.Cast:
