@@ -92,3 +92,26 @@ def _document(article_body: str) -> str:
         "2025年,全市财政预算安排1亿元。\n"
         f"(一)测试条目。{article_body}\n"
     )
+
+
+@given(st.text(alphabet="零〇一二两兩三四五六七八九十百千万萬亿億点點分之0123456789.", min_size=1, max_size=40))
+def test_any_run_of_numeral_characters_reads_or_raises_value_error(written):
+    """The parser turns ValueError into a warning naming the line: nothing else may escape."""
+    try:
+        value = parse_number(written)
+    except ValueError:
+        return
+    assert isinstance(value, (Decimal, Fraction))
+
+
+def test_runs_longer_than_twenty_characters_are_refused():
+    assert parse_number("九" * 20) == Decimal("9" * 20)  # cn2an reads a run of digits digit by digit
+    with pytest.raises(ValueError, match="过长"):
+        parse_number("九" * 21)
+    with pytest.raises(ValueError, match="过长"):
+        parse_number("9" * 30_000)
+
+
+def test_zero_denominator_is_refused():
+    with pytest.raises(ValueError, match="分母为零"):
+        parse_number("零分之一")

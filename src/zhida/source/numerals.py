@@ -7,7 +7,7 @@ because cn2an returns floats for them.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, getcontext
 from fractions import Fraction
 
 import cn2an
@@ -78,6 +78,9 @@ def parse_number(text: str) -> Decimal | Fraction:
 def scale(value: Decimal | Fraction, multiplier: str) -> Decimal | Fraction:
     """Apply a 萬/億 multiplier written after the number (1.5 + 萬 -> 15000)."""
     result = value * MULTIPLIERS[multiplier]
+    if isinstance(result, Decimal) and result.adjusted() >= getcontext().prec:
+        # Beyond the context's precision the product was rounded: no longer the number written.
+        raise ValueError(f"数值 {value}{multiplier} 过大,无法精确读取")
     if isinstance(result, Decimal):
         # Keep "15000", not "1.50E+4", for readers and JSON alike.
         return result.quantize(Decimal(1)) if result == result.to_integral_value() else result.normalize()
