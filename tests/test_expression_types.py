@@ -160,7 +160,8 @@ def test_numbers_must_fit_decimal_38():
 @pytest.mark.parametrize(
     "text, culprit",
     [
-        ("-price", "-price 使用了减法或负号"),
+        ("-price", "第 1 列的 -price 使用了减法或负号"),
+        ("0.5 * price + - 3", "第 15 列的 -3 使用了减法或负号"),
         ("price - 100", "price - 100 使用了减法或负号"),
         ("-5", "-5 使用了减法或负号"),
         ("0.15 * price + -1", "-1 使用了减法或负号"),

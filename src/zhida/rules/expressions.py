@@ -497,6 +497,8 @@ def _column(node: exp.Expression, text: str) -> int:
     if keyword and (found := text.upper().find(keyword)) >= 0:
         return found + 1
     starts = [child.meta["start"] for child in node.walk() if child.meta and "start" in child.meta]
+    if starts and isinstance(node, exp.Neg):  # the minus sign itself carries no position
+        return text.rfind("-", 0, min(starts)) + 1 or min(starts) + 1
     if starts:
         return min(starts) + 1
     found = text.upper().find(node.sql().upper())
