@@ -116,16 +116,16 @@ def stop_servers(servers: list[subprocess.Popen]) -> None:
 
 def serve_worker(fd: int) -> None:
     """One worker: `create_default_app` (the Huzhou pack of this repository) on the inherited socket,
-    served as `zhida serve` serves it (zhida.web.app.run: server_config, freeze_loaded_heap)."""
+    served as `zhida serve` serves it (zhida.web.app.run: server_config, prepare_server_process)."""
     import threading
 
     import uvicorn
 
-    from zhida.web.app import create_default_app, freeze_loaded_heap, server_config
+    from zhida.web.app import create_default_app, prepare_server_process, server_config
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, fileno=fd)
     app = create_default_app()
-    freeze_loaded_heap()
+    prepare_server_process()
     config = server_config(app, log_level="warning", access_log=False, http="httptools", loop="uvloop")
     server = uvicorn.Server(config)
 
