@@ -152,7 +152,9 @@ def calc(
         table.add_column(script(column), justify="right" if column == "金额(元)" else "left")
     for item in data["entitlements"]:
         amount = item["amount"] if item["amount"] is not None else script(item["result"] or "资格")
-        table.add_row(*_cells(item["event"], item["date"], item["title"], item["article"], item["kind"], amount, item["department"]))
+        table.add_row(*_cells(
+            item["event"], item["date"], item["title"], item["article"], item["kind"], amount, item["department"]
+        ))
     console.print(table)
     for item in data["entitlements"]:
         console.print(_styled((item["title"], "bold"), f" ({script('第')}{item['article']}{script('条')})"))
@@ -316,7 +318,8 @@ def document_tree(document: Document, simplified: bool) -> Tree:
     places = _Places(document)
     for area_index, area in enumerate(document.areas):
         budget = f"  预算 {yuan(area.budget)}" if area.budget is not None else ""
-        branch = root.add(_styled((f"{area.number}. {words(area.title)}", "bold cyan"), f"  牵头 {words(area.department)}{budget}"))
+        heading = (f"{area.number}. {words(area.title)}", "bold cyan")
+        branch = root.add(_styled(heading, f"  牵头 {words(area.department)}{budget}"))
         for indicator in places.area_indicators.get(area_index, ()):
             branch.add(_indicator_line(indicator, words))
         for article in area.articles:
@@ -327,7 +330,8 @@ def document_tree(document: Document, simplified: bool) -> Tree:
                 money = f"{format_value(amount.value)}美元" if amount.currency == "USD" else yuan(amount.value)
                 leaf.add(_styled(("金额", "green"), f" {QUALIFIER_WORDS[amount.qualifier.value]}{money}{per}"))
             for rate in places.rates.get(key, ()):
-                leaf.add(_styled(("比例", "yellow"), f" {QUALIFIER_WORDS[rate.qualifier.value]}{format_value(rate.value)}%"))
+                share = f" {QUALIFIER_WORDS[rate.qualifier.value]}{format_value(rate.value)}%"
+                leaf.add(_styled(("比例", "yellow"), share))
             for indicator in places.indicators.get(key, ()):
                 leaf.add(_indicator_line(indicator, words))
     return root

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from zhida.source.model import Amount, Qualifier, Rate, Span
 from zhida.source.numerals import parse_number, scale
-from zhida.source.structure import CLAUSE_BREAKS, Skeleton, excerpt
+from zhida.source.structure import Skeleton, excerpt
 
 # Amounts are read below this bound, in 元 (or US dollars): 1000萬億, the bound of the case
 # format's money. No policy grants more; a larger figure is a typing error, reported, not read.
@@ -213,7 +213,8 @@ def find_rates(text: str, canonical: str, skeleton: Skeleton, warnings: list[str
         try:
             value = Decimal(parse_number(number))
         except ValueError as error:
-            warnings.append(f"第{skeleton.line_of(number_start)}行: 比例“{excerpt(text[number_start : match.end()])}”无法读取({error}),未计入")
+            written = excerpt(text[number_start : match.end()])
+            warnings.append(f"第{skeleton.line_of(number_start)}行: 比例“{written}”无法读取({error}),未计入")
             continue
         sentence = skeleton.sentence_at(number_start)
         paragraph = skeleton.paragraph_of(sentence)

@@ -125,14 +125,22 @@ def _candidates(text: str, canonical: str, paragraph: Span, skeleton: Skeleton, 
         try:
             candidate = _read(canonical, skeleton, paragraph, match, found, quoted)
         except ValueError as error:
-            warnings.append(f"第{skeleton.line_of(match.start())}行: 目标数值“{excerpt(text[match.start() : match.end()])}”无法读取({error}),未计入")
+            written = excerpt(text[match.start() : match.end()])
+            warnings.append(f"第{skeleton.line_of(match.start())}行: 目标数值“{written}”无法读取({error}),未计入")
             continue
         if candidate is not None:
             found.append(candidate)
     return _inherit_units(canonical, found)
 
 
-def _read(canonical: str, skeleton: Skeleton, paragraph: Span, match: re.Match[str], found: list[Candidate], quoted: list[tuple[int, int]]) -> Candidate | None:
+def _read(
+    canonical: str,
+    skeleton: Skeleton,
+    paragraph: Span,
+    match: re.Match[str],
+    found: list[Candidate],
+    quoted: list[tuple[int, int]],
+) -> Candidate | None:
     """The target a number states, or None when it is not one (see the module docstring).
 
     Every test here costs a bisection or a bounded slice: a paragraph may hold thousands of numbers.

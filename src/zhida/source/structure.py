@@ -279,7 +279,14 @@ def build(text: str, canonical: str) -> Skeleton:
     )
 
 
-def _areas(text: str, canonical: str, paragraphs: list[Paragraph], by_paragraph: list[tuple[Sentence, ...]], line_of, warnings: list[str]):
+def _areas(
+    text: str,
+    canonical: str,
+    paragraphs: list[Paragraph],
+    by_paragraph: list[tuple[Sentence, ...]],
+    line_of,
+    warnings: list[str],
+):
     """Each area heading with the goal and article paragraphs that follow it, up to the next heading."""
     headings = [index for index, paragraph in enumerate(paragraphs) if paragraph.role == "area"]
     for heading_index, following in zip(headings, headings[1:] + [len(paragraphs)]):
