@@ -147,7 +147,7 @@ def calc(
         return
     script = to_traditional if traditional else (lambda text: text)
     console = _console()
-    table = Table(title=Text(f"{data['subject']['name']} {script('可享受的政策')}"), show_lines=True)
+    table = Table(title=Text(script(f"{data['subject']['name']} 可享受的政策")), show_lines=True)
     for column in ("事件", "日期", "规则", "条", "类型", "金额(元)", "牵头部门"):
         table.add_column(script(column), justify="right" if column == "金额(元)" else "left")
     for item in data["entitlements"]:

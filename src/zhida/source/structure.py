@@ -22,7 +22,6 @@ import bisect
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from functools import cache
 
 from zhida.source.model import Area, Article, Preamble, Sentence, Span
 from zhida.source.numerals import chinese_to_decimal, parse_number
@@ -76,12 +75,7 @@ class Positions:
 
     def contains(self, word: str, start: int, end: int) -> bool:
         """Whether `word` lies wholly inside [start, end), as `word in canonical[start:end]`."""
-        return self.first(_literal(word), start, end - len(word) + 1) >= 0
-
-
-@cache
-def _literal(word: str) -> re.Pattern[str]:
-    return re.compile(re.escape(word))
+        return self.first(re.compile(re.escape(word)), start, end - len(word) + 1) >= 0
 
 
 @dataclass(frozen=True)
