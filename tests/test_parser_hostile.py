@@ -12,6 +12,8 @@ import time
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from conftest import HUZHOU
@@ -133,6 +135,27 @@ def test_an_impossible_date_of_issue_is_a_warning():
     assert parsed.preamble.issued is None
     assert parsed.preamble.valid_from.year == 2025  # still from 均為…/the edition year (2025年版)
     assert parsed.warnings == ("第4行「2025年十三月四十日」: 不是有效的发文日期,未读取",)
+
+
+# Pieces of the family's writing, to be put together in any order.
+PIECES = [
+    "一、", "十十、", "一百、", "(一)", "(五十十)", "(由市局牵头实施)", "牵头实施)", "九", "十", "千", "万", "亿", "元",
+    "美元", "%", "百分之", "分之", "最高", "不低于", "以上", "以下", "每家", "单个企业全年", "、", ",", "。", "\n", "1",
+    "0", "9", ".", "—", "至", "个", "人", "标箱", "“", "”", "《", "》印发", "2025年", "13月", "40日",
+    "均为0000年全年实施有效", "预算安排", "支持总额为", "零", "点", "两", "第", "年版", "年",
+]
+
+
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=60), st.booleans())
+def test_any_arrangement_is_a_document_or_a_document_error(pieces, inside_an_article):
+    body = "".join(pieces)
+    text = document("(一)测试条目。" + body) if inside_an_article else body
+    try:
+        parsed = parse_text(text, "hostile.txt")
+    except DocumentError as error:
+        assert str(error).startswith("hostile.txt: ")
+        return
+    Console(file=io.StringIO(), markup=False, emoji=False).print(document_tree(parsed, False))
 
 
 # --- area headings -----------------------------------------------------------------------------
