@@ -198,11 +198,15 @@ def test_a_document_without_structure_is_still_refused():
 
 
 def _tree(copies: int) -> tuple[Document, str, float]:
+    """The document, its tree as printed, and the CPU seconds of the fastest of 3 prints."""
     parsed = parse_text("\n".join([HUZHOU.read_text(encoding="utf-8")] * copies))
-    start = time.process_time()
-    output = io.StringIO()
-    Console(file=output, width=100, markup=False, emoji=False, highlight=False).print(document_tree(parsed, False))
-    return parsed, output.getvalue(), time.process_time() - start
+    times = []
+    for _ in range(3):
+        start = time.process_time()
+        output = io.StringIO()
+        Console(file=output, width=100, markup=False, emoji=False, highlight=False).print(document_tree(parsed, False))
+        times.append(time.process_time() - start)
+    return parsed, output.getvalue(), min(times)
 
 
 def test_tree_of_a_corpus_grows_with_the_corpus():
@@ -214,4 +218,5 @@ def test_tree_of_a_corpus_grows_with_the_corpus():
         assert tree.count("── 金额 ") == sum(1 for amount in parsed.amounts if amount.article is not None)
         assert tree.count("── 比例 ") == sum(1 for rate in parsed.rates if rate.article is not None)
     assert eight_tree.count("\n") < 9 * one_tree.count("\n")
-    assert eight_time < 16 * max(one_time, 0.005), (one_time, eight_time)
+    # Linear is 8× the time of one copy, quadratic 64×; 24× leaves room for a busy machine.
+    assert eight_time < 24 * max(one_time, 0.005), (one_time, eight_time)
