@@ -99,6 +99,33 @@ def test_the_query_transpiles(dialect):
 def test_pack_fields_are_quoted_identifiers_and_pack_values_are_literals():
     plan = compile_pack(PACK)
     assert plan.sql == plan.sql_for("duckdb")
-    assert "0.5 * e.\"service_fee\"" in plan.sql and "e.type = 'innovation_voucher'" in plan.sql
+    # numbers are widened before arithmetic (an 18-digit product would overflow in the batch)
+    assert "0.5 * CAST(e.\"service_fee\" AS DECIMAL(38, 2))" in plan.sql and "e.type = 'innovation_voucher'" in plan.sql
     assert "CAST(e.\"carrier\" AS TEXT) AS g1" in plan.sql
     assert "(36, 'enterprise')" in plan.sql  # the subject kinds of rule 36, as VALUES rows
+
+
+def test_the_largest_amount_a_case_allows_computes_in_the_batch_as_in_the_calculator():
+    # 符合條件的軟件企業享受所得稅"兩免三減半": year 1 is exempt, the saving is the full 25%.
+    # taxable_income at the case format's maximum (below 10^15 元): 25% × 999999999999999.97
+    # = 249999999999999.9925 → 249999999999999.99, nothing due; year 3 pays half the rate: the saving
+    # and the tax due are both 12.5% × 999999999999999.97 = 124999999999999.99625 → 125000000000000.00.
+    # An 18-digit product would overflow in DuckDB; the fields are widened first.
+    case = case_from_data(
+        {
+            "subject": {"id": "E1", "kind": "enterprise"},
+            "events": [
+                {"id": "y1", "type": "software_income_tax", "date": "2025-05-31", "status": "符合条件的软件企业",
+                 "taxable_income": "999999999999999.97", "profit_year": 1},
+                {"id": "y3", "type": "software_income_tax", "date": "2025-05-31", "status": "符合条件的软件企业",
+                 "taxable_income": "999999999999999.97", "profit_year": 3},
+            ],
+        },
+        PACK,
+    )
+    rows = run_batch([case])
+    assert [(r[1], r[6], r[7]) for r in rows] == [
+        ("y1", Decimal("249999999999999.99"), Decimal("0.00")),
+        ("y3", Decimal("125000000000000.00"), Decimal("125000000000000.00")),
+    ]
+    assert comparable(rows) == comparable(calculator_rows([case]))

@@ -158,7 +158,6 @@ def test_a_name_that_is_not_an_identifier_is_refused_naming_file_and_key(tmp_pat
     assert str(error.value) == f"{pack / file}: {where}: 名称 {hostile!r} {NAME_RULE}"
 
 
-@pytest.mark.xfail(strict=True, reason="zhida.rules.pack.EventsFile.subjects keys are not yet typed Name")
 def test_a_subject_kind_key_that_is_not_an_identifier_is_refused(tmp_path):
     pack = _copy_pack(tmp_path)
     _edit(pack / "events.yaml", lambda d: d["subjects"].update({"bank'--": "银行"}))

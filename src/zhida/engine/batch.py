@@ -87,9 +87,10 @@ def compile_pack(pack: Pack) -> BatchPlan:
     if not pack.rules:
         raise BatchError("政策包中没有规则,无法生成批量查询")
     depth = max((len(_annual(rule)) for rule in pack.rules), default=0)
+    field_types = event_columns(pack)
     claims = reduce(
         lambda left, right: exp.union(left, right, distinct=False, copy=False),
-        [_branch(rule, order, depth) for order, rule in enumerate(pack.rules)],
+        [_branch(rule, order, depth, field_types) for order, rule in enumerate(pack.rules)],
     )
     stages: list[tuple[str, exp.Expression]] = [("claims", claims), ("eligible", _eligible(pack))]
     for level in range(1, depth + 1):
@@ -189,7 +190,7 @@ def _table(name: str, alias: str | None = None) -> exp.Table:
 # --- stages --------------------------------------------------------------------------------------
 
 
-def _branch(rule: Rule, order: int, depth: int) -> exp.Select:
+def _branch(rule: Rule, order: int, depth: int, field_types: dict[str, FieldType]) -> exp.Select:
     """One rule as a SELECT over `events`: its condition, its amount after the item cap, rounded to the 分.
 
     For each level k of annual caps it carries the cap's id (c_k), its limit (l_k) and the
@@ -205,7 +206,7 @@ def _branch(rule: Rule, order: int, depth: int) -> exp.Select:
     amount: exp.Expression = _null(MONEY)
     item_hit: exp.Expression = _null(TEXT)
     if Kind(rule.spec.kind) is not Kind.QUALIFICATION:
-        raw = _expression(rule.amount, rule)
+        raw = _expression(rule.amount, rule, field_types)
         capped = raw
         for cap in item_caps:
             capped = _least(capped, _number(cap.yuan, f"{where}: 上限 {cap.id}"))
@@ -218,7 +219,7 @@ def _branch(rule: Rule, order: int, depth: int) -> exp.Select:
                 item_hit = item_hit.when(over, _string(cap.id), copy=False)
     tax_due: exp.Expression = _null(MONEY)
     if rule.tax_due is not None:
-        owed = _money(exp.Round(this=_expression(rule.tax_due, rule), decimals=exp.Literal.number(2)))
+        owed = _money(exp.Round(this=_expression(rule.tax_due, rule, field_types), decimals=exp.Literal.number(2)))
         tax_due = exp.case().when(validity(), owed, copy=False)
     columns = [
         _column("subject_id", "e"), _column("event_id", "e"), _column("date", "e"),
@@ -235,7 +236,7 @@ def _branch(rule: Rule, order: int, depth: int) -> exp.Select:
     ]
     condition = exp.and_(
         exp.EQ(this=_column("type", "e"), expression=_string(rule.spec.event)),
-        exp.paren(_expression(rule.when, rule), copy=False),
+        exp.paren(_expression(rule.when, rule, field_types), copy=False),
         copy=False,
     )
     return exp.select(*columns).from_(_table("events", "e"), copy=False).where(condition, copy=False)
@@ -340,7 +341,7 @@ def _final(depth: int, previous: str) -> exp.Select:
     )
 
 
-def _expression(expression: Expression | None, rule: Rule) -> exp.Expression:
+def _expression(expression: Expression | None, rule: Rule, field_types: dict[str, FieldType]) -> exp.Expression:
     """A rule expression as a tree with its fields read from the events table `e`.
 
     The pack checked it against the whitelist when it was loaded; it is checked again here because
@@ -362,10 +363,25 @@ def _expression(expression: Expression | None, rule: Rule) -> exp.Expression:
 
     def qualify(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column):
-            return _field(node.name)
+            return _wide(_field(node.name), field_types.get(node.name))
         return node
 
     return expression.tree.transform(qualify, copy=True)
+
+
+# Numbers are read at the widest exact decimal before any arithmetic: engines keep the product of
+# two DECIMAL(18, s) at 18 digits, so 0.15 * price would overflow in the batch for a price the case
+# format allows (below 10^15) while the calculator, exact at any size, still answered.
+WIDE_SCALES = {FieldType.MONEY: 2, FieldType.NUMBER: 6, FieldType.INTEGER: 0}
+
+
+def _wide(column: exp.Column, field_type: FieldType | None) -> exp.Expression:
+    scale = WIDE_SCALES.get(field_type) if field_type is not None else None
+    if scale is None:
+        return column
+    to = exp.DataType(this=exp.DType.DECIMAL, nested=False)
+    to.set("expressions", [exp.DataTypeParam(this=exp.Literal.number(38)), exp.DataTypeParam(this=exp.Literal.number(scale))])
+    return exp.Cast(this=column, to=to)
 
 
 def _decimal(text: str, rule: Rule) -> Decimal:

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from zhida.rules.expressions import Expected, ExpressionError, parse
-from zhida.rules.model import AreaFile, Cap, CapScope, EventType, FieldType, Kind, NotABenefit, Rule, RuleSpec
+from zhida.rules.model import AreaFile, Cap, CapScope, EventType, FieldType, Kind, Name, NotABenefit, Rule, RuleSpec
 from zhida.source import Document, parse_file
 from zhida.source.script import canonical
 
@@ -29,7 +29,7 @@ class PackError(ValueError):
 class EventsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    subjects: dict[str, str]  # kind -> Simplified Chinese name
+    subjects: dict[Name, str]  # kind -> Simplified Chinese name
     events: tuple[EventType, ...]
 
 
