@@ -340,7 +340,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=200, help="requests per client")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="uvicorn worker processes (default: cores)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="uvicorn worker processes (default: cores)"
+    )
     parser.add_argument("--in-process-seconds", type=float, default=3.0)
     parser.add_argument(
         "--client", choices=["httpx", "raw"], default="raw",

@@ -75,8 +75,11 @@ def test_large_amounts_keep_every_digit(client):
     # 符合條件的軟件企業享受所得稅“兩免三減半”: year 1 is exempt, the saving is 25% of the taxable income.
     # A float holds about 16 digits: 987654321098765.43 (under the 10^15 元 ceiling of a case) would
     # arrive as 987654321098765.375, and 25% of it round to …691.34 instead of …691.36.
-    body = '{"subject": {"id": "E1", "kind": "enterprise"}, "events": [{"id": "t1", "type": "software_income_tax",' \
-           ' "date": "2025-05-31", "status": "符合条件的软件企业", "taxable_income": 987654321098765.43, "profit_year": 1}]}'
+    body = (
+        '{"subject": {"id": "E1", "kind": "enterprise"}, "events": [{"id": "t1", "type": "software_income_tax",'
+        ' "date": "2025-05-31", "status": "符合条件的软件企业", "taxable_income": 987654321098765.43,'
+        ' "profit_year": 1}]}'
+    )
     response = post_case(client, body)
     assert response.status_code == 200, response.text
     [item] = response.json()["entitlements"]
@@ -127,7 +130,10 @@ def test_traditional(client):
     ("event", "words"),
     [
         ({"id": "x1", "type": "moon_landing", "date": "2025-05-01"}, ["x1", "未知的事件类型", "moon_landing"]),
-        ({"id": "h1", "type": "high_tech_recognition", "date": "2025-05-01"}, ["h1", "缺少字段 recognition", "认定类型"]),
+        (
+            {"id": "h1", "type": "high_tech_recognition", "date": "2025-05-01"},
+            ["h1", "缺少字段 recognition", "认定类型"],
+        ),
         ({**HIGH_TECH_FIRST, "employees": 30}, ["h1", "多余的字段 employees"]),
         (
             {"id": "v1", "type": "innovation_voucher", "date": "2025-03-01", "service_fee": -1},
@@ -186,7 +192,12 @@ def test_rules(client):
     assert rule["clause"] == "按实际发生服务费用给予最高50%比例的补助,单个企业全年最高补助20万元"
     assert rule["department"] == "市科技局"
     assert rule["caps"] == [
-        {"id": "innovation-voucher-annual", "per": "subject_year", "yuan": "200000.00", "clause": "单个企业全年最高补助20万元"}
+        {
+            "id": "innovation-voucher-annual",
+            "per": "subject_year",
+            "yuan": "200000.00",
+            "clause": "单个企业全年最高补助20万元",
+        }
     ]
 
 
@@ -195,7 +206,14 @@ def test_events(client):
     voucher = events["innovation_voucher"]
     assert voucher["subjects"] == ["enterprise"]
     assert voucher["fields"] == [
-        {"name": "service_fee", "type": "money", "title": "实际发生服务费用", "unit": "元", "values": [], "minimum": None}
+        {
+            "name": "service_fee",
+            "type": "money",
+            "title": "实际发生服务费用",
+            "unit": "元",
+            "values": [],
+            "minimum": None,
+        }
     ]
     assert events["high_tech_recognition"]["fields"][0]["values"] == ["首次认定", "重新认定"]
 

@@ -290,7 +290,9 @@ def _calculate_openapi(pack: Pack) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
-            "description": "一个案例:一个主体及其若干带日期的事件;每个事件恰好包含其类型声明的字段(见 GET /api/v1/events)。",
+            "description": (
+                "一个案例:一个主体及其若干带日期的事件;每个事件恰好包含其类型声明的字段(见 GET /api/v1/events)。"
+            ),
             "content": {"application/json": content},
         }
     }
@@ -417,7 +419,11 @@ def api_router(pack: Pack) -> APIRouter:
         description="每条规则的条件、金额公式、上限、所引条文(简体)、牵头部门与领域。",
     )
     api.add_api_route(
-        "/events", list_events, methods=["GET"], summary="全部事件类型", description="每类事件的适用主体与须填写的字段。"
+        "/events",
+        list_events,
+        methods=["GET"],
+        summary="全部事件类型",
+        description="每类事件的适用主体与须填写的字段。",
     )
     api.add_api_route("/subjects", list_subjects, methods=["GET"], summary="全部主体类型")
     api.add_api_route("/health", health, methods=["GET"], summary="健康检查")
@@ -707,8 +713,8 @@ def error_response(request: Request, status: int, message: str, *, close: bool =
     headers = {"connection": "close"} if close else {}
     if _wants_json(request):
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
-    page = _render(request, "error.html", {"error": message, "heading": _HEADINGS.get(status, "出错了"), "status": status},
-                   status)
+    context = {"error": message, "heading": _HEADINGS.get(status, "出错了"), "status": status}
+    page = _render(request, "error.html", context, status)
     page.headers.update(headers)
     return page
 
