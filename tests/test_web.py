@@ -385,6 +385,13 @@ def test_form_bad_input_is_422_with_the_message(client, field, value, words):
     assert 'name="e0_type" value="rd_report"' in response.text  # the form is shown again
 
 
+def test_form_with_too_many_fields_is_400_in_chinese(client):
+    form = "subject_kind=enterprise&" + "&".join(f"f{index}=1" for index in range(1001))  # Starlette stops at 1000
+    response = client.post("/calc", content=form, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400
+    assert error_box(response.text) == "表单无法解析:字段过多(最多 1000 个)或格式有误,未予处理"
+
+
 def test_form_unknown_subject_kind(client):
     response = client.post("/calc", data={"subject_kind": "alien", "action": "calculate"})
     assert response.status_code == 422 and "未知的主体类型" in error_box(response.text)

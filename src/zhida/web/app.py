@@ -695,7 +695,14 @@ async def swagger_page(request: Request) -> HTMLResponse:
 # --------------------------------------------------------------------------- errors and limits
 
 
-_HEADINGS = {404: "页面不存在", 405: "不支持的请求方式", 413: "提交的内容过大", 422: "请求有误", 500: "服务器内部错误"}
+_HEADINGS = {
+    400: "提交的内容无法解析",
+    404: "页面不存在",
+    405: "不支持的请求方式",
+    413: "提交的内容过大",
+    422: "请求有误",
+    500: "服务器内部错误",
+}
 
 
 def _wants_json(request: Request) -> bool:
@@ -792,11 +799,15 @@ async def http_error(request: Request, error: HTTPException) -> Response:
     """404, 405, 413 … in Chinese (Starlette's own are English)."""
     if error.status_code == 413:
         return error_response(request, 413, body_too_large_message(request))
+    what = "请求" if _wants_json(request) else "表单"
     messages = {
+        # Starlette's form parser: more than 1000 fields, or a multipart body that does not parse
+        400: f"{what}无法解析:字段过多(最多 1000 个)或格式有误,未予处理",
         404: f"没有这个地址:{request.url.path}",
         405: f"{request.url.path} 不接受 {request.method} 请求",
     }
-    response = error_response(request, error.status_code, messages.get(error.status_code, str(error.detail)))
+    message = messages.get(error.status_code, f"请求未能处理(HTTP {error.status_code})")
+    response = error_response(request, error.status_code, message)
     response.headers.update(error.headers or {})
     return response
 
