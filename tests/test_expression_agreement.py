@@ -238,6 +238,12 @@ def rule_spec(when: str, amount: str, tax_due: str | None) -> dict:
          cases_=[Case("S0", Subject("S0", "enterprise", "S0"), (Event("e0", "probe", dt.date(2025, 6, 30), {
              "p_price": Decimal("50.05"), "p_fee": Decimal("0.04"), "p_share": Decimal("0.333333"), "p_count": 2,
              "p_rank": -3, "p_grade": "一级", "p_flag": False, "p_carrier": "载体B"}),))])
+# Found by this test: DuckDB typed CASE over DECIMAL(38, 2) and DECIMAL(38, 0) as DECIMAL(38, 0), so
+# 0.01 became 0; LEAST(p_fee, p_count) likewise. The batch now casts the branches to one scale.
+@example(when="TRUE", amount="LEAST(p_fee, p_count)", tax_due="CASE WHEN TRUE THEN p_fee ELSE p_count END",
+         cases_=[Case("S0", Subject("S0", "enterprise", "S0"), (Event("e0", "probe", dt.date(2025, 3, 1), {
+             "p_price": Decimal("0.00"), "p_fee": Decimal("0.01"), "p_share": Decimal("0.000000"), "p_count": 1,
+             "p_rank": 0, "p_grade": "一级", "p_flag": False, "p_carrier": "载体A"}),))])
 def test_an_accepted_rule_computes_the_same_in_both_engines(when, amount, tax_due, cases_):
     note(f"when={when!r} amount={amount!r} tax_due={tax_due!r}")
     try:

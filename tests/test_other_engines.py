@@ -102,6 +102,7 @@ def test_spark_sql_gives_the_same_entitlements(tables, duckdb_rows, tmp_path):
             .appName("zhida-test")
             .config("spark.ui.enabled", "false")
             .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.decimalOperations.allowPrecisionLoss", "false")  # exact, as batch.py says
             .getOrCreate()
         )
     except Exception as error:  # no Java, no Spark

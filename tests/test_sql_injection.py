@@ -390,6 +390,7 @@ def test_hostile_names_come_out_of_spark_sql_as_data():
             .appName("zhida-test")
             .config("spark.ui.enabled", "false")
             .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.decimalOperations.allowPrecisionLoss", "false")  # exact, as batch.py says
             .getOrCreate()
         )
     except Exception as error:  # no Java, no Spark

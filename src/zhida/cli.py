@@ -221,11 +221,9 @@ def serve(
     pack_path: Path | None = PACK_OPTION,
 ) -> None:
     """启动网页计算器与 API(http://127.0.0.1:8000,接口文档在 /docs)。"""
-    import uvicorn
+    from zhida.web.app import create_app, run
 
-    from zhida.web.app import create_app
-
-    uvicorn.run(create_app(_pack(pack_path)), host=host, port=port)
+    run(create_app(_pack(pack_path)), host=host, port=port)
 
 
 @app.command()

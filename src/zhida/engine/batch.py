@@ -22,6 +22,12 @@ department, dates, amounts) enters as a literal or a quoted identifier node, and
 the rules' expressions, whitelisted at load time, are checked again and grafted
 in as trees. The tree is rendered for DuckDB (`BatchPlan.sql`) and for any other
 engine sqlglot writes, such as PostgreSQL and Spark SQL (`BatchPlan.sql_for`).
+
+Exact decimals in every engine: fields are read as DECIMAL(38, s) before any
+arithmetic (an 18-digit product overflows in DuckDB), and the numeric branches of
+CASE / LEAST / GREATEST / COALESCE are cast to one scale (DuckDB would otherwise
+drop decimals). Spark must run with `spark.sql.decimalOperations.allowPrecisionLoss
+= false`, or it rounds a product of two wide decimals to 6 places.
 """
 
 from __future__ import annotations
@@ -366,7 +372,7 @@ def _expression(expression: Expression | None, rule: Rule, field_types: dict[str
             return _wide(_field(node.name), field_types.get(node.name))
         return node
 
-    return expression.tree.transform(qualify, copy=True)
+    return _exact_unions(expression.tree.transform(qualify, copy=True))
 
 
 # Numbers are read at the widest exact decimal before any arithmetic: engines keep the product of
@@ -377,11 +383,62 @@ WIDE_SCALES = {FieldType.MONEY: 2, FieldType.NUMBER: 6, FieldType.INTEGER: 0}
 
 def _wide(column: exp.Column, field_type: FieldType | None) -> exp.Expression:
     scale = WIDE_SCALES.get(field_type) if field_type is not None else None
-    if scale is None:
-        return column
+    return column if scale is None else _decimal_cast(column, scale)
+
+
+def _decimal_cast(value: exp.Expression, scale: int) -> exp.Cast:
     to = exp.DataType(this=exp.DType.DECIMAL, nested=False)
     to.set("expressions", [exp.DataTypeParam(this=exp.Literal.number(38)), exp.DataTypeParam(this=exp.Literal.number(scale))])
-    return exp.Cast(this=column, to=to)
+    return exp.Cast(this=value, to=to)
+
+
+# Where values of several decimal types meet in one result (CASE, IF, LEAST, GREATEST, COALESCE),
+# DuckDB picks a type with the largest integer part and drops decimals that no longer fit in 38
+# digits: LEAST(1.50 as DECIMAL(38, 2), 2 as DECIMAL(38, 0)) gives 2. Each branch is therefore cast
+# to DECIMAL(38, S) first, S the largest scale among them, which loses nothing.
+UNIONS = (exp.Case, exp.If, exp.Least, exp.Greatest, exp.Coalesce)
+
+
+def _exact_unions(node: exp.Expression) -> exp.Expression:
+    """Cast the numeric branches of every CASE / IF / LEAST / GREATEST / COALESCE to one scale (bottom-up)."""
+    for child in list(node.iter_expressions()):
+        child.replace(_exact_unions(child))
+    when_branch = isinstance(node, exp.If) and isinstance(node.parent, exp.Case)  # a WHEN … THEN of a CASE
+    if isinstance(node, UNIONS) and not when_branch and (scale := _scale(node)) is not None:
+        for branch in _branches(node):
+            branch.replace(_decimal_cast(branch.copy(), scale))
+    return node
+
+
+def _branches(node: exp.Expression) -> list[exp.Expression]:
+    """The value branches of a union node (not its conditions, nor a simple CASE's operand)."""
+    if isinstance(node, exp.Case):
+        values = [branch.args["true"] for branch in node.args.get("ifs") or []]
+        return values + ([node.args["default"]] if node.args.get("default") is not None else [])
+    if isinstance(node, exp.If):
+        return [node.args[key] for key in ("true", "false") if node.args.get(key) is not None]
+    return [node.this, *node.expressions]
+
+
+def _scale(node: exp.Expression) -> int | None:
+    """Decimal places of a numeric expression as the engines type it; None when it is not numeric."""
+    if isinstance(node, exp.Literal):
+        return None if node.is_string else max(-Decimal(node.this).as_tuple().exponent, 0)
+    if isinstance(node, exp.Cast):
+        if not node.to.is_type(exp.DType.DECIMAL):
+            return None
+        return int(node.to.expressions[1].this.this) if len(node.to.expressions) > 1 else 0
+    if isinstance(node, exp.Paren | exp.Neg):
+        return _scale(node.this)
+    if isinstance(node, exp.Mul | exp.Add | exp.Sub):
+        left, right = _scale(node.this), _scale(node.expression)
+        if left is None or right is None:
+            return None
+        return left + right if isinstance(node, exp.Mul) else max(left, right)
+    if isinstance(node, UNIONS):
+        scales = [_scale(branch) for branch in _branches(node)]
+        return None if not scales or None in scales else max(scales)
+    return None
 
 
 def _decimal(text: str, rule: Rule) -> Decimal:

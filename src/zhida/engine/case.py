@@ -47,6 +47,7 @@ NUMBER_PATTERN = re.compile(r"(-?)(0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:,[0-9]{3})+)(
 DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The same grammar for a JSON schema (the API's OpenAPI document): a money string that is accepted.
 MONEY_SCHEMA_PATTERN = r"^(0|[1-9][0-9]{0,14}|[1-9][0-9]{0,2}(,[0-9]{3}){1,4})(\.[0-9]{1,2})?$"
+NUMBER_SCHEMA_PATTERN = r"^(0|[1-9][0-9]{0,11}|[1-9][0-9]{0,2}(,[0-9]{3}){1,3})(\.[0-9]{1,6})?$"
 DATE_SCHEMA_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # Characters that change how text is shown without being text: bidirectional overrides and isolates.
 _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

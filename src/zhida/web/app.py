@@ -60,7 +60,16 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhida.engine.calculate import VERDICTS, calculate
-from zhida.engine.case import CaseError, case_from_data, read_case_json
+from zhida.engine.case import (
+    DATE_SCHEMA_PATTERN,
+    MAX_TEXT,
+    MONEY_SCHEMA_PATTERN,
+    NUMBER_DIGITS,
+    NUMBER_SCHEMA_PATTERN,
+    CaseError,
+    case_from_data,
+    read_case_json,
+)
 from zhida.engine.evaluate import EvaluationError
 from zhida.engine.output import result_to_dict
 from zhida.rules.model import EventType, FieldType, Rule
@@ -204,24 +213,33 @@ def build_catalogue(pack: Pack) -> Catalogue:
 
 
 def _field_schema(f) -> dict[str, Any]:
+    """A field as the case reader accepts it (zhida.engine.case), so the schema promises no more."""
     described = f"{f.title}" + (f"({f.unit})" if f.unit else "")
     if f.type is FieldType.MONEY:
         return {
-            "description": f"{described};金额,精确到分,不为负;可写作数字或字符串(如 \"80000.01\")",
-            "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}, {"type": "number", "minimum": 0}],
+            "description": f"{described};金额,精确到分,不为负,小于 10^15 元;可写作数字或字符串(如 \"80000.01\"),"
+            "不接受科学计数法",
+            "anyOf": [
+                {"type": "string", "pattern": MONEY_SCHEMA_PATTERN},
+                {"type": "number", "minimum": 0, "exclusiveMaximum": 10**15, "multipleOf": 0.01},
+            ],
         }
     if f.type is FieldType.NUMBER:
-        return {"description": described, "anyOf": [{"type": "string"}, {"type": "number", "minimum": 0}]}
+        return {
+            "description": f"{described};不为负,小于 10^12,至多六位小数",
+            "anyOf": [
+                {"type": "string", "pattern": NUMBER_SCHEMA_PATTERN},
+                {"type": "number", "minimum": 0, "exclusiveMaximum": 10**12},
+            ],
+        }
     if f.type is FieldType.INTEGER:
-        schema: dict[str, Any] = {"type": "integer", "description": described}
-        if f.minimum is not None:
-            schema["minimum"] = int(f.minimum)
-        return schema
+        minimum = int(f.minimum) if f.minimum is not None else 0
+        return {"type": "integer", "description": described, "minimum": minimum, "maximum": 10 ** NUMBER_DIGITS[FieldType.INTEGER] - 1}
     if f.type is FieldType.FLAG:
         return {"type": "boolean", "description": described}
     if f.type is FieldType.CHOICE:
         return {"type": "string", "enum": list(f.values), "description": f"{described};繁体输入亦可"}
-    return {"type": "string", "description": described}
+    return {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "description": described}
 
 
 def case_schema(pack: Pack) -> dict[str, Any]:
@@ -229,9 +247,9 @@ def case_schema(pack: Pack) -> dict[str, Any]:
     event_schemas = []
     for event in pack.events.values():
         properties: dict[str, Any] = {
-            "id": {"type": "string", "description": "事件编号,案例内唯一"},
+            "id": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "description": "事件编号,案例内唯一"},
             "type": {"type": "string", "enum": [event.name]},
-            "date": {"type": "string", "format": "date", "description": "发生日期 YYYY-MM-DD"},
+            "date": {"type": "string", "format": "date", "pattern": DATE_SCHEMA_PATTERN, "description": "发生日期 YYYY-MM-DD"},
         }
         for f in event.fields:
             properties[f.name] = _field_schema(f)
@@ -251,15 +269,16 @@ def case_schema(pack: Pack) -> dict[str, Any]:
         "required": ["subject", "events"],
         "additionalProperties": False,
         "properties": {
-            "name": {"type": "string", "description": "案例名称(可选)"},
+            "name": {"type": "string", "maxLength": MAX_TEXT, "description": "案例名称(可选)"},
             "subject": {
                 "type": "object",
                 "required": ["id", "kind"],
                 "additionalProperties": False,
                 "properties": {
-                    "id": {"type": "string", "description": "主体编号,如统一社会信用代码;年度上限按它累计"},
+                    "id": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT,
+                           "description": "主体编号,如统一社会信用代码;年度上限按它累计"},
                     "kind": {"type": "string", "enum": list(pack.subjects), "description": "主体类型"},
-                    "name": {"type": "string", "description": "主体名称(可选)"},
+                    "name": {"type": "string", "maxLength": MAX_TEXT, "description": "主体名称(可选)"},
                 },
             },
             "events": {"type": "array", "items": {"anyOf": event_schemas}},
