@@ -196,3 +196,17 @@ def test_parse_shows_warnings_naming_the_line(tmp_path: Path):
     result = runner.invoke(app, ["parse", str(path)], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert f"警告: 第{line}行: 金额“十千萬元”无法读取(“十千万”不是有效的中文数字),未计入" in result.output
+
+
+def test_a_document_without_validity_says_so_instead_of_none(tmp_path: Path):
+    document = tmp_path / "no-validity.txt"
+    document.write_text("一、推进某事(由市科技局牵头实施)\n(一)某条。给予奖励。\n", encoding="utf-8")
+    result = runner.invoke(app, ["parse", str(document)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "有效期 (未写明)" in result.output and "None" not in result.output
+
+
+def test_the_huzhou_validity_is_printed_as_dates():
+    # 本文件明確的各項政策除標明具體實施期限外,均為2025年全年實施有效。
+    result = runner.invoke(app, ["parse", str(HUZHOU)])
+    assert "有效期 2025-01-01 至 2025-12-31" in result.output.replace("\n", "")

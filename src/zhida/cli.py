@@ -297,6 +297,12 @@ def yuan(value: Decimal) -> str:
     return f"{format_value(value)}元"
 
 
+def _validity(preamble) -> str:
+    if preamble.valid_from is None or preamble.valid_to is None:
+        return "(未写明)"
+    return f"{preamble.valid_from.isoformat()} 至 {preamble.valid_to.isoformat()}"
+
+
 def document_tree(document: Document, simplified: bool) -> Tree:
     """The document as a tree of areas, articles and what each states.
 
@@ -311,7 +317,7 @@ def document_tree(document: Document, simplified: bool) -> Tree:
     root = Tree(_styled(
         (words(preamble.title), "bold"),
         f"  {words(preamble.issuer)} {preamble.issued or ''}"
-        f"  有效期 {preamble.valid_from} 至 {preamble.valid_to}  依据 {words(preamble.implements)}",
+        f"  有效期 {_validity(preamble)}  依据 {words(preamble.implements) or '(未写明)'}",
     ))
     places = _Places(document)
     for area_index, area in enumerate(document.areas):
