@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,3 +14,40 @@ HUZHOU = ROOT / "policies" / "huzhou-2025" / "document.txt"
 @pytest.fixture(scope="session")
 def huzhou() -> Document:
     return parse_file(HUZHOU)
+
+
+POSTGRES = os.environ.get("ZHIDA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def unavailable(reason: str):
+    """Skip a test whose engine is missing here; in CI (CI=true) it must run, so fail instead."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run this test: {reason}")
+    pytest.skip(reason)
+
+
+def postgres_connection():
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        return psycopg.connect(POSTGRES, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        unavailable(f"PostgreSQL not reachable at {POSTGRES}: {error}")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One Spark session in local mode for every Spark test (starting one takes seconds)."""
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    try:
+        session = (
+            pyspark_sql.SparkSession.builder.master("local[2]")
+            .appName("zhida-test")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.decimalOperations.allowPrecisionLoss", "false")  # exact, as batch.py says
+            .getOrCreate()
+        )
+    except Exception as error:  # noqa: BLE001 — no Java, no Spark: any error means "unavailable"
+        unavailable(f"Spark local mode does not start: {error}")
+    yield session
+    session.stop()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from casegen import random_cases
+
 from zhida.engine.batch import BatchError, cases_to_arrow, compile_pack, to_dialect
 from zhida.engine.calculate import calculate
 from zhida.engine.case import case_from_data

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import HUZHOU, ROOT
 from typer.testing import CliRunner
 
-from conftest import HUZHOU, ROOT
 from zhida.cli import app
 from zhida.source.script import to_simplified
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from textlayout import article_and_area, check_parsed
+
 from zhida.source import parse_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 import yaml
-
 from conftest import HUZHOU, ROOT
 
 SHARED_SOURCE = ROOT.parent / "shared" / "source" / "huzhou-2025-economic-policies.txt"

@@ -6,7 +6,6 @@ mode (pyspark, Java 17). In CI (CI=true) a missing engine is a failure, not a sk
 
 from __future__ import annotations
 
-import os
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -14,20 +13,14 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-
 from casegen import random_cases
+from conftest import postgres_connection
+
 from zhida.engine.batch import SQL_TYPES, cases_to_arrow, compile_pack
 from zhida.rules.pack import load_pack
 
 PACK = load_pack(Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025")
 CASES = random_cases(PACK, 600, seed=7)
-POSTGRES = os.environ.get("ZHIDA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run this test: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +48,10 @@ def _normal(row) -> tuple:
 
 
 def test_postgres_gives_the_same_entitlements(tables, duckdb_rows):
-    psycopg = pytest.importorskip("psycopg")
+    pytest.importorskip("psycopg")
     from psycopg import sql
 
-    try:
-        connection = psycopg.connect(POSTGRES, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        _unavailable(f"PostgreSQL not reachable at {POSTGRES}: {error}")
+    connection = postgres_connection()
     schema = sql.Identifier(f"zhida_{uuid.uuid4().hex[:8]}")
     subjects, events = tables
     plan = compile_pack(PACK)
@@ -91,26 +81,11 @@ def test_postgres_gives_the_same_entitlements(tables, duckdb_rows):
     assert rows == duckdb_rows
 
 
-def test_spark_sql_gives_the_same_entitlements(tables, duckdb_rows, tmp_path):
-    pyspark_sql = pytest.importorskip("pyspark.sql")
+def test_spark_sql_gives_the_same_entitlements(tables, duckdb_rows, tmp_path, spark):
     subjects, events = tables
     pq.write_table(subjects, tmp_path / "subjects.parquet")
     pq.write_table(events, tmp_path / "events.parquet")
-    try:
-        spark = (
-            pyspark_sql.SparkSession.builder.master("local[2]")
-            .appName("zhida-test")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.decimalOperations.allowPrecisionLoss", "false")  # exact, as batch.py says
-            .getOrCreate()
-        )
-    except Exception as error:  # no Java, no Spark
-        _unavailable(f"Spark local mode does not start: {error}")
-    try:
-        spark.read.parquet(str(tmp_path / "subjects.parquet")).createOrReplaceTempView("subjects")
-        spark.read.parquet(str(tmp_path / "events.parquet")).createOrReplaceTempView("events")
-        rows = sorted(_normal(tuple(row)) for row in spark.sql(compile_pack(PACK).sql_for("spark")).collect())
-    finally:
-        spark.stop()
+    spark.read.parquet(str(tmp_path / "subjects.parquet")).createOrReplaceTempView("subjects")
+    spark.read.parquet(str(tmp_path / "events.parquet")).createOrReplaceTempView("events")
+    rows = sorted(_normal(tuple(row)) for row in spark.sql(compile_pack(PACK).sql_for("spark")).collect())
     assert rows == duckdb_rows

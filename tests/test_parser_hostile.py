@@ -12,11 +12,11 @@ import time
 from decimal import Decimal
 
 import pytest
+from conftest import HUZHOU
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from conftest import HUZHOU
 from zhida.cli import document_tree
 from zhida.source import Document, DocumentError, parse_text
 from zhida.source.amounts import MAX_AMOUNT

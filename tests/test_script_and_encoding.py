@@ -8,8 +8,8 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from conftest import HUZHOU
+
 from zhida.source import Document, parse_bytes, parse_text
 from zhida.source.numerals import format_value
 from zhida.source.script import half_width, to_simplified

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from textlayout import article_and_area, check_parsed
+
 from zhida.source import Document, parse_file
 
 DATA = Path(__file__).resolve().parent / "data"

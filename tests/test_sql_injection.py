@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import shutil
 import uuid
 from decimal import Decimal
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pytest
 import sqlglot
 import yaml
+from conftest import postgres_connection
 from sqlglot import exp
 from typer.testing import CliRunner
 
@@ -35,7 +35,6 @@ from zhida.rules.pack import Pack, PackError, load_pack
 ROOT = Path(__file__).resolve().parents[1]
 PACK_DIRECTORY = ROOT / "policies" / "huzhou-2025"
 PACK = load_pack(PACK_DIRECTORY)
-POSTGRES = os.environ.get("ZHIDA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 # The cap id: it passed `zhida check` and made `zhida match` print /etc/passwd.
 PASSWD = "x' || (SELECT string_agg(column0, ',') FROM read_csv('/etc/passwd', header = false)) || '"
@@ -247,7 +246,7 @@ def _hostile_pack() -> Pack:
         cultivate.model_copy(update={
             "spec": cultivate.spec.model_copy(update={"id": RULE_IDS[2]}),
             "caps": tuple(
-                cap.model_copy(update={"id": CAP_IDS[2], "carrier_field": CARRIER, "yuan": Decimal("50000")})
+                cap.model_copy(update={"id": CAP_IDS[2], "carrier_field": CARRIER, "yuan": Decimal(50000)})
                 for cap in cultivate.caps
             ),
             "department": DEPARTMENT,
@@ -265,9 +264,9 @@ EVENT_COLUMNS: dict[str, tuple[str, list]] = {
                          "incubation_cultivation", "innovation_voucher"]),
     "date": ("DATE", [dt.date(2025, 3, 1), dt.date(2025, 6, 1), dt.date(2025, 4, 1), dt.date(2025, 4, 2),
                       dt.date(2025, 5, 1), dt.date(2025, 5, 2), dt.date(2025, 7, 1)]),
-    FEE: (SQL_TYPES[FieldType.MONEY], [Decimal("300000"), Decimal("300000"), None, None, None, None, Decimal("9")]),
+    FEE: (SQL_TYPES[FieldType.MONEY], [Decimal(300000), Decimal(300000), None, None, None, None, Decimal(9)]),
     "grade": ("VARCHAR", [None, None, CHOICE, "一级", None, None, None]),
-    "price": (SQL_TYPES[FieldType.MONEY], [None, None, Decimal("20000"), Decimal("20000"), None, None, None]),
+    "price": (SQL_TYPES[FieldType.MONEY], [None, None, Decimal(20000), Decimal(20000), None, None, None]),
     CARRIER: ("VARCHAR", [None, None, None, None, "C'1", "C'1", None]),
     "firm_type": ("VARCHAR", [None, None, None, None, "高新技术企业(首次认定)", "高新技术企业(首次认定)", None]),
     "in_incubation": ("BOOLEAN", [None, None, None, None, True, True, None]),
@@ -332,20 +331,11 @@ def test_a_rule_tree_outside_the_whitelist_is_refused_by_the_compiler(tree, mess
         compile_pack(dataclasses.replace(PACK, rules=(broken,)))
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run this test: {reason}")
-    pytest.skip(reason)
-
-
 def test_hostile_names_come_out_of_postgres_as_data():
-    psycopg = pytest.importorskip("psycopg")
+    pytest.importorskip("psycopg")
     from psycopg import sql
 
-    try:
-        connection = psycopg.connect(POSTGRES, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        _unavailable(f"PostgreSQL not reachable at {POSTGRES}: {error}")
+    connection = postgres_connection()
     schema = sql.Identifier(f"zhida_{uuid.uuid4().hex[:8]}")
     with connection:
         cursor = connection.cursor()
@@ -376,33 +366,18 @@ def _postgres_table(cursor, sql, table: str, columns: dict[str, tuple[str, list]
             copy.write_row(row)
 
 
-def test_hostile_names_come_out_of_spark_sql_as_data():
-    pyspark_sql = pytest.importorskip("pyspark.sql")
+def test_hostile_names_come_out_of_spark_sql_as_data(spark):
     from pyspark.sql import types as spark_types
 
     spark_type = {
         "VARCHAR": spark_types.StringType(), "DATE": spark_types.DateType(), "BOOLEAN": spark_types.BooleanType(),
         SQL_TYPES[FieldType.MONEY]: spark_types.DecimalType(18, 2),
     }
-    try:
-        spark = (
-            pyspark_sql.SparkSession.builder.master("local[2]")
-            .appName("zhida-test")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.decimalOperations.allowPrecisionLoss", "false")  # exact, as batch.py says
-            .getOrCreate()
+    for table, columns in (("subjects", SUBJECT_COLUMNS), ("events", EVENT_COLUMNS)):
+        schema = spark_types.StructType(
+            [spark_types.StructField(name, spark_type[sql_type]) for name, (sql_type, _) in columns.items()]
         )
-    except Exception as error:  # no Java, no Spark
-        _unavailable(f"Spark local mode does not start: {error}")
-    try:
-        for table, columns in (("subjects", SUBJECT_COLUMNS), ("events", EVENT_COLUMNS)):
-            schema = spark_types.StructType(
-                [spark_types.StructField(name, spark_type[sql_type]) for name, (sql_type, _) in columns.items()]
-            )
-            rows = list(zip(*(values for _, values in columns.values())))
-            spark.createDataFrame(rows, schema).createOrReplaceTempView(table)
-        got = _picked(spark.sql(compile_pack(HOSTILE_PACK).sql_for("spark")).collect())
-    finally:
-        spark.stop()
+        rows = list(zip(*(values for _, values in columns.values())))
+        spark.createDataFrame(rows, schema).createOrReplaceTempView(table)
+    got = _picked(spark.sql(compile_pack(HOSTILE_PACK).sql_for("spark")).collect())
     assert got == EXPECTED

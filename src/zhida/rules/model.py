@@ -26,7 +26,6 @@ from pydantic_core import PydanticCustomError
 
 from zhida.rules.expressions import Expression
 
-
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 NAME_MAX_LENGTH = 64
 

@@ -14,7 +14,19 @@ from pathlib import Path
 from zhida.source.amounts import find_amounts, find_rates
 from zhida.source.errors import DocumentError, NoStructure
 from zhida.source.indicators import find_indicators
-from zhida.source.model import Amount, Area, Article, Direction, Document, Indicator, Preamble, Qualifier, Rate, Sentence, Span
+from zhida.source.model import (
+    Amount,
+    Area,
+    Article,
+    Direction,
+    Document,
+    Indicator,
+    Preamble,
+    Qualifier,
+    Rate,
+    Sentence,
+    Span,
+)
 from zhida.source.reading import decode, read_file
 from zhida.source.script import canonical as to_canonical
 from zhida.source.structure import build, stated_total
