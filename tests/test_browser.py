@@ -118,6 +118,7 @@ def test_a_consumer_computes_two_trade_ins(server, page, console):
     # the stylesheet applied (it is a file now, not an inline <style>): the brand bar is red
     assert page.locator("header.top").evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(180, 35, 24)"
     assert errors(console) == [] and OUTSIDE == []
+    page.screenshot(path=str(SCREENSHOTS / "calculator.png"), full_page=True)
 
 
 def test_bad_input_is_answered_on_the_page(server, page):

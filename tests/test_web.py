@@ -395,3 +395,15 @@ def test_form_with_too_many_fields_is_400_in_chinese(client):
 def test_form_unknown_subject_kind(client):
     response = client.post("/calc", data={"subject_kind": "alien", "action": "calculate"})
     assert response.status_code == 422 and "未知的主体类型" in error_box(response.text)
+
+
+def test_the_item_cap_line_shows_the_amount_as_computed(client):
+    # 單品售價6000元以下的手機…按15%補貼,最高補貼500元: 15% × 5999.99 = 899.9985, capped at 500.
+    # The trace shows 899.9985 (what the cap saw), not a rounded 900.00.
+    body = '{"subject": {"id": "C1", "kind": "consumer"}, "events": [{"id": "d1", "type": "trade_in_digital",' \
+           ' "date": "2025-06-18", "category": "手机", "price": "5999.99"}]}'
+    response = post_case(client, body)
+    assert response.status_code == 200, response.text
+    [item] = response.json()["entitlements"]
+    assert item["amount"] == "500.00"
+    assert any(line.endswith(":899.9985 元 → 500.00 元") for line in item["trace"]), item["trace"]

@@ -130,7 +130,10 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
     amount = raw
     for cap in rule.caps:
         if cap.per is CapScope.ITEM and amount > cap.yuan:
-            trace.append(f"{CAP_NAMES[cap.per]} {_yuan(cap.yuan)}({to_simplified(cap.clause)}):{_yuan(amount)} → {_yuan(cap.yuan)}")
+            # The amount before rounding, as computed: 899.9985 元, not a rounded 900.00 元 that the cap never saw.
+            trace.append(
+                f"{CAP_NAMES[cap.per]} {_yuan(cap.yuan)}({to_simplified(cap.clause)}):{amount.normalize():f} 元 → {_yuan(cap.yuan)}"
+            )
             amount = cap.yuan
             caps_hit.append(cap.id)
     rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
