@@ -11,7 +11,7 @@ Every request's latency is measured at the client. The same clients then send as
 GET /api/v1/health requests: the floor the server and the client pay for any request. Then the
 event loop under the largest work the API accepts: `--probe-clients` clients send GET
 /api/v1/health, first on an idle server, then while `--heavy-clients` clients post the largest case
-again and again (1,000 events in a 1 MB body, zhida.web.app's limits); the two health p99s side by
+again and again (1,000 events in a 1 MB body, zhida.web.api's limits); the two health p99s side by
 side show whether a big calculation holds up other requests. Last, the same three-event case is
 computed in this process, `calculate(pack, case_from_data(...))` + `result_to_dict`, to show what is
 the calculation and what is HTTP.
@@ -42,7 +42,7 @@ from zhida.engine.calculate import calculate
 from zhida.engine.case import case_from_data
 from zhida.engine.output import result_to_dict
 from zhida.rules.pack import load_pack
-from zhida.web.app import MAX_BODY_BYTES, MAX_CASE_EVENTS
+from zhida.web.api import MAX_BODY_BYTES, MAX_CASE_EVENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "policies" / "huzhou-2025"
@@ -116,12 +116,13 @@ def stop_servers(servers: list[subprocess.Popen]) -> None:
 
 def serve_worker(fd: int) -> None:
     """One worker: `create_default_app` (the Huzhou pack of this repository) on the inherited socket,
-    served as `zhida serve` serves it (zhida.web.app.run: server_config, prepare_server_process)."""
+    served as `zhida serve` serves it (zhida.web.server.run: server_config, prepare_server_process)."""
     import threading
 
     import uvicorn
 
-    from zhida.web.app import create_default_app, prepare_server_process, server_config
+    from zhida.web.app import create_default_app
+    from zhida.web.server import prepare_server_process, server_config
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, fileno=fd)
     app = create_default_app()

@@ -21,7 +21,8 @@ import pytest
 import uvicorn
 
 from zhida.rules.pack import load_pack
-from zhida.web.app import create_app, server_config
+from zhida.web.app import create_app
+from zhida.web.server import server_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"

@@ -1,4 +1,4 @@
-"""Bounded work and a server that stays up (zhida.web.app): body and case limits, the event loop kept
+"""Bounded work and a server that stays up (zhida.web.api, zhida.web.server): body and case limits, the event loop kept
 free while a case is computed, security headers everywhere, a clean 500.
 
 Several tests run the app in a real uvicorn server in a thread, on a socket bound here to a free port
@@ -27,8 +27,10 @@ import uvicorn
 from fastapi import Request
 
 from zhida.rules.pack import Pack, load_pack
-from zhida.web import app as web
-from zhida.web.app import MAX_BODY_BYTES, MAX_CASE_EVENTS, BodyLimit, BodyTooLarge, create_app, server_config
+from zhida.web import api
+from zhida.web.api import MAX_BODY_BYTES, MAX_CASE_EVENTS
+from zhida.web.app import create_app
+from zhida.web.server import BodyLimit, BodyTooLarge, server_config
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient` is deprecated")
@@ -254,14 +256,14 @@ def test_a_case_being_computed_does_not_hold_up_other_requests(pack, monkeypatch
     loop would be blocked, health would time out, and the test fail.
     """
     started, release = threading.Event(), threading.Event()
-    real_calculate = web.calculate
+    real_calculate = api.calculate
 
     def held_calculate(pack, case):
         started.set()
         release.wait(10)
         return real_calculate(pack, case)
 
-    monkeypatch.setattr(web, "calculate", held_calculate)
+    monkeypatch.setattr(api, "calculate", held_calculate)
     answers: dict[str, httpx.Response] = {}
 
     def post_largest_case(base: str) -> None:
@@ -358,11 +360,11 @@ def failing_app(pack):
 
 def test_a_500_closes_the_connection_cleanly(pack, caplog):
     """After a 500 the next request on the same keep-alive connection is answered, not reset."""
-    with serving(failing_app(pack)) as base, caplog.at_level(logging.ERROR, logger="zhida.web.app"):
+    with serving(failing_app(pack)) as base, caplog.at_level(logging.ERROR, logger="zhida.web.server"):
         host, port = base.removeprefix("http://").split(":")
         with closing(http.client.HTTPConnection(host, int(port), timeout=10)) as connection:
             keep_alive_across_a_500(connection)
-    [record] = [record for record in caplog.records if record.name == "zhida.web.app"]
+    [record] = [record for record in caplog.records if record.name == "zhida.web.server"]
     assert "GET /api/v1/broken" in record.getMessage()
     assert record.exc_info is not None and str(record.exc_info[1]) == "a bug"  # the traceback is logged
 

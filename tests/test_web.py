@@ -1,4 +1,4 @@
-"""The web calculator and the JSON API (zhida.web.app), through Starlette's TestClient."""
+"""The web calculator and the JSON API (zhida.web), through Starlette's TestClient."""
 
 from __future__ import annotations
 

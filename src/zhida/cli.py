@@ -221,7 +221,8 @@ def serve(
     pack_path: Path | None = PACK_OPTION,
 ) -> None:
     """启动网页计算器与 API(http://127.0.0.1:8000,接口文档在 /docs)。"""
-    from zhida.web.app import create_app, run
+    from zhida.web.app import create_app
+    from zhida.web.server import run
 
     run(create_app(_pack(pack_path)), host=host, port=port)
 

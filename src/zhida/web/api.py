@@ -1,0 +1,194 @@
+"""The JSON API under /api/v1, and the limits that bound the work of one request.
+
+    POST /api/v1/calculate?traditional=false   one case -> entitlements, total, unmatched events
+    GET  /api/v1/rules | /api/v1/events | /api/v1/subjects | /api/v1/articles/{n} | /api/v1/health
+
+`api_router(pack)` builds the router; the handlers read the pack and its catalogue from app.state
+(nothing global), the documented request schema is the pack's (zhida.web.schema).
+
+Money never passes through float: the request body is read raw and decoded with
+`json.loads(raw, parse_float=Decimal)`; amounts come back as decimal strings.
+Every error a user can cause is a 422 (404 for an unknown article) whose `detail`
+is one Chinese sentence naming the field.
+
+Limits (documented in LIMITS_TEXT, at /docs):
+    - a request body over MAX_BODY_BYTES is refused with 413 (enforced by zhida.web.server.BodyLimit);
+    - a case of more than MAX_CASE_EVENTS events is refused with 422 before any checking;
+    - parsing, checking and computing a case run in a worker thread (COMPUTE_THREADS), not on
+      the event loop, so a big case does not hold up other requests; only a body of at most
+      INLINE_BODY_BYTES (a few events, under 1 ms) is computed in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from zhida.engine.calculate import calculate
+from zhida.engine.case import CaseError, case_from_data, read_case_json
+from zhida.engine.evaluate import EvaluationError
+from zhida.engine.output import result_to_dict
+from zhida.rules.pack import Pack
+from zhida.source.script import to_simplified, to_traditional
+from zhida.web.schema import ERROR_SCHEMA, calculate_openapi
+
+# --------------------------------------------------------------------------- limits
+
+MAX_BODY_BYTES = 1024 * 1024  # 1 MB: a case of MAX_CASE_EVENTS events with room to spare
+MAX_CASE_EVENTS = 1000
+# One worker thread for calculations: the GIL runs one at a time anyway, and every other thread
+# holding it makes the event loop wait for a switch interval (5 ms) on each wake-up. Measured with
+# bench/api_bench.py: health p50 under the largest cases ~1 ms with one thread, ~24 ms with two.
+COMPUTE_THREADS = 1
+# A case this small (a few events, ~25 µs each) is computed on the event loop: under 1 ms, less than
+# the hop to the thread and back costs. bench/api_bench.py, 3-event cases, 50 clients: p99 16 ms and
+# 0.26 ms of server CPU a request this way, 21-23 ms and 0.40 ms with every case sent to the thread.
+INLINE_BODY_BYTES = 4096
+LIMITS_TEXT = (
+    f"请求体最大 1 MB({MAX_BODY_BYTES} 字节),超过时答 413;"
+    f"一个案例最多 {MAX_CASE_EVENTS} 个事件,超过时答 422。"
+)
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def _detail(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+async def calculate_case(
+    request: Request,
+    traditional: bool = Query(False, description="true 时以繁体输出,条文按原文引用"),
+) -> Response:
+    raw = await request.body()  # BodyLimit stops the read at MAX_BODY_BYTES
+    pack: Pack = request.app.state.pack
+    if len(raw) <= INLINE_BODY_BYTES:
+        return answer_case(pack, raw, traditional)
+    limiter = request.app.state.compute_limiter
+    return await anyio.to_thread.run_sync(answer_case, pack, raw, traditional, limiter=limiter)
+
+
+def answer_case(pack: Pack, raw: bytes, traditional: bool) -> Response:
+    """Parse, check and compute one case into its response: CPU work, run in a worker thread."""
+    try:
+        data = read_case_json(raw)
+        check_event_count(data)
+    except ValueError as error:
+        return _detail(422, str(error))
+    try:
+        result = calculate(pack, case_from_data(data, pack, "案例"))
+    except (CaseError, EvaluationError) as error:
+        return _detail(422, to_traditional(str(error)) if traditional else str(error))
+    return JSONResponse(result_to_dict(pack, result, traditional=traditional))
+
+
+def check_event_count(data: Any) -> None:
+    """Refuse an oversized case before checking a single event of it (ValueError in Chinese)."""
+    events = data.get("events") if isinstance(data, dict) else None
+    if isinstance(events, list) and len(events) > MAX_CASE_EVENTS:
+        raise ValueError(
+            f"案例的事件过多:收到 {len(events)} 个,一个案例最多 {MAX_CASE_EVENTS} 个事件;请分成几个案例提交"
+        )
+
+
+async def list_rules(request: Request) -> Response:
+    return _json(request.app.state.catalogue.rules_json)
+
+
+async def list_events(request: Request) -> Response:
+    return _json(request.app.state.catalogue.events_json)
+
+
+async def list_subjects(request: Request) -> Response:
+    return _json(request.app.state.catalogue.subjects_json)
+
+
+async def health(request: Request) -> Response:
+    return _json(request.app.state.catalogue.health_json)
+
+
+async def get_article(request: Request, number: int) -> Response:
+    pack: Pack = request.app.state.pack
+    try:
+        article = pack.document.article(number)
+    except KeyError:
+        count = len(pack.document.articles)
+        return _detail(404, f"文件中没有第 {number} 条;条款编号为 1 至 {count}")
+    area = pack.document.areas[article.area - 1]
+    return JSONResponse(
+        {
+            "number": article.number,
+            "title": to_simplified(article.title),
+            "title_original": article.title,
+            "text": to_simplified(article.text),
+            "text_original": article.text,
+            "area": article.area,
+            "area_title": to_simplified(area.title),
+            "department": to_simplified(area.department),
+            "rules": [
+                {"id": rule.id, "title": rule.spec.title, "kind": rule.spec.kind.value, "event": rule.spec.event}
+                for rule in pack.rules
+                if rule.spec.article == number
+            ],
+        }
+    )
+
+
+def api_router(pack: Pack) -> APIRouter:
+    """The JSON API. The handlers read the pack from app.state; the documented schema is this pack's."""
+    api = APIRouter(prefix="/api/v1", tags=["API"])
+    json_error = {"application/json": {"schema": ERROR_SCHEMA}}
+    api.add_api_route(
+        "/calculate",
+        calculate_case,
+        methods=["POST"],
+        summary="计算一个案例可享受的政策",
+        description=(
+            "按政策包的规则计算一个主体的各项事件可得的奖励、补助、税收优惠或资格,每项附推理过程(trace)、"
+            "所依据的条文原文、条款号与牵头部门。金额一律为十进制字符串,请求与响应都不经过浮点数。"
+            + LIMITS_TEXT
+        ),
+        # The body is read raw (never through float), so FastAPI cannot see it: describe it here.
+        openapi_extra=calculate_openapi(pack),
+        responses={
+            200: {"description": "计算结果:entitlements、total、unmatched"},
+            413: {"description": f"请求体超过 1 MB({MAX_BODY_BYTES} 字节)", "content": json_error},
+            422: {
+                "description": f"案例有误、事件多于 {MAX_CASE_EVENTS} 个,或请求体不是有效的 JSON",
+                "content": json_error,
+            },
+        },
+    )
+    api.add_api_route(
+        "/rules",
+        list_rules,
+        methods=["GET"],
+        summary="全部规则",
+        description="每条规则的条件、金额公式、上限、所引条文(简体)、牵头部门与领域。",
+    )
+    api.add_api_route(
+        "/events",
+        list_events,
+        methods=["GET"],
+        summary="全部事件类型",
+        description="每类事件的适用主体与须填写的字段。",
+    )
+    api.add_api_route("/subjects", list_subjects, methods=["GET"], summary="全部主体类型")
+    api.add_api_route("/health", health, methods=["GET"], summary="健康检查")
+    api.add_api_route(
+        "/articles/{number}",
+        get_article,
+        methods=["GET"],
+        summary="一条政策条款",
+        description="条款的简体文本与原文、所属领域、牵头部门,以及引用它的规则。",
+        responses={404: {"description": "文件中没有这一条", "content": json_error}},
+    )
+    return api

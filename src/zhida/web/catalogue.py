@@ -1,0 +1,112 @@
+"""What the web layer knows of a pack before any request: built once, in create_app, kept on app.state.
+
+    build_catalogue(pack) -> Catalogue
+        rules_json, events_json, subjects_json, health_json   the bodies of the catalogue endpoints
+                                                               (GET /api/v1/rules | events | subjects | health),
+                                                               serialised once as bytes
+        document_title, article_titles                         Simplified, for the pages
+        default_date                                           first day of the document's validity
+        kinds                                                  subject kind -> the event types it may have
+
+Nothing here depends on a request, so a request never pays for it. Amounts in the catalogue are
+decimal strings to the 分 (ROUND_HALF_UP), never floats; clause texts are shown in Simplified.
+This is the lowest room of the web layer: it imports nothing else from zhida.web.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from zhida.rules.model import EventType, Rule
+from zhida.rules.pack import Pack
+from zhida.source.script import to_simplified
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    rules_json: bytes
+    events_json: bytes
+    subjects_json: bytes
+    health_json: bytes
+    document_title: str  # Simplified
+    article_titles: dict[int, str]  # Simplified
+    default_date: str  # first day of the document's validity, for new event rows
+    kinds: dict[str, tuple[EventType, ...]] = field(default_factory=dict)  # subject kind -> its event types
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def clause_text(pack: Pack, rule: Rule) -> str:
+    """The clause as the document has it (original script)."""
+    return pack.document.text[rule.clause_span[0] : rule.clause_span[1]]
+
+
+def rule_to_dict(pack: Pack, rule: Rule) -> dict[str, Any]:
+    spec = rule.spec
+    return {
+        "id": rule.id,
+        "title": spec.title,
+        "article": spec.article,
+        "kind": spec.kind.value,
+        "event": spec.event,
+        "subject": list(spec.subject),
+        "when": rule.when.text,
+        "amount": rule.amount.text if rule.amount is not None else None,
+        "result": spec.result,
+        "caps": [
+            {"id": cap.id, "per": cap.per.value, "yuan": _money(cap.yuan), "clause": to_simplified(cap.clause)}
+            for cap in rule.caps
+        ],
+        "clause": to_simplified(clause_text(pack, rule)),
+        "department": to_simplified(rule.department),
+        "area": rule.area,
+        "valid_from": rule.valid_from.isoformat(),
+        "valid_to": rule.valid_to.isoformat(),
+    }
+
+
+def event_type_to_dict(event: EventType) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "title": event.title,
+        "subjects": list(event.subjects),
+        "fields": [
+            {
+                "name": f.name,
+                "type": f.type.value,
+                "title": f.title,
+                "unit": f.unit,
+                "values": list(f.values),
+                "minimum": None if f.minimum is None else str(f.minimum),
+            }
+            for f in event.fields
+        ],
+    }
+
+
+def _dump(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def build_catalogue(pack: Pack) -> Catalogue:
+    valid_from = pack.document.preamble.valid_from
+    return Catalogue(
+        rules_json=_dump([rule_to_dict(pack, rule) for rule in pack.rules]),
+        events_json=_dump([event_type_to_dict(event) for event in pack.events.values()]),
+        subjects_json=_dump([{"kind": kind, "name": name} for kind, name in pack.subjects.items()]),
+        health_json=_dump({"status": "ok", "rules": len(pack.rules), "events": len(pack.events)}),
+        document_title=to_simplified(pack.document.preamble.title),
+        article_titles={article.number: to_simplified(article.title) for article in pack.document.articles},
+        default_date=(valid_from or dt.date(2025, 1, 1)).isoformat(),
+        kinds={
+            kind: tuple(event for event in pack.events.values() if kind in event.subjects) for kind in pack.subjects
+        },
+    )
