@@ -42,7 +42,7 @@ import sqlglot
 from sqlglot import exp
 
 from zhida.rules.expressions import ALLOWED, Expression
-from zhida.rules.model import Cap, CapScope, FieldType, Kind, Rule
+from zhida.rules.model import WITHOUT_AMOUNT, Cap, CapScope, FieldType, Kind, Rule
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
 
@@ -211,7 +211,7 @@ def _branch(rule: Rule, order: int, depth: int, field_types: dict[str, FieldType
     item_caps = [cap for cap in rule.caps if cap.per is CapScope.ITEM]
     amount: exp.Expression = _null(MONEY)
     item_hit: exp.Expression = _null(TEXT)
-    if Kind(rule.spec.kind) is not Kind.QUALIFICATION:
+    if Kind(rule.spec.kind) not in WITHOUT_AMOUNT:
         raw = _expression(rule.amount, rule, field_types)
         capped = raw
         for cap in item_caps:

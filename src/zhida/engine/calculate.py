@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from zhida.engine.case import Case, Event, Value
 from zhida.engine.evaluate import evaluate, fill
-from zhida.rules.model import Cap, CapScope, FieldType, Kind, Rule
+from zhida.rules.model import WITHOUT_AMOUNT, Cap, CapScope, FieldType, Kind, Rule
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
 
@@ -30,6 +30,7 @@ KIND_NAMES = {
     Kind.EXACT: "定额",
     Kind.QUALIFICATION: "资格",
     Kind.TAX: "税收优惠",
+    Kind.BY_MEASURE: "按政策执行",
 }
 # What the final amount of each kind means to the reader (the trace's last line, the page's label).
 VERDICTS = {
@@ -38,6 +39,7 @@ VERDICTS = {
     Kind.EXACT: "应得",
     Kind.QUALIFICATION: "资格",
     Kind.TAX: "节税",
+    Kind.BY_MEASURE: "可申请",
 }
 CAP_NAMES = {
     CapScope.ITEM: "单件上限",
@@ -117,10 +119,17 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
         trace.append(
             f"日期 {event.date.isoformat()} 不在政策有效期 {rule.valid_from.isoformat()} 至 {rule.valid_to.isoformat()} 内,不予兑现"
         )
-        amount = None if rule.spec.kind is Kind.QUALIFICATION else Decimal("0.00")
+        amount = None if rule.spec.kind in WITHOUT_AMOUNT else Decimal("0.00")
         return Entitlement(rule, event, amount, tuple(trace), in_validity=False)
+    if rule.spec.assumption:
+        trace.append(f"解读:{rule.spec.assumption}")
     if rule.spec.kind is Kind.QUALIFICATION:
         trace.append(f"结果:{rule.spec.result}(不涉及资金)")
+        return Entitlement(rule, event, None, tuple(trace))
+    if rule.spec.kind is Kind.BY_MEASURE:
+        if rule.spec.result:
+            trace.append(f"结果:{rule.spec.result}")
+        trace.append(f"可申请:金额按{rule.spec.amount_by}执行,本文件未写明金额,不计入合计")
         return Entitlement(rule, event, None, tuple(trace))
     raw = evaluate(rule.amount.tree, event.values)
     filled = fill(rule.amount, event.values)

@@ -32,6 +32,8 @@ def result_to_dict(pack: Pack, result: Result, traditional: bool = False) -> dic
                 "amount": _decimal_text(item.amount),
                 "tax_due": _decimal_text(item.tax_due),
                 "result": script(rule.spec.result) if rule.spec.result else None,
+                "amount_by": script(rule.spec.amount_by) if rule.spec.amount_by else None,
+                "assumption": script(rule.spec.assumption) if rule.spec.assumption else None,
                 "caps_hit": list(item.caps_hit),
                 "in_validity": item.in_validity,
                 "trace": [script(line) for line in item.trace],

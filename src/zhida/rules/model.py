@@ -98,6 +98,14 @@ class Kind(StrEnum):
     EXACT = "exact"  # a fixed amount
     QUALIFICATION = "qualification"  # no money: a status or a list (纳入科技计划支持清单)
     TAX = "tax"  # a tax preference: the amount is the saving against the standard rate
+    # A benefit whose amount this document does not state (贴息, 费率 cuts, 按规定给予补助): the amount
+    # is set by the lead department's implementing measures or by national/provincial policy
+    # (`amount_by`). Listed to the subject with its clause, never added to a sum.
+    BY_MEASURE = "by_measure"
+
+
+# Kinds whose entitlement carries no amount of this document.
+WITHOUT_AMOUNT = frozenset({Kind.QUALIFICATION, Kind.BY_MEASURE})
 
 
 class RuleSpec(Strict):
@@ -113,7 +121,9 @@ class RuleSpec(Strict):
     when: str = "TRUE"
     amount: str | None = None
     tax_due: str | None = None  # for TAX: the tax still owed
-    result: str | None = None  # for QUALIFICATION: what the subject obtains
+    result: str | None = None  # for QUALIFICATION: what the subject obtains (BY_MEASURE: optional)
+    amount_by: str | None = None  # for BY_MEASURE: where the amount comes from, Simplified (市经信局配套政策)
+    assumption: str | None = None  # the reading chosen where the text cannot decide, one sentence, Simplified
     caps: tuple[Name, ...] = ()
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None

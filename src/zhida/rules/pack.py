@@ -188,8 +188,13 @@ def _check_kind(spec: RuleSpec, where: str) -> None:
     if spec.kind is Kind.QUALIFICATION:
         if spec.amount is not None or not spec.result:
             raise PackError(f"{where}: 资格类规则不能有 amount,必须写明 result")
+    elif spec.kind is Kind.BY_MEASURE:
+        if spec.amount is not None or not spec.amount_by:
+            raise PackError(f"{where}: by_measure 类规则不能有 amount,必须写明 amount_by(金额按何种政策执行)")
     elif spec.amount is None:
         raise PackError(f"{where}: {spec.kind.value} 类规则必须有 amount")
+    if spec.amount_by is not None and spec.kind is not Kind.BY_MEASURE:
+        raise PackError(f"{where}: 只有 by_measure 类规则可以有 amount_by")
     if spec.tax_due is not None and spec.kind is not Kind.TAX:
         raise PackError(f"{where}: 只有 tax 类规则可以有 tax_due")
 
