@@ -2,7 +2,8 @@
 
     policies/huzhou-2025/
       document.txt     the text verbatim          policy.yaml   metadata
-      events.yaml      subject kinds, event types  rules/*.yaml  one file per area
+      events.yaml      subject kinds, event types  rules/*.yaml  the rules of each area
+      events-*.yaml    more event types (optional)  tests/*.yaml  cases with hand-computed results
 
 Every problem is reported as one `PackError` naming the file and the rule.
 """
@@ -33,6 +34,12 @@ class EventsFile(BaseModel):
     events: tuple[EventType, ...]
 
 
+class MoreEvents(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events: tuple[EventType, ...]
+
+
 @dataclass(frozen=True)
 class Pack:
     """A loaded policy pack: the parsed document and its rules, ready to evaluate."""
@@ -59,6 +66,16 @@ def load_pack(path: str | Path) -> Pack:
     document = parse_file(path / "document.txt")
     events_file = _read_model(path / "events.yaml", EventsFile)
     events = {event.name: event for event in events_file.events}
+    # More event types may sit in events-*.yaml files (e.g. one per area), without `subjects:`.
+    for extra in sorted(path.glob("events-*.yaml")):
+        for event in _read_model(extra, MoreEvents).events:
+            if event.name in events:
+                raise PackError(f"{extra}: 事件类型 {event.name} 已在别处定义")
+            events[event.name] = event
+    for event in events.values():
+        for kind in event.subjects:
+            if kind not in events_file.subjects:
+                raise PackError(f"{path / 'events.yaml'}: 事件类型 {event.name} 的主体类型 {kind!r} 未在 subjects 中定义")
     rules: list[Rule] = []
     not_benefits: list[tuple[NotABenefit, tuple[int, int]]] = []
     rule_files = sorted((path / "rules").glob("*.yaml"))
