@@ -4,7 +4,7 @@
     zhida demo                                 the Huzhou 2025 document, parsed and summarised
     zhida calc CASE [--json] [--traditional]   what a subject is entitled to, with the reasoning
     zhida events                               the event types a case may hold, and the rules reading them
-    zhida check                                load the rule pack and check it covers every amount granted
+    zhida check [--sentences]                  load the rule pack and check it covers every amount and grant
     zhida serve                                the web calculator and API on 127.0.0.1:8000
     zhida synth -o DIR                         a synthetic Huzhou register (subjects, events)
     zhida match SUBJECTS EVENTS -o OUT         免申即享: every rule over a whole register
@@ -29,7 +29,7 @@ from zhida.engine.calculate import calculate
 from zhida.engine.case import CaseError, load_case
 from zhida.engine.evaluate import EvaluationError
 from zhida.engine.output import result_to_dict
-from zhida.rules.coverage import coverage
+from zhida.rules.coverage import BenefitSentence, SentenceCoverage, coverage, sentence_coverage
 from zhida.rules.pack import Pack, PackError, load_pack
 from zhida.source import Amount, Article, Document, DocumentError, Indicator, Rate, parse_file
 from zhida.source.export import document_to_dict
@@ -187,8 +187,13 @@ def events(pack_path: Path | None = PACK_OPTION) -> None:
 
 
 @app.command()
-def check(pack_path: Path | None = PACK_OPTION) -> None:
-    """检查政策包:条文引用、表达式,以及受益条款中的每个金额是否都有规则兑现。"""
+def check(
+    pack_path: Path | None = PACK_OPTION,
+    sentences: bool = typer.Option(
+        False, "--sentences", help="逐领域、逐条列出受益句覆盖情况,有未覆盖的受益句即失败(退出码 1)"
+    ),
+) -> None:
+    """检查政策包:条文引用、表达式,受益条款中的每个金额是否都有规则兑现,以及每个受益句是否都有着落。"""
     pack = _pack(pack_path)
     report = coverage(pack)
     console = _console()
@@ -204,14 +209,50 @@ def check(pack_path: Path | None = PACK_OPTION) -> None:
         f"规则 {len(pack.rules)} 条;受益条款中的金额与比例 {len(report.citations)} 个,"
         f"已覆盖 {covered_count} 个({covered_count * 100 // max(len(report.citations), 1)}%)。"
     )
-    if report.missing:
-        for citation in report.missing:
-            console.print(_styled(
-                ("未覆盖:", "bold red"),
-                f" 第 {citation.article} 条 {display(citation.text, True)}"
-                f"(原文位置 {citation.span.start}–{citation.span.end})",
-            ))
+    for citation in report.missing:
+        console.print(_styled(
+            ("未覆盖:", "bold red"),
+            f" 第 {citation.article} 条 {display(citation.text, True)}"
+            f"(原文位置 {citation.span.start}–{citation.span.end})",
+        ))
+    benefit = sentence_coverage(pack)
+    if sentences:
+        console.print(_sentence_table(pack, benefit))
+        for sentence in benefit.missing:
+            console.print(_styled(("未覆盖的受益句:", "bold red"), f" 第 {sentence.article} 条 {display(sentence.sentence.text, True)}"))
+            for grant in sentence.uncovered:
+                console.print(f"  无规则、指标或 not_benefits 说明:{display(grant.text, True)}({'、'.join(grant.words)})")
+    done = len(benefit.sentences) - len(benefit.missing)
+    hint = "" if sentences or benefit.ok else ";逐条情况见 zhida check --sentences"
+    console.print(
+        f"受益句 {len(benefit.sentences)} 句,已覆盖 {done} 句"
+        f"({done * 100 // max(len(benefit.sentences), 1)}%){hint}。"
+    )
+    if report.missing or (sentences and not benefit.ok):
         raise typer.Exit(code=1)
+
+
+def _sentence_table(pack: Pack, benefit: SentenceCoverage) -> Table:
+    """Benefit sentences covered, per area (a bold row) and per article under it."""
+    table = Table(title="受益句覆盖(按领域、按条)", title_justify="left")
+    for column in ("领域/条", "受益句", "已覆盖", "覆盖率"):
+        table.add_column(column, justify="left" if column == "领域/条" else "right")
+    for area in pack.document.areas:
+        in_area = [sentence for sentence in benefit.sentences if sentence.area == area.number]
+        if not in_area:
+            continue
+        table.add_row(*_coverage_row(Text(f"{area.number}. {display(area.title, True)}", "bold"), in_area))
+        for article in area.articles:
+            in_article = [sentence for sentence in in_area if sentence.article == article.number]
+            if in_article:
+                table.add_row(*_coverage_row(Text(f"  ({article.number}) {display(article.title, True)}"), in_article))
+    return table
+
+
+def _coverage_row(label: Text, sentences: list[BenefitSentence]) -> list[Text]:
+    done = sum(sentence.covered for sentence in sentences)
+    share = Text(f"{done * 100 // len(sentences)}%", "" if done == len(sentences) else "bold red")
+    return _cells(label, len(sentences), done, share)
 
 
 @app.command()

@@ -1,21 +1,31 @@
-"""Does the pack pay every amount the document grants?
+"""Does the pack represent every benefit the document grants?
 
-Every amount and rate the parser found in a benefit sentence (one that 給予,
-補貼, 補助, 獎勵 …) must be cited by a rule: the amount lies inside the clause
-of a rule or of a cap, and that rule's expressions (or the cap) carry its value.
-Otherwise it must be marked in `not_benefits` as a budget, a target, a volume or
-a bound. `zhida check` prints this and fails on anything left over.
+Two checks, both printed by `zhida check`:
+
+- amounts: every amount and rate the parser found in a benefit sentence (one that
+  给予, 补贴, 补助, 奖励 …) must be cited by a rule: the amount lies inside the clause
+  of a rule or of a cap, and that rule's expressions (or the cap) carry its value.
+  Otherwise it must be marked in `not_benefits` as a budget, a target, a volume or a bound.
+- sentences: every grant of an article, with or without an amount, found by what it
+  grants (`GRANTS`): 给予, 补贴, 贴息, 优惠, 减免, 降低…费率, 享受, 纳入…库 … . A grant is
+  the clause (the words between two of , ; : 。) holding the grant word. It is covered by a
+  rule or cap whose clause overlaps it (any kind, by_measure included), by a `not_benefits`
+  entry (with its reason: a budget, a target, encouragement with no subject …) or by an
+  indicator of the parser (a target such as 发放公租房租赁补贴7460户). A sentence is covered
+  when all its grants are: one sentence may grant two things, and a rule for one of them
+  must not hide the other (（四十）: 贷款贴息 and 风险补助 in one sentence).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlglot import exp
 
 from zhida.rules.pack import Pack
-from zhida.source.model import Span
+from zhida.source.model import Article, Document, Sentence, Span
 from zhida.source.script import canonical
 
 BENEFIT_WORDS = ("给予", "补贴", "补助", "奖励", "贴息", "予以支持", "优惠")
@@ -96,3 +106,155 @@ def _literals(rule) -> set[Decimal]:
             if not literal.is_string:
                 values.add(Decimal(literal.this))
     return values
+
+
+# --- benefit sentences, with or without an amount ---------------------------------------------
+
+# What a sentence grants, on the canonical (Simplified, half-width) text. Tuned by reading the
+# Huzhou document: a bare 支持 or 鼓励 is encouragement (支持企业引进各类外国人才, 鼓励文化企业…),
+# so 支持 counts only with a subject building something, a qualifying subject (支持符合条件的),
+# or money behind it (专项资金…支持). 券 is not a grant word: 推动“创新券”通用通兑 is a task, the
+# voucher's grant is the clause that 给予…补助; 算力券、语料券 are found by 降低企业成本.
+GRANTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (label, re.compile(pattern))
+    for label, pattern in (
+        ("给予", r"给予|予以支持"),
+        ("补贴", r"补贴|补助|奖补"),
+        ("奖励", r"奖励"),
+        ("贴息", r"贴息"),
+        ("优惠", r"优惠"),
+        ("减免", r"减免|免征|免税|退税|免门票|免费"),
+        ("降低费率", r"降低[^,;:。]{0,12}费率"),
+        ("享受", r"享受"),
+        ("纳入库/清单", r"纳入[^,;:。]{0,20}?(?:库|清单|名单|目录)"),
+        ("降低企业成本", r"降低(?:企业|主体)[^,;:。]{0,6}(?:成本|负担)"),
+        ("允许", r"允许"),
+        ("要素保障", r"提级保障|应保尽保|优先保障"),
+        ("资金支持", r"(?:资金|基金)[^。;]{0,30}?支持|支持[^,;:。]{0,30}(?:资金|基金)"),
+        ("扶持政策", r"扶持政策|帮扶政策|续贷政策"),
+        ("支持…建设", r"支持(?:[^,;:。]*?(?:企业|机构|主体|用人单位))[^,;:。]*?建设"),
+        ("支持符合条件的", r"支持符合[^,;:。]*?的"),
+    )
+)
+# A clause ends at these (canonical punctuation); 、 lists items of one clause.
+CLAUSE_END = re.compile(r"[,;:。!?]")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One clause of a sentence that grants something, and what covers it."""
+
+    words: tuple[str, ...]  # the GRANTS labels found in it
+    span: Span  # the clause, offsets into the original text
+    text: str  # the clause as written
+    covered_by: tuple[str, ...]  # rule and cap ids, "not_benefits: <reason>", "indicator: <name>"
+
+
+@dataclass(frozen=True)
+class BenefitSentence:
+    """A sentence of an article that grants something, with each of its grants."""
+
+    area: int
+    article: int
+    sentence: Sentence
+    grants: tuple[Grant, ...]
+
+    @property
+    def covered(self) -> bool:
+        return all(grant.covered_by for grant in self.grants)
+
+    @property
+    def uncovered(self) -> tuple[Grant, ...]:
+        return tuple(grant for grant in self.grants if not grant.covered_by)
+
+
+@dataclass(frozen=True)
+class SentenceCoverage:
+    sentences: tuple[BenefitSentence, ...]
+
+    @property
+    def missing(self) -> tuple[BenefitSentence, ...]:
+        return tuple(sentence for sentence in self.sentences if not sentence.covered)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+
+def grant_clauses(document: Document) -> list[tuple[int, int, Sentence, tuple[str, ...], Span]]:
+    """Every grant of every article sentence: (area, article, sentence, labels, clause span).
+
+    Works on the canonical copy, whose offsets are the original's, so a span quotes the
+    government's own words in either script."""
+    text = canonical(document.text)
+    found = []
+    for article in document.articles:
+        for sentence in article.sentences:
+            if _is_heading(article, sentence):
+                continue  # (五)加大科技创新奖励 names the article; its sentences grant
+            by_clause: dict[tuple[int, int], list[str]] = {}
+            for label, pattern in GRANTS:
+                for match in pattern.finditer(text, sentence.span.start, sentence.span.end):
+                    clause = _clause(text, sentence.span, match.start(), match.end())
+                    if label not in by_clause.setdefault(clause, []):
+                        by_clause[clause].append(label)
+            for (start, end), labels in sorted(_merged(by_clause).items()):
+                found.append((article.area, article.number, sentence, tuple(labels), Span(start, end)))
+    return found
+
+
+def _is_heading(article: Article, sentence: Sentence) -> bool:
+    return sentence.span.start == article.span.start and article.title in sentence.text
+
+
+def _clause(text: str, sentence: Span, start: int, end: int) -> tuple[int, int]:
+    """The clause around text[start:end]: from the punctuation before it to the one after it."""
+    before = max((m.end() for m in CLAUSE_END.finditer(text, sentence.start, start)), default=sentence.start)
+    after = CLAUSE_END.search(text, end, sentence.end)
+    return before, after.start() if after else sentence.end
+
+
+def _merged(by_clause: dict[tuple[int, int], list[str]]) -> dict[tuple[int, int], list[str]]:
+    """Overlapping clauses (a match that spans a comma) as one grant."""
+    merged: dict[tuple[int, int], list[str]] = {}
+    for (start, end), labels in sorted(by_clause.items()):
+        for (other_start, other_end), other_labels in list(merged.items()):
+            if start < other_end and other_start < end:
+                del merged[(other_start, other_end)]
+                start, end = min(start, other_start), max(end, other_end)
+                labels = other_labels + [label for label in labels if label not in other_labels]
+        merged[(start, end)] = labels
+    return merged
+
+
+def sentence_coverage(pack: Pack) -> SentenceCoverage:
+    """Each benefit sentence of the document and what covers each of its grants."""
+    document = pack.document
+    sentences: dict[int, BenefitSentence] = {}
+    for area, article, sentence, labels, span in grant_clauses(document):
+        grant = Grant(labels, span, document.quote(span), _grant_covered_by(pack, span))
+        previous = sentences.get(sentence.index)
+        grants = (previous.grants if previous else ()) + (grant,)
+        sentences[sentence.index] = BenefitSentence(area, article, sentence, grants)
+    return SentenceCoverage(tuple(sentences[index] for index in sorted(sentences)))
+
+
+def _grant_covered_by(pack: Pack, span: Span) -> tuple[str, ...]:
+    by: list[str] = []
+    for rule in pack.rules:
+        if _overlaps(span, rule.clause_span):
+            by.append(rule.id)
+        for cap in rule.caps:
+            if cap.id not in by and _overlaps(span, _cap_span(pack, cap.clause)):
+                by.append(cap.id)
+    for mark, mark_span in pack.not_benefits:
+        if _overlaps(span, mark_span):
+            by.append(f"not_benefits: {mark.reason}")
+    for indicator in pack.document.indicators:
+        if _overlaps(span, (indicator.span.start, indicator.span.end)):
+            by.append(f"indicator: {indicator.name}")
+    return tuple(by)
+
+
+def _overlaps(span: Span, other: tuple[int, int]) -> bool:
+    return span.start < other[1] and other[0] < span.end

@@ -129,11 +129,28 @@ class RuleSpec(Strict):
     valid_to: dt.date | None = None
 
 
+class Reason(StrEnum):
+    """Why a clause that reads like a grant is no benefit a subject can claim (`zhida check`)."""
+
+    BUDGET = "budget"  # money the city sets aside for an area: 全市财政预算安排X亿元
+    TARGET = "target"  # a number the city aims at: 发放公租房租赁补贴7460户
+    VOLUME = "volume"  # money lent or spent in total, not paid to one subject: 安排40亿元信贷资金
+    BOUND = "bound"  # a limit that some rule already applies
+    ENCOURAGEMENT = "encouragement"  # 鼓励/支持 with no subject who could claim anything
+    TASK = "task"  # work of a department (制定, 优化, 完善 a mechanism): nothing granted yet
+    FUNDS_SOUGHT = "funds-sought"  # the city applies for provincial or national money (争取, 申报)
+    INTERGOVERNMENTAL = "intergovernmental"  # money between governments (县、区), not to a subject
+    NATIONAL_POLICY = "national-policy"  # a national or provincial scheme restated, claimed under its own terms
+
+
 class NotABenefit(Strict):
-    """An amount in a benefit sentence that no rule pays: a budget, a target or a volume."""
+    """A clause of a benefit sentence that no rule pays, with the reason (see `Reason`).
+
+    It covers the amounts and the grant words inside its clause; `note` says in Simplified
+    Chinese why, where the reason alone does not."""
 
     clause: str
-    reason: str  # budget | target | volume | bound
+    reason: Reason
     note: str = ""
 
 
