@@ -11,7 +11,23 @@ that every target carries (2025年, 全年, 全市, 力爭, 達到, 完成, 控�
     新建5家殘疾人幫扶性就業基地            -> 新建殘疾人幫扶性就業基地  = 5 家
     推動農創客、現代“新農人”分別達到1萬、4萬名 -> 農創客 = 10000 名, 現代“新農人” = 40000 名
 
-Numbers in quotation marks (“三個80%”, “520”行動) are names, not targets.
+Numbers in quotation marks (“520”行動, “三個70%”) are names, not targets, with one
+exception: 要素A、要素B、要素C等要素投向…比重…提升至“三個80%” is three targets, one per
+listed factor (each factor's share is measured on its own), each named 要素+投向…比重.
+
+A name keeps its subject and its verb:
+
+    新增內河千噸級航道21.6公里、內河500噸級及以上泊位10個
+        -> 新增內河千噸級航道, 新增內河500噸級及以上泊位 (an unverbed member of the
+           sentence takes the verb of the target before it)
+    全面推進長期護理保險制度,參保人數達290萬人以上 -> 長期護理保險參保人數
+        (a measure that names no domain — 參保人數, 營收總額, 投資, 指標, a bare verb —
+        borrows the topic of its sentence's first clause, or of its article's title)
+    利用城鄉“金角銀邊”場地新建…便民設施500個 -> 新建…便民設施 (the means is not the name)
+
+Counts that describe the scope of a task rather than commit to a number
+(推進14個省級…創新發展區建設, 加快推進南潯智能電梯等4個…試點區縣建設: 推進 + N個 + X建設)
+are tasks, not targets.
 """
 
 from __future__ import annotations
@@ -26,7 +42,7 @@ from zhida.source.amounts import CHINESE_NUMBER_CHARACTERS, NUMBER, prefix_quali
 from zhida.source.model import Direction, Indicator, Qualifier, Span
 from zhida.source.numerals import parse_number, scale
 from zhida.source.script import half_width
-from zhida.source.structure import Skeleton, excerpt
+from zhida.source.structure import ARTICLE_HEADING, Positions, Skeleton, excerpt
 
 # Not started inside a run of numerals, as NUMBER (see there).
 FRACTION = rf"(?<![{CHINESE_NUMBER_CHARACTERS}点])[一二三四五六七八九十]+分之[一二三四五六七八九十]+"
@@ -46,7 +62,7 @@ QUANTITY = re.compile(
 )
 # Words that make an amount or a rate a benefit or a budget rather than a target.
 BENEFIT_WORDS = ("给予", "补贴", "补助", "奖励", "贴息", "最高", "按", "预算安排", "支持总额")
-LEADING_WORDS = re.compile(r"(?:20\d\d年|全年|年度|全市|力争|确保|推动|其中|并|和|、|\s)+")
+LEADING_WORDS = re.compile(r"(?:20\d\d年|全年|年度|全市|力争|争取|确保|推动|其中|并|和|、|\s)+")
 # Verbs before a target's number, longest first (不超過 before 超過); 分別 may precede each.
 TRAILING_WORDS = sorted(
     ("达到", "达", "完成", "控制在", "突破", "不超过", "超过", "超", "提升至", "不少于", "不低于", "不高于", "实现", "为", "保持在", "稳定在"),
@@ -61,7 +77,35 @@ DIRECTIONS = {
     Qualifier.OVER: Direction.OVER,
     Qualifier.EXACT: Direction.EQUAL,
 }
+# Verbs a target's name may start with; an unverbed member of the same sentence takes the one
+# before it (新增A 21.6公里、B 10個 -> 新增B). 新建和改造提升: verbs joined by 和 or 、 are one run.
+VERBS = (
+    "新增", "新建", "改造提升", "改扩建", "新引进", "引进", "培育", "打造", "建成", "建设", "实施", "完成",
+    "保障", "举办", "开通", "推进", "推动", "招引", "投放", "发放", "新筹集", "优化", "开工",
+)
+_VERB = "|".join(sorted(VERBS, key=len, reverse=True))
+VERB_RUN = re.compile(rf"(?:{_VERB})(?:[和、](?:{_VERB}))*")
+# Units that count things made, won or built (not measures like 人, 方, 元, %).
+COUNTED_THINGS = ("家", "个", "项", "件", "座", "所", "处", "条", "根", "台", "辆", "艘", "张", "套(间)")
+# Adverbs and scope words before the verb of a clause a topic is taken from.
+TOPIC_LEAD = re.compile(r"(?:全面|持续|加快|积极|大力|深入|力争|全年|全力|稳步|如|20\d\d年)*")
+# Words that end a topic but are not its subject: 長期護理保險制度 -> 長期護理保險,
+# 城鄉客貨郵融合線路 -> 城鄉客貨郵 (the stations serve the same 客貨郵 network, not the lines),
+# 用地要素保障 -> 用地, “四好農村路”2.0版 -> “四好農村路”.
+TOPIC_HEAD = re.compile(r"(?:制度|融合线路|要素保障|\d+(?:\.\d+)*版)$")
+# Measures that name no domain of their own in this family: their name borrows a topic.
+GENERIC_NOUNS = ("参保人数", "营收总额", "投资", "综合性服务站点")
+GENERIC_PREFIXES = ("指标",)  # 指標納入“蓄水池”統籌管理: 指標 of what
+# The means of a target is not its name: 利用城鄉“金角銀邊”場地新建… -> 新建…
+MEANS = re.compile(rf"(?:利用|依托|通过)[^,;。]*?(?={_VERB})")
+# 推進N個X建設, 加快推進A等N個X建設: the number is the scope of a task, not a commitment.
+SCOPE_BEFORE = re.compile(r"推进(?:[^,;。]*等)?$")
+# 市產業基金、新增用地和存量用地、新增能耗等要素投向民間投資項目比重…提升至“三個80%”
+COUNTED = re.compile(r"“(?P<count>[两二三四五六七八九])个(?P<value>\d+(?:\.\d+)?)%”")
+COUNTED_CLAUSE = re.compile(r"(?P<members>[^“”,;。]+?)等要素(?P<measure>[^“”,;。在]+?)在")
+COUNT = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 YEAR = re.compile(r"(20\d\d)年")
+FIRST_CLAUSE_BREAK = re.compile("[,;:]")
 BENEFIT_END = re.compile("[。;]")
 # How far after its number a target's clause is quoted, in characters: far more than any clause
 # of the family, and a bound, so that a clause of thousands of numbers does not quote itself
@@ -92,27 +136,37 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton, warnings: lis
             continue
         area = skeleton.area_of(paragraph)
         default_year = skeleton.preamble.valid_from.year if skeleton.preamble.valid_from else None
-        for group in _groups(canonical, _candidates(text, canonical, paragraph.span, skeleton, warnings)):
-            for candidate, name_spans in zip(group, _names(canonical, group), strict=True):
-                sentence = skeleton.sentence_at(candidate.number_start)
-                year = _year(canonical, skeleton, sentence.span)
-                unit_text = half_width(text[candidate.unit.start : candidate.unit.end]) if candidate.unit else ""
-                indicators.append(
-                    Indicator(
-                        name="".join(text[span.start : span.end] for span in name_spans),
-                        value=candidate.value,
-                        value_high=candidate.high,
-                        unit=unit_text,
-                        direction=candidate.direction,
-                        year=year or default_year or 0,
-                        text=text[candidate.start : candidate.clause_end],
-                        span=Span(candidate.start, candidate.clause_end),
-                        sentence=sentence.index,
-                        article=paragraph.article,
-                        area=area.number,
-                        department=area.department,
-                    )
+        named = [
+            (candidate, name_spans)
+            for group in _groups(canonical, _candidates(text, canonical, paragraph.span, skeleton, warnings))
+            for candidate, name_spans in zip(group, _names(canonical, group), strict=True)
+        ]
+        title = _title_span(canonical, skeleton, paragraph)
+        names = _complete_names(canonical, skeleton, named, title)
+        for (candidate, _), name_spans in zip(named, names, strict=True):
+            sentence = skeleton.sentence_at(candidate.number_start)
+            year = _year(canonical, skeleton, sentence.span)
+            unit_text = half_width(text[candidate.unit.start : candidate.unit.end]) if candidate.unit else ""
+            indicators.append(
+                Indicator(
+                    name="".join(text[span.start : span.end] for span in name_spans),
+                    value=candidate.value,
+                    value_high=candidate.high,
+                    unit=unit_text,
+                    direction=candidate.direction,
+                    year=year or default_year or 0,
+                    text=text[candidate.start : candidate.clause_end],
+                    span=Span(candidate.start, candidate.clause_end),
+                    sentence=sentence.index,
+                    article=paragraph.article,
+                    area=area.number,
+                    department=area.department,
                 )
+            )
+        indicators.extend(
+            _counted_shares(text, canonical, skeleton, paragraph, area.number, area.department, default_year or 0)
+        )
+    indicators.sort(key=lambda indicator: indicator.span.start)
     return indicators
 
 
@@ -158,6 +212,10 @@ def _read(
         return None  # 2025年, 4.0版, 9月底: no unit, no bound, not a target
     if after.startswith("的"):
         return None  # a threshold in a definition: 高于5%的企業, 超10億元的
+    if unit == "个" and after.endswith("建设") and SCOPE_BEFORE.search(
+        canonical, skeleton.clause_start(number_start, paragraph.start), number_start
+    ):
+        return None  # 推進14個…創新發展區建設: the scope of a task (see the module docstring)
     start = skeleton.clause_start(number_start, paragraph.start)
     previous_end = found[-1].end if found and found[-1].end > start else start
     raw_prefix = canonical[previous_end:number_start]
@@ -261,6 +319,8 @@ def _name_spans(canonical: str, candidate: Candidate) -> tuple[Span, ...]:
             break
         start, end = new_start, new_end
     spans = [Span(start, end)] if start < end else []
+    if not spans and candidate.end < candidate.clause_end and canonical[end : candidate.number_start] == "完成":
+        spans = [Span(end, end + 2)]  # 完成3個街道全域未來社區建設: 完成 is the verb, the noun follows
     if candidate.end < candidate.clause_end:
         spans.append(Span(candidate.end, candidate.clause_end))
     return tuple(spans)
@@ -298,3 +358,162 @@ def _quoted_ranges(canonical: str, paragraph: Span) -> list[tuple[int, int]]:
             ranges.append((opened, position))
             opened = None
     return ranges
+
+
+def _title_span(canonical: str, skeleton: Skeleton, paragraph) -> Span | None:
+    """The title of the paragraph's article ((三十八)優化用地要素保障。 -> 優化用地要素保障), else None."""
+    if paragraph.article is None:
+        return None
+    heading = ARTICLE_HEADING.match(canonical, paragraph.span.start, paragraph.span.end)
+    if heading is None:
+        return None
+    end = canonical.find("。", heading.end(), paragraph.span.end)
+    return Span(heading.end(), paragraph.span.end if end < 0 else end)
+
+
+def _verb(canonical: str, spans: tuple[Span, ...]) -> Span | None:
+    """The verb run a name starts with (新增, 新建和改造提升 …), else None."""
+    if not spans:
+        return None
+    match = VERB_RUN.match(canonical, spans[0].start, spans[0].end)
+    return Span(match.start(), match.end()) if match else None
+
+
+def _without(spans: tuple[Span, ...], verb: Span | None) -> tuple[Span, ...]:
+    """The name's words after its verb."""
+    if verb is None:
+        return spans
+    first = Span(verb.end, spans[0].end)
+    return tuple(span for span in (first, *spans[1:]) if span.end > span.start)
+
+
+def _is_generic(canonical: str, noun: tuple[Span, ...]) -> bool:
+    words = "".join(canonical[span.start : span.end] for span in noun)
+    return words == "" or words in GENERIC_NOUNS or words.startswith(GENERIC_PREFIXES)
+
+
+def _complete_names(
+    canonical: str,
+    skeleton: Skeleton,
+    named: list[tuple[Candidate, tuple[Span, ...]]],
+    title: Span | None,
+) -> list[tuple[Span, ...]]:
+    """Give each name of a paragraph its subject and its verb (see the module docstring)."""
+    names: list[tuple[Span, ...]] = []
+    previous: tuple[int, Span | None] | None = None  # (sentence index, verb) of the target before
+    for index, (candidate, spans) in enumerate(named):
+        spans = _strip_means(canonical, spans)
+        sentence = skeleton.sentence_at(candidate.number_start)
+        verb = _verb(canonical, spans)
+        noun = _without(spans, verb)
+        if _is_generic(canonical, noun):
+            topic = _topic(canonical, skeleton.positions, sentence.span, candidate, named[:index], title)
+            spans = tuple(span for span in (verb, topic, *noun) if span is not None)
+        elif verb is None and _counts_things(canonical, candidate) and previous and previous[0] == sentence.index:
+            verb = previous[1]
+            spans = spans if verb is None else (verb, *spans)
+        previous = (sentence.index, verb)
+        names.append(spans)
+    return names
+
+
+def _counts_things(canonical: str, candidate: Candidate) -> bool:
+    """Whether a target counts things made or won (泊位10個, 產業園1個), which take the verb before.
+
+    A measure (天然氣供應13億方, 進出口額500億元, 康復輔具適配3195人) does not: its own noun says what
+    is measured, and the verb before it may not govern it.
+    """
+    unit = canonical[candidate.unit.start : candidate.unit.end] if candidate.unit else ""
+    return unit in COUNTED_THINGS
+
+
+def _strip_means(canonical: str, spans: tuple[Span, ...]) -> tuple[Span, ...]:
+    if not spans:
+        return spans
+    match = MEANS.match(canonical, spans[0].start, spans[0].end)
+    if match is None or match.end() == spans[0].start:
+        return spans
+    return (Span(match.end(), spans[0].end), *spans[1:])
+
+
+def _topic(
+    canonical: str,
+    positions: Positions,
+    sentence: Span,
+    candidate: Candidate,
+    before: list[tuple[Candidate, tuple[Span, ...]]],
+    title: Span | None,
+) -> Span | None:
+    """What a domainless measure is about: its sentence's first clause, else its article's title.
+
+    When the first clause is itself a target (全年新增人力資源服務機構180家,營收總額…), the topic
+    is that target's noun; otherwise the clause without its adverbs and verb.
+    """
+    first_end = positions.first(FIRST_CLAUSE_BREAK, sentence.start, sentence.end)
+    first_end = sentence.end if first_end < 0 else first_end
+    if candidate.number_start < first_end:
+        source = title
+    else:
+        source = Span(sentence.start, first_end)
+        for other, spans in reversed(before):
+            if other.number_start < sentence.start:
+                break
+            if other.number_start < first_end and spans:
+                verb = _verb(canonical, spans)
+                source = Span(verb.end if verb else spans[0].start, spans[0].end)
+    if source is None:
+        return None
+    start = source.start
+    while True:
+        lead = TOPIC_LEAD.match(canonical, start, source.end)
+        start = lead.end()
+        verb = VERB_RUN.match(canonical, start, source.end)
+        if verb is None or verb.end() == start:
+            break
+        start = verb.end()
+    head = TOPIC_HEAD.search(canonical, start, source.end)
+    end = head.start() if head else source.end
+    return Span(start, end) if start < end else None
+
+
+def _counted_shares(
+    text: str, canonical: str, skeleton: Skeleton, paragraph, area: int, department: str, year: int
+) -> list[Indicator]:
+    """要素A、要素B、要素C等要素投向X比重…提升至“三個80%”: one target per listed factor.
+
+    The year is the document's: the sentence's own 20XX年 is the baseline (在2024年“三個70%”基礎上).
+    """
+    found: list[Indicator] = []
+    for match in COUNTED.finditer(canonical, paragraph.span.start, paragraph.span.end):
+        if canonical.startswith("基础上", match.end()):
+            continue  # the baseline, not the target
+        start = skeleton.clause_start(match.start(), paragraph.span.start)
+        clause = COUNTED_CLAUSE.match(canonical, start, match.start())
+        if clause is None:
+            continue
+        members, position = [], clause.start("members")
+        for piece in canonical[clause.start("members") : clause.end("members")].split("、"):
+            members.append(Span(position, position + len(piece)))
+            position += len(piece) + 1
+        if len(members) != COUNT[match.group("count")]:
+            continue  # the count does not match the list: no reading of which factor is which
+        measure = Span(clause.start("measure"), clause.end("measure"))
+        sentence = skeleton.sentence_at(match.start())
+        for member in members:
+            found.append(
+                Indicator(
+                    name=text[member.start : member.end] + text[measure.start : measure.end],
+                    value=Decimal(match.group("value")),
+                    value_high=None,
+                    unit="%",
+                    direction=DIRECTIONS[prefix_qualifier(canonical[start : match.start()])],
+                    year=year,
+                    text=text[start : match.end()],
+                    span=Span(start, match.end()),
+                    sentence=sentence.index,
+                    article=paragraph.article,
+                    area=area,
+                    department=department,
+                )
+            )
+    return found
