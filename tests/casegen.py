@@ -11,12 +11,15 @@ import datetime as dt
 import random
 from decimal import Decimal
 
+from zhida.engine.calculate import TAX_YEAR_FIELD
 from zhida.engine.case import Case, Event, Subject
 from zhida.rules.model import EventField, FieldType
 from zhida.rules.pack import Pack
 
 MONEY_POINTS = [0, 1, 2000, 2500, 3333.33, 3333.34, 5999.99, 6000, 6000.01, 9999.99, 10000, 10000.01,
                 13333.33, 13333.34, 80000.01, 150000, 333333.33, 400000, 1666666.67, 2000000]
+# Tax years around the national preferences' window (2020–2025, by tax year, not filing date).
+TAX_YEAR_POINTS = [2019, 2020, 2024, 2025, 2026]
 DATE_POINTS = [dt.date(2024, 12, 31), dt.date(2025, 1, 1), dt.date(2025, 12, 31), dt.date(2026, 1, 1)]
 
 
@@ -31,6 +34,8 @@ def random_value(field: EventField, rng: random.Random, carriers: list[str]):
         return random_money(rng)
     if field.type is FieldType.NUMBER:
         return Decimal(rng.randrange(0, 10_000)) / 100
+    if field.name == TAX_YEAR_FIELD:
+        return rng.choice(TAX_YEAR_POINTS)
     if field.type is FieldType.INTEGER:
         return rng.randint(int(field.minimum or 0), 8)
     if field.type is FieldType.CHOICE:

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from casegen import random_cases
 
-from zhida.engine.batch import BatchError, cases_to_arrow, compile_pack, to_dialect
+from zhida.engine.batch import BatchError, cap_levels, cases_to_arrow, compile_pack, to_dialect
 from zhida.engine.calculate import calculate
 from zhida.engine.case import case_from_data
 from zhida.rules.pack import load_pack
@@ -116,9 +116,9 @@ def test_the_largest_amount_a_case_allows_computes_in_the_batch_as_in_the_calcul
             "subject": {"id": "E1", "kind": "enterprise"},
             "events": [
                 {"id": "y1", "type": "software_income_tax", "date": "2025-05-31", "status": "符合条件的软件企业",
-                 "taxable_income": "999999999999999.97", "profit_year": 1},
+                 "taxable_income": "999999999999999.97", "profit_year": 1, "tax_year": 2025},
                 {"id": "y3", "type": "software_income_tax", "date": "2025-05-31", "status": "符合条件的软件企业",
-                 "taxable_income": "999999999999999.97", "profit_year": 3},
+                 "taxable_income": "999999999999999.97", "profit_year": 3, "tax_year": 2025},
             ],
         },
         PACK,
@@ -129,3 +129,67 @@ def test_the_largest_amount_a_case_allows_computes_in_the_batch_as_in_the_calcul
         ("y3", Decimal("125000000000000.00"), Decimal("125000000000000.00")),
     ]
     assert comparable(rows) == comparable(calculator_rows([case]))
+
+
+def test_a_cap_shared_at_different_positions_has_one_window():
+    # 單個孵化載體單年度內獎勵額度最高30萬元 stacks after the maker space's own 5萬元 cap, and alone on
+    # the incubator and cultivation awards: it sits at one level, so one window sees all its claims.
+    levels = cap_levels(PACK.rules)
+    assert levels["maker-space-per-carrier"] == 1 and levels["incubation-carrier-annual"] == 2
+    assert levels["high-tech-first-per-firm"] == levels["high-tech-renewal-per-firm"] == 1
+    assert levels["high-tech-status-per-firm"] == 2
+    # a maker space filed twice (5萬元 once), then 9 cultivated firms in the same carrier: 50000 + 8 × 30000
+    # = 290000, the 9th 30000 gets the 10000 left; another carrier of the operator has its own 30萬元.
+    events = [
+        {"id": "m1", "type": "incubator_recognition", "date": "2025-01-15", "carrier": "A", "carrier_type": "众创空间", "level": "省级"},
+        {"id": "m2", "type": "incubator_recognition", "date": "2025-01-20", "carrier": "A", "carrier_type": "众创空间", "level": "国家级"},
+        *({"id": f"c{n}", "type": "incubation_cultivation", "date": f"2025-0{n}-01", "carrier": "A",
+           "firm_type": "高新技术企业(首次认定)", "in_incubation": True} for n in range(1, 10)),
+        {"id": "n1", "type": "incubator_recognition", "date": "2025-11-01", "carrier": "B", "carrier_type": "科技企业孵化器", "level": "国家级"},
+    ]
+    case = case_from_data({"subject": {"id": "F1", "kind": "incubator"}, "events": events}, PACK)
+    rows = run_batch([case])
+    amounts = {r[1]: r[6] for r in rows}
+    assert amounts["m1"] == Decimal("50000.00") and amounts["m2"] == Decimal("0.00")
+    assert [amounts[f"c{n}"] for n in range(1, 10)] == [Decimal("30000.00")] * 8 + [Decimal("10000.00")]
+    assert amounts["n1"] == Decimal("300000.00")
+    assert comparable(rows) == comparable(calculator_rows([case]))
+
+
+def test_first_recognition_and_renewal_share_the_larger_award():
+    # 首次認定 最高20萬元, 重新通過認定 最高10萬元: one or the other in a year, 20萬元 at most together.
+    events = [
+        {"id": "r1", "type": "high_tech_recognition", "date": "2025-02-01", "recognition": "重新认定"},
+        {"id": "h1", "type": "high_tech_recognition", "date": "2025-08-01", "recognition": "首次认定"},
+    ]
+    case = case_from_data({"subject": {"id": "E1", "kind": "enterprise"}, "events": events}, PACK)
+    rows = run_batch([case])
+    assert [(r[1], r[6], r[8]) for r in rows] == [
+        ("r1", Decimal("100000.00"), ""),
+        ("h1", Decimal("100000.00"), "high-tech-status-per-firm"),
+    ]
+    assert comparable(rows) == comparable(calculator_rows([case]))
+
+
+def test_tax_preferences_are_valid_by_tax_year_not_filing_date():
+    # 兩免三減半 is national policy (公告2020年第45號, from 2020): a 2025 tax year settled in 2026 still counts,
+    # a 2026 tax year filed in 2025 does not, nor does 2019.
+    events = [
+        {"id": f"t{year}", "type": "software_income_tax", "date": date, "status": "符合条件的软件企业",
+         "taxable_income": "100000", "profit_year": 1, "tax_year": year}
+        for year, date in ((2019, "2025-03-01"), (2025, "2026-05-31"), (2026, "2025-12-31"))
+    ]
+    case = case_from_data({"subject": {"id": "E1", "kind": "enterprise"}, "events": events}, PACK)
+    rows = run_batch([case])
+    assert {r[1]: (r[6], r[9]) for r in rows} == {
+        "t2019": (Decimal("0.00"), False), "t2025": (Decimal("25000.00"), True), "t2026": (Decimal("0.00"), False),
+    }
+    assert comparable(rows) == comparable(calculator_rows([case]))
+
+
+def test_caps_stacked_in_contrary_orders_are_refused():
+    first, renewal = PACK.rule("high-tech-first"), PACK.rule("high-tech-renewal")
+    swapped = renewal.model_copy(update={"caps": tuple(reversed(renewal.caps))})
+    mixed = first.model_copy(update={"caps": (renewal.caps[0], first.caps[1])})
+    with pytest.raises(BatchError, match="叠加顺序相互矛盾"):
+        cap_levels([mixed, swapped])

@@ -4,6 +4,12 @@ Each case quotes the clause it checks (the quote must occur in the document),
 gives a subject with dated events, and lists every entitlement expected, in
 the calculator's order (events by date, then id; rules in pack order), with the
 amount worked out by hand from the clause.
+
+`expect.totals` gives the sums per verdict (ceiling 最高可得, floor 至少, exact, tax);
+a verdict left out must be 0.00. `expect.by_measure` is the count of benefits whose
+amount another policy sets (checked when given). `expect.total`, the compatibility sum of
+all four, may be given as well. An entitlement may state its `verdict` (what its
+amount means: a floor that a cap bound is a ceiling).
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from zhida.source.script import canonical
 
 PACK_PATH = Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025"
 CASE_KEYS = {"name", "clause", "case", "expect"}
-EXPECT_KEYS = {"total", "entitlements", "unmatched"}
-ENTITLEMENT_KEYS = {"rule", "event", "amount", "caps_hit", "tax_due", "in_validity"}
+EXPECT_KEYS = {"total", "totals", "by_measure", "entitlements", "unmatched"}
+ENTITLEMENT_KEYS = {"rule", "event", "amount", "caps_hit", "tax_due", "in_validity", "verdict"}
+VERDICTS = ("ceiling", "floor", "exact", "tax")
 
 
 def _cases() -> list[tuple[str, dict]]:
@@ -50,12 +57,13 @@ def test_there_are_at_least_80_cases():
 @pytest.mark.parametrize("name, item", CASES, ids=[name for name, _ in CASES])
 def test_case(pack, name, item):
     assert set(item) == CASE_KEYS, f"{name}: keys {sorted(item)}"
-    assert set(item["expect"]) <= EXPECT_KEYS, name
+    assert set(item["expect"]) <= EXPECT_KEYS and {"total", "totals"} & set(item["expect"]), name
     assert canonical(item["clause"]) in canonical(pack.document.text), f"{name}: clause not in the document"
     result = result_to_dict(pack, calculate(pack, case_from_data(item["case"], pack, name)))
     expected = item["expect"]
     got = []
-    for entitlement in result["entitlements"]:
+    entries = expected["entitlements"] + [{}] * len(result["entitlements"])
+    for entitlement, entry in zip(result["entitlements"], entries):
         got.append(
             {
                 "rule": entitlement["rule"],
@@ -64,6 +72,7 @@ def test_case(pack, name, item):
                 "caps_hit": entitlement["caps_hit"],
                 "tax_due": entitlement["tax_due"],
                 "in_validity": entitlement["in_validity"],
+                **({"verdict": entitlement["verdict"]} if "verdict" in entry else {}),
             }
         )
     want = []
@@ -77,10 +86,17 @@ def test_case(pack, name, item):
                 "caps_hit": list(entry.get("caps_hit", [])),
                 "tax_due": None if entry.get("tax_due") is None else str(entry["tax_due"]),
                 "in_validity": entry.get("in_validity", True),
+                **({"verdict": entry["verdict"]} if "verdict" in entry else {}),
             }
         )
     assert got == want, name
-    assert result["total"] == str(expected["total"]), name
+    if "totals" in expected:
+        assert set(expected["totals"]) <= set(VERDICTS), f"{name}: totals {sorted(expected['totals'])}"
+        assert result["totals"] == {kind: str(expected["totals"].get(kind, "0.00")) for kind in VERDICTS}, name
+    if "total" in expected:
+        assert result["total"] == str(expected["total"]), name
+    if "by_measure" in expected:
+        assert result["by_measure"] == expected["by_measure"], name
     assert [u["event"] for u in result["unmatched"]] == [str(e) for e in expected.get("unmatched", [])], name
 
 

@@ -245,6 +245,8 @@ def _organisation_events(
         "status": rng.choice(["符合条件的软件企业", "国家鼓励的重点软件企业"], len(software), p=[0.8, 0.2]),
         "taxable_income": cents_to_decimal(_lognormal_cents(rng, 3_000_000, 1.0, len(software))),
         "profit_year": rng.integers(1, 9, len(software)),
+        # Most firms settle the 2025 tax year in spring 2026; some still file 2024 in 2025.
+        "tax_year": rng.choice([2024, 2025], len(software), p=[0.3, 0.7]),
     })
     researchers = np.concatenate([firms, institutions])
     projects = researchers[rng.random(len(researchers)) < 0.01]
@@ -270,6 +272,7 @@ def _organisation_events(
     events.add(rng, "hr_park_new", parks, "HP", {"level": rng.choice(["国家级", "省级"], len(parks))})
     recognised = incubators[rng.random(len(incubators)) < 0.1]
     events.add(rng, "incubator_recognition", recognised, "IR", {
+        "carrier": np.char.add("载体", rng.integers(1, 3, len(recognised)).astype(str)),
         "carrier_type": rng.choice(["科技企业孵化器", "众创空间"], len(recognised)),
         "level": rng.choice(["国家级", "省级"], len(recognised), p=[0.3, 0.7]),
     })

@@ -16,6 +16,12 @@ How the single-case semantics become set operations:
   cap, claim i keeps min(S_i, cap) − min(S_{i−1}, cap). That is what "take
   what is left of the cap" gives, claim after claim, without a loop;
 - caps stack: each annual cap is one more window over the previous amounts.
+  A cap sits at one level for every rule that carries it (its longest chain of
+  caps stacked before it in any rule), so that one window sees all its claims,
+  as the calculator's ledger does; a rule passes through the levels it has no
+  cap at;
+- an event type that declares `tax_year` is valid by its tax year, not its date
+  (as in the calculator).
 The query is built as one sqlglot tree, never by pasting text: every name and
 value from the pack (rule and cap ids, event types, fields, subject kinds, the
 department, dates, amounts) enters as a literal or a quoted identifier node, and
@@ -41,6 +47,7 @@ from typing import TYPE_CHECKING
 import sqlglot
 from sqlglot import exp
 
+from zhida.engine.calculate import TAX_YEAR_FIELD
 from zhida.rules.expressions import ALLOWED, Expression
 from zhida.rules.model import WITHOUT_AMOUNT, Cap, CapScope, FieldType, Kind, Rule
 from zhida.rules.pack import Pack
@@ -92,11 +99,16 @@ def compile_pack(pack: Pack) -> BatchPlan:
     """The whole rule set as one query: the rules' claims, the subject kinds, then the annual caps."""
     if not pack.rules:
         raise BatchError("政策包中没有规则,无法生成批量查询")
-    depth = max((len(_annual(rule)) for rule in pack.rules), default=0)
+    levels = cap_levels(pack.rules)
+    depth = max(levels.values(), default=0)
     field_types = event_columns(pack)
+    by_tax_year = {name for name, event in pack.events.items() if event.field(TAX_YEAR_FIELD) is not None}
     claims = reduce(
         lambda left, right: exp.union(left, right, distinct=False, copy=False),
-        [_branch(rule, order, depth, field_types) for order, rule in enumerate(pack.rules)],
+        [
+            _branch(rule, order, levels, depth, field_types, rule.spec.event in by_tax_year)
+            for order, rule in enumerate(pack.rules)
+        ],
     )
     stages: list[tuple[str, exp.Expression]] = [("claims", claims), ("eligible", _eligible(pack))]
     for level in range(1, depth + 1):
@@ -115,6 +127,32 @@ def to_dialect(sql: str, dialect: str) -> str:
 def _annual(rule: Rule) -> list[Cap]:
     """A rule's annual caps in stacking order (per subject, then per carrier), as loaded."""
     return [cap for cap in rule.caps if cap.per is not CapScope.ITEM]
+
+
+def cap_levels(rules: tuple[Rule, ...] | list[Rule]) -> dict[str, int]:
+    """The window level (1, 2 …) of every annual cap, the same for every rule that carries it.
+
+    A cap's level is one more than the highest level of any cap stacked before it in some rule.
+    A cap shared by rules at different positions (the carrier cap after a maker space's own cap,
+    and alone on the incubator awards) then still has one window over all its claims.
+    """
+    before: dict[str, set[str]] = {}
+    for rule in rules:
+        annual = [cap.id for cap in _annual(rule)]
+        for position, cap_id in enumerate(annual):
+            before.setdefault(cap_id, set()).update(annual[:position])
+    levels: dict[str, int] = {}
+
+    def level(cap_id: str, path: tuple[str, ...]) -> int:
+        if cap_id in path:
+            raise BatchError(f"上限 {cap_id} 在不同规则中的叠加顺序相互矛盾({' → '.join((*path, cap_id))}),无法批量计算")
+        if cap_id not in levels:
+            levels[cap_id] = 1 + max((level(other, (*path, cap_id)) for other in before[cap_id]), default=0)
+        return levels[cap_id]
+
+    for cap_id in before:
+        level(cap_id, ())
+    return levels
 
 
 BASE_COLUMNS = (
@@ -196,7 +234,14 @@ def _table(name: str, alias: str | None = None) -> exp.Table:
 # --- stages --------------------------------------------------------------------------------------
 
 
-def _branch(rule: Rule, order: int, depth: int, field_types: dict[str, FieldType]) -> exp.Select:
+def _branch(
+    rule: Rule,
+    order: int,
+    levels: dict[str, int],
+    depth: int,
+    field_types: dict[str, FieldType],
+    by_tax_year: bool,
+) -> exp.Select:
     """One rule as a SELECT over `events`: its condition, its amount after the item cap, rounded to the 分.
 
     For each level k of annual caps it carries the cap's id (c_k), its limit (l_k) and the
@@ -205,6 +250,11 @@ def _branch(rule: Rule, order: int, depth: int, field_types: dict[str, FieldType
     where = f"规则 {rule.id}"
 
     def validity() -> exp.Paren:
+        if by_tax_year:
+            # A national tax preference: the tax year, not the filing date, within the rule's years.
+            year = _wide(_field(TAX_YEAR_FIELD), FieldType.INTEGER)
+            low, high = (_number(date.year, f"{where}: 有效期") for date in (rule.valid_from, rule.valid_to))
+            return exp.paren(exp.Between(this=year, low=low, high=high), copy=False)
         between = exp.Between(this=_column("date", "e"), low=_date(rule.valid_from), high=_date(rule.valid_to))
         return exp.paren(between, copy=False)
 
@@ -238,7 +288,7 @@ def _branch(rule: Rule, order: int, depth: int, field_types: dict[str, FieldType
         _alias(tax_due, "tax_due"),
         _alias(item_hit, "item_hit"),
         _alias(amount, "a0"),
-        *_levels(rule, depth),
+        *_levels(rule, levels, depth),
     ]
     condition = exp.and_(
         exp.EQ(this=_column("type", "e"), expression=_string(rule.spec.event)),
@@ -248,15 +298,15 @@ def _branch(rule: Rule, order: int, depth: int, field_types: dict[str, FieldType
     return exp.select(*columns).from_(_table("events", "e"), copy=False).where(condition, copy=False)
 
 
-def _levels(rule: Rule, depth: int) -> list[exp.Alias]:
+def _levels(rule: Rule, cap_level: dict[str, int], depth: int) -> list[exp.Alias]:
     """c_k, l_k, g_k for each level of annual caps; NULL where this rule has no cap at that level."""
-    annual = _annual(rule)
+    at = {cap_level[cap.id]: cap for cap in _annual(rule)}
     levels: list[exp.Alias] = []
     for k in range(1, depth + 1):
-        if k > len(annual):
+        if k not in at:
             levels += [_alias(_null(TEXT), f"c{k}"), _alias(_null(MONEY), f"l{k}"), _alias(_null(TEXT), f"g{k}")]
             continue
-        cap = annual[k - 1]
+        cap = at[k]
         carrier = _null(TEXT)
         if cap.per is CapScope.CARRIER_YEAR:
             carrier = _cast(_field(cap.carrier_field), TEXT)

@@ -7,7 +7,13 @@ Semantics (DESIGN.md, "Semantics decided once"):
   result rounded half-up to the 分 once; then the per-subject and per-carrier
   annual caps take what is left of them;
 - a claim dated outside the rule's validity (calendar 2025 unless a clause says
-  otherwise) gets no amount, says why, and does not use up any cap.
+  otherwise) gets no amount, says why, and does not use up any cap. An event that
+  declares a `tax_year` (a national tax preference settled the next spring) is
+  checked by its tax year instead of its date: the year must lie within the
+  rule's validity years (DESIGN.md: a restated national policy keeps its terms);
+- what an amount means (its verdict) is the rule's kind, except that a floor a
+  cap bound is a ceiling: 不低于60%…不超過100萬元 at a 200萬元 premium gives at
+  most 100萬元, not at least. Totals are kept per verdict, never mixed.
 Every step is written into the entitlement's trace, in Simplified Chinese.
 """
 
@@ -18,11 +24,12 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from zhida.engine.case import Case, Event, Value
 from zhida.engine.evaluate import evaluate, fill
-from zhida.rules.model import WITHOUT_AMOUNT, Cap, CapScope, FieldType, Kind, Rule
+from zhida.rules.model import WITHOUT_AMOUNT, Cap, CapScope, EventType, FieldType, Kind, Rule
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
 
 CENT = Decimal("0.01")
+TAX_YEAR_FIELD = "tax_year"  # an event field that moves the validity check from the date to the tax year
 STANDARD_TAX_RATE = Decimal("0.25")  # 企业所得税法 第四条: the rate a tax preference is measured against
 KIND_NAMES = {
     Kind.CEILING: "最高额",
@@ -41,6 +48,8 @@ VERDICTS = {
     Kind.TAX: "节税",
     Kind.BY_MEASURE: "可申请",
 }
+# The kinds whose amounts are summed, each into its own total (DESIGN.md: sums never mix kinds).
+SUMMED = (Kind.CEILING, Kind.FLOOR, Kind.EXACT, Kind.TAX)
 CAP_NAMES = {
     CapScope.ITEM: "单件上限",
     CapScope.SUBJECT_YEAR: "单个主体年度上限",
@@ -57,6 +66,12 @@ class Entitlement:
     caps_hit: tuple[str, ...] = ()
     tax_due: Decimal | None = None
     in_validity: bool = True
+    # What the amount means: the rule's kind, or CEILING for a floor that a cap bound.
+    verdict: Kind | None = None
+
+    @property
+    def effective_kind(self) -> Kind:
+        return self.verdict or self.rule.spec.kind
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,25 @@ class Result:
 
     @property
     def total(self) -> Decimal:
-        return sum((e.amount for e in self.entitlements if e.amount is not None), Decimal("0.00"))
+        """The arithmetic sum of every amount listed (ceilings, floors, exact amounts and tax savings).
+
+        Not an amount anyone receives: kept for callers that want one figure; read `totals`.
+        """
+        return sum(self.totals.values(), Decimal("0.00"))
+
+    @property
+    def totals(self) -> dict[Kind, Decimal]:
+        """The amounts summed per verdict: 最高可得, 至少 (floors), exact amounts, tax savings."""
+        sums = {kind: Decimal("0.00") for kind in SUMMED}
+        for item in self.entitlements:
+            if item.amount is not None and item.effective_kind in sums:
+                sums[item.effective_kind] += item.amount
+        return sums
+
+    @property
+    def by_measure(self) -> int:
+        """How many benefits are listed whose amount another policy sets (never summed)."""
+        return sum(1 for item in self.entitlements if item.effective_kind is Kind.BY_MEASURE)
 
 
 @dataclass
@@ -115,29 +148,31 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
         trace.append(f"  {event_field.title} {event_field.name} = {_show(event.values[event_field.name], event_field.type, event_field.unit)}")
     if rule.when.text.upper() != "TRUE":
         trace.append(f"条件 {rule.when.text}:{fill(rule.when, event.values)} → 成立")
-    if not rule.valid_from <= event.date <= rule.valid_to:
-        trace.append(
-            f"日期 {event.date.isoformat()} 不在政策有效期 {rule.valid_from.isoformat()} 至 {rule.valid_to.isoformat()} 内,不予兑现"
-        )
+    outside = _outside_validity(rule, event_type, event)
+    if outside:
+        trace.append(outside)
         amount = None if rule.spec.kind in WITHOUT_AMOUNT else Decimal("0.00")
-        return Entitlement(rule, event, amount, tuple(trace), in_validity=False)
+        return Entitlement(rule, event, amount, tuple(trace), in_validity=False, verdict=rule.spec.kind)
     if rule.spec.assumption:
         trace.append(f"解读:{rule.spec.assumption}")
     if rule.spec.kind is Kind.QUALIFICATION:
         trace.append(f"结果:{rule.spec.result}(不涉及资金)")
-        return Entitlement(rule, event, None, tuple(trace))
+        return Entitlement(rule, event, None, tuple(trace), verdict=rule.spec.kind)
     if rule.spec.kind is Kind.BY_MEASURE:
         if rule.spec.result:
             trace.append(f"结果:{rule.spec.result}")
         trace.append(f"可申请:金额按{rule.spec.amount_by}执行,本文件未写明金额,不计入合计")
-        return Entitlement(rule, event, None, tuple(trace))
+        return Entitlement(rule, event, None, tuple(trace), verdict=rule.spec.kind)
     raw = evaluate(rule.amount.tree, event.values)
     filled = fill(rule.amount, event.values)
     steps = [rule.amount.text] if not rule.amount.fields else [rule.amount.text, filled, f"{raw.normalize():f}"]
     trace.append(f"金额({KIND_NAMES[rule.spec.kind]}) = {' = '.join(steps)} 元")
     caps_hit: list[str] = []
+    reached: list[str] = []  # caps whose limit the amount met exactly, without being cut
     amount = raw
     for cap in rule.caps:
+        if cap.per is CapScope.ITEM and amount == cap.yuan:
+            reached.append(cap.id)
         if cap.per is CapScope.ITEM and amount > cap.yuan:
             # The amount before rounding, as computed: 899.9985 元, not a rounded 900.00 元 that the cap never saw.
             trace.append(
@@ -151,18 +186,45 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
     amount = rounded
     for cap in rule.caps:
         if cap.per is not CapScope.ITEM:
-            amount = _annual_cap(cap, amount, case, event, ledger, trace, caps_hit)
+            amount = _annual_cap(cap, amount, case, event, ledger, trace, caps_hit, reached)
     tax_due = None
     if rule.tax_due is not None:
         tax_due = evaluate(rule.tax_due.tree, event.values).quantize(CENT, rounding=ROUND_HALF_UP)
         trace.append(f"应纳税额 = {rule.tax_due.text} = {fill(rule.tax_due, event.values)} = {_yuan(tax_due)}")
-    note = "(审核部门在此限额内核定)" if rule.spec.kind is Kind.CEILING else ""
-    trace.append(f"{VERDICTS[rule.spec.kind]} {_yuan(amount)}{note}")
-    return Entitlement(rule, event, amount, tuple(trace), tuple(caps_hit), tax_due)
+    verdict = rule.spec.kind
+    if verdict is Kind.FLOOR and (caps_hit or reached):
+        # 不低于 the rate, but 不超過 the cap: with the cap binding, the amount is the most, not the least.
+        verdict = Kind.CEILING
+        trace.append(f"上限起作用:保底额被上限限定,{_yuan(amount)} 是可得的最高额,而非保底额")
+    note = "(审核部门在此限额内核定)" if verdict is Kind.CEILING else ""
+    trace.append(f"{VERDICTS[verdict]} {_yuan(amount)}{note}")
+    return Entitlement(rule, event, amount, tuple(trace), tuple(caps_hit), tax_due, verdict=verdict)
+
+
+def _outside_validity(rule: Rule, event_type: EventType, event: Event) -> str | None:
+    """Why a claim lies outside the rule's validity, or None: by tax year where the event has one, else by date."""
+    if event_type.field(TAX_YEAR_FIELD) is not None:
+        year = int(event.values[TAX_YEAR_FIELD])
+        if rule.valid_from.year <= year <= rule.valid_to.year:
+            return None
+        return (
+            f"税款所属年度 {year} 不在政策适用年度 {rule.valid_from.year} 至 {rule.valid_to.year} 内,不予兑现"
+            f"(按税款所属年度判断,与汇算日期 {event.date.isoformat()} 无关)"
+        )
+    if rule.valid_from <= event.date <= rule.valid_to:
+        return None
+    return f"日期 {event.date.isoformat()} 不在政策有效期 {rule.valid_from.isoformat()} 至 {rule.valid_to.isoformat()} 内,不予兑现"
 
 
 def _annual_cap(
-    cap: Cap, amount: Decimal, case: Case, event: Event, ledger: Ledger, trace: list[str], caps_hit: list[str]
+    cap: Cap,
+    amount: Decimal,
+    case: Case,
+    event: Event,
+    ledger: Ledger,
+    trace: list[str],
+    caps_hit: list[str],
+    reached: list[str],
 ) -> Decimal:
     # A carrier belongs to its operator: the key holds both, as the batch query's window does.
     carrier = None if cap.per is CapScope.SUBJECT_YEAR else str(event.values[cap.carrier_field])
@@ -171,6 +233,8 @@ def _annual_cap(
     left = max(cap.yuan - used, Decimal("0.00"))
     granted = min(amount, left)
     ledger.used[key] = used + granted
+    if granted == amount == left and left > 0:
+        reached.append(cap.id)
     if granted < amount:
         caps_hit.append(cap.id)
         who = "本主体" if carrier is None else f"载体 {carrier}"

@@ -3,6 +3,12 @@
 Amounts are decimal strings ("40000.00"), never floats. Text is Simplified
 Chinese; with `traditional=True` it is converted by OpenCC, and the clause is
 quoted verbatim from the (Traditional) document.
+
+`kind` is the rule's kind; `verdict` is what the amount means (the kind, except that
+a floor a cap bound is a `ceiling`). `totals` sums the amounts per verdict (ceiling
+最高可得, floor 至少, exact 应得, tax 节税), `by_measure` counts the benefits whose
+amount another policy sets. `total` is kept for compatibility: the plain sum of the
+four totals, an amount nobody receives (policies/huzhou-2025/README.md).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from zhida.engine.calculate import Result
+from zhida.engine.calculate import VERDICTS, Result
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified, to_traditional
 
@@ -27,6 +33,8 @@ def result_to_dict(pack: Pack, result: Result, traditional: bool = False) -> dic
                 "title": script(rule.spec.title),
                 "article": rule.spec.article,
                 "kind": rule.spec.kind.value,
+                "verdict": item.effective_kind.value,
+                "verdict_label": script(VERDICTS[item.effective_kind]),
                 "event": item.event.id,
                 "date": item.event.date.isoformat(),
                 "amount": _decimal_text(item.amount),
@@ -46,6 +54,8 @@ def result_to_dict(pack: Pack, result: Result, traditional: bool = False) -> dic
         "case": result.case.name,
         "subject": {"id": result.case.subject.id, "kind": result.case.subject.kind, "name": result.case.subject.name},
         "entitlements": entitlements,
+        "totals": {kind.value: _decimal_text(amount) for kind, amount in result.totals.items()},
+        "by_measure": result.by_measure,
         "total": _decimal_text(result.total),
         "unmatched": [
             {"event": item.event.id, "reasons": [script(reason) for reason in item.reasons]} for item in result.unmatched
