@@ -56,6 +56,13 @@ def grants(document) -> dict[int, list[str]]:
         (50, "全面落实困难老年人养老服务补贴、养老护理补贴和基本生活补助制度"),
         (22, "并推荐符合条件的企业纳入省“雄鹰行动”培育库"),
         (37, "按实际由市提级保障"),
+        # found by reading the document (the issue's list is not complete)
+        (6, "制定算力券、语料券等专项政策降低企业成本"),
+        (9, "支持符合条件的用人单位开展人才计划自主评审"),
+        (15, "开辟“转型升级一站通”绿色通道"),
+        (36, "加强符合新质生产力方向的中小企业用地需求保障"),
+        (39, "对列入“千项万亿”工程年度实施计划的重大项目用能“应保尽保”"),
+        (39, "允许通过购买省外绿证等形式平衡所需能耗"),
     ],
 )
 def test_the_detector_finds_the_issues_examples(grants, article, words):
