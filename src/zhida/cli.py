@@ -221,7 +221,12 @@ def check(
         for sentence in benefit.missing:
             console.print(_styled(("未覆盖的受益句:", "bold red"), f" 第 {sentence.article} 条 {display(sentence.sentence.text, True)}"))
             for grant in sentence.uncovered:
-                console.print(f"  无规则、指标或 not_benefits 说明:{display(grant.text, True)}({'、'.join(grant.words)})")
+                console.print(f"  尚未覆盖:{display(grant.text, True)}({'、'.join(grant.words)})")
+        if not benefit.ok:
+            console.print(
+                "每个受益句须由规则引用(任何类型,含 by_measure),或由解析出的目标指标覆盖,"
+                "或在 rules/N-not-benefits.yaml 的 not_benefits 中写明理由(budget、target、volume、encouragement …)。"
+            )
     done = len(benefit.sentences) - len(benefit.missing)
     hint = "" if sentences or benefit.ok else ";逐条情况见 zhida check --sentences"
     console.print(
