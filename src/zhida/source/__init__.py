@@ -26,14 +26,18 @@ from zhida.source.model import (
     Rate,
     Sentence,
     Span,
+    Task,
+    TaskKind,
 )
 from zhida.source.reading import decode, read_file
 from zhida.source.script import canonical as to_canonical
 from zhida.source.structure import build, stated_total
+from zhida.source.tasks import find_tasks
 
 __all__ = [
     "Amount", "Area", "Article", "Direction", "Document", "DocumentError", "Indicator",
-    "Preamble", "Qualifier", "Rate", "Sentence", "Span", "parse_bytes", "parse_file", "parse_text",
+    "Preamble", "Qualifier", "Rate", "Sentence", "Span", "Task", "TaskKind", "parse_bytes", "parse_file",
+    "parse_text",
 ]
 
 
@@ -53,13 +57,18 @@ def parse_text(text: str, name: str = "<text>") -> Document:
     budgets = [area.budget for area in skeleton.areas if area.budget is not None]
     if total is not None and budgets and sum(budgets) != total:
         warnings.append(f"各领域财政预算之和为 {sum(budgets)} 元,与文末支持总额 {total} 元不符")
+    amounts = tuple(find_amounts(text, canonical, skeleton, warnings))
+    rates = tuple(find_rates(text, canonical, skeleton, warnings))
+    indicators = tuple(find_indicators(text, canonical, skeleton, warnings))
+    numbers = [item.span for group in (rates, indicators) for item in group]
     return Document(
         text=text,
         preamble=skeleton.preamble,
         areas=skeleton.areas,
-        amounts=tuple(find_amounts(text, canonical, skeleton, warnings)),
-        rates=tuple(find_rates(text, canonical, skeleton, warnings)),
-        indicators=tuple(find_indicators(text, canonical, skeleton, warnings)),
+        amounts=amounts,
+        rates=rates,
+        indicators=indicators,
+        tasks=tuple(find_tasks(text, canonical, skeleton.areas, numbers, [amount.span for amount in amounts])),
         stated_total=total,
         warnings=tuple(warnings),
     )

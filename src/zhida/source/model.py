@@ -98,6 +98,27 @@ class Indicator:
     department: str
 
 
+class TaskKind(StrEnum):
+    """What a task sentence does: work for its department, or a benefit whose amount is set elsewhere."""
+
+    TASK = "task"  # 推進, 實施, 建設, 打造 …: work the lead department answers for
+    BENEFIT = "benefit"  # 給予, 補貼, 貼息, 優惠 … with no number: also a by_measure rule of the pack
+
+
+@dataclass(frozen=True)
+class Task:
+    """A qualitative provision: words of an article (or an area's goals) that carry no amount,
+    rate or target, owned by the area's lead department (責任分解), so that nothing is dropped."""
+
+    text: str  # the clauses of the task, original script
+    kind: TaskKind
+    span: Span
+    sentence: int  # Sentence.index
+    article: int | None  # None in an area's goals
+    area: int
+    department: str  # the area's lead department: 由市X牽頭實施 -> 市X
+
+
 @dataclass(frozen=True)
 class Article:
     number: int  # 1..N from (一)..(N)
@@ -138,6 +159,7 @@ class Document:
     amounts: tuple[Amount, ...]
     rates: tuple[Rate, ...]
     indicators: tuple[Indicator, ...]
+    tasks: tuple[Task, ...]
     stated_total: Decimal | None  # 支持總額為233.9億元, in 元
     warnings: tuple[str, ...] = field(default=())
 
