@@ -110,8 +110,10 @@ def test_a_consumer_computes_two_trade_ins(server, page, console):
     page.select_option("select[name=e1_grade]", "一级")
     page.fill("input[name=e1_price]", "8888.88")  # 20% = 1777.776 -> 1777.78, under the 2000元 cap
     page.locator("button.primary", has_text="计算").click()
-    total = page.locator("p.total strong").inner_text()
+    # both subsidies are exact amounts (按15%/20%補貼, capped per item): one sub-total, no other kind shown
+    total = page.locator("p.total-exact strong").inner_text()
     assert total == "2277.78"  # 500.00 + 1777.78
+    assert page.locator("div.totals p").all_inner_texts() == ["应得 2277.78 元"]
     body = page.locator("body").inner_text()
     assert "按15%补贴,最高补贴500元" in body  # the clause, in Simplified
     assert "1777.78" in body and "500.00" in body

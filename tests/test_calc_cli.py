@@ -21,7 +21,7 @@ SOFTWARE_AND_VOUCHERS = {
         {"id": "v2", "type": "innovation_voucher", "date": "2025-06-01", "service_fee": "150000"},  # 75000 -> 50000 left
         # 符合條件的軟件企業享受所得稅“兩免三減半”: year 3 is taxed at 12.5% instead of 25%
         {"id": "t1", "type": "software_income_tax", "date": "2025-05-31", "status": "符合條件的軟件企業",
-         "taxable_income": "1000000.01", "profit_year": 3},
+         "taxable_income": "1000000.01", "profit_year": 3, "tax_year": 2024},
     ],
 }
 
@@ -48,7 +48,10 @@ def test_calc_json(tmp_path):
     ]
     assert data["entitlements"][1]["tax_due"] == "125000.00"
     assert data["entitlements"][2]["caps_hit"] == ["innovation-voucher-annual"]
-    assert data["total"] == "325000.00"
+    # ceilings and tax savings are summed apart; `total` is their plain sum, kept for compatibility
+    assert data["totals"] == {"ceiling": "200000.00", "floor": "0.00", "exact": "0.00", "tax": "125000.00"}
+    assert data["by_measure"] == 0 and data["total"] == "325000.00"
+    assert [e["verdict"] for e in data["entitlements"]] == ["ceiling", "tax", "ceiling"]
     first = data["entitlements"][0]
     assert first["article"] == 3 and first["kind"] == "ceiling" and first["department"] == "市科技局"
     assert first["clause"] == "按实际发生服务费用给予最高50%比例的补助,单个企业全年最高补助20万元"
@@ -60,7 +63,8 @@ def test_calc_table_and_traditional(tmp_path):
     path = write(tmp_path, SOFTWARE_AND_VOUCHERS)
     result = runner.invoke(app, ["calc", str(path)])
     assert result.exit_code == 0, result.output
-    assert "合计 325000.00 元" in result.output and "创新券补助" in result.output
+    assert "最高可得 200000.00 元" in result.output and "节税 125000.00 元" in result.output
+    assert "合计" not in result.output and "创新券补助" in result.output
     result = runner.invoke(app, ["calc", str(path), "--traditional", "--json"])
     data = json.loads(result.output)
     assert data["entitlements"][0]["title"] == "創新券補助"
@@ -123,7 +127,7 @@ def test_yaml_as_people_write_it(tmp_path):
         ("h1", "200000.00"),
         ("v2", "50000.00"),
     ]
-    assert data["total"] == "400000.00"
+    assert data["totals"]["ceiling"] == "400000.00"
 
 
 def test_a_json_file_with_a_byte_order_mark(tmp_path):
@@ -131,7 +135,7 @@ def test_a_json_file_with_a_byte_order_mark(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(SOFTWARE_AND_VOUCHERS, ensure_ascii=False).encode("utf-8"))
     result = runner.invoke(app, ["calc", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["total"] == "325000.00"
+    assert json.loads(result.output)["totals"]["tax"] == "125000.00"
 
 
 @pytest.mark.parametrize(
@@ -178,7 +182,7 @@ def test_events_lists_fields_units_and_rules():
 def test_check_prints_coverage():
     result = runner.invoke(app, ["check"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "规则 42 条;受益条款中的金额与比例 47 个,已覆盖 47 个(100%)" in result.output
+    assert "受益条款中的金额与比例 47 个,已覆盖 47 个(100%)" in result.output
 
 
 def test_check_fails_when_an_amount_is_paid_by_no_rule(tmp_path):
@@ -195,3 +199,30 @@ def test_check_fails_when_an_amount_is_paid_by_no_rule(tmp_path):
     assert result.exit_code == 1
     assert "未覆盖: 第 30 条 60%" in result.output and "未覆盖: 第 30 条 100万元" in result.output
     assert "已覆盖 45 个" in result.output
+
+
+def test_a_capped_floor_is_shown_as_a_ceiling(tmp_path):
+    # 市、區兩級對短期出口信用保險保費給予不低于60%的補助,單家企業保費補助金額不超過100萬元:
+    # 60% × 2000000 = 1200000 > 1000000: the cap binds, so 1000000 is the most the firm gets, not the least;
+    # 60% × 100000 = 60000 for another firm's premium stays a floor (counties may add).
+    case = {
+        "subject": {"id": "E1", "kind": "enterprise", "name": "湖州某外贸有限公司"},
+        "events": [{"id": "p1", "type": "export_credit_insurance", "date": "2025-09-30", "premium": 2000000}],
+    }
+    path = write(tmp_path, case, "capped.json")
+    data = json.loads(runner.invoke(app, ["calc", str(path), "--json"]).output)
+    (item,) = data["entitlements"]
+    assert (item["kind"], item["verdict"], item["verdict_label"]) == ("floor", "ceiling", "最高可得")
+    assert item["trace"][-1] == "最高可得 1000000.00 元(审核部门在此限额内核定)"
+    assert not any(line.startswith("不低于") for line in item["trace"])
+    assert data["totals"] == {"ceiling": "1000000.00", "floor": "0.00", "exact": "0.00", "tax": "0.00"}
+    output = runner.invoke(app, ["calc", str(path)], terminal_width=200).output
+    assert "最高可得 1000000.00 元" in output and "不低于 1000000.00" not in output and "至少" not in output
+    case["events"][0]["premium"] = 100000
+    path = write(tmp_path, case, "floor.json")
+    data = json.loads(runner.invoke(app, ["calc", str(path), "--json"]).output)
+    assert data["entitlements"][0]["verdict"] == "floor"
+    assert data["entitlements"][0]["trace"][-1] == "不低于 60000.00 元"
+    assert data["totals"]["floor"] == "60000.00" and data["totals"]["ceiling"] == "0.00"
+    output = runner.invoke(app, ["calc", str(path)], terminal_width=200).output
+    assert "至少 60000.00 元" in output and "最高可得" not in output

@@ -45,7 +45,8 @@ def test_first_high_tech_recognition(client):
     response = post_case(client, case(HIGH_TECH_FIRST))
     assert response.status_code == 200, response.text
     data = response.json()
-    assert data["total"] == "200000.00"
+    assert data["totals"] == {"ceiling": "200000.00", "floor": "0.00", "exact": "0.00", "tax": "0.00"}
+    assert data["by_measure"] == 0 and data["total"] == "200000.00"
     [item] = data["entitlements"]
     assert item["rule"] == "high-tech-first"
     assert item["amount"] == "200000.00"
@@ -68,7 +69,7 @@ def test_money_never_passes_through_float(client):
         [item] = response.json()["entitlements"]
         assert item["amount"] == "40000.01"
         assert "四舍五入到分:40000.005 → 40000.01 元" in item["trace"]
-        assert response.json()["total"] == "40000.01"
+        assert response.json()["totals"]["ceiling"] == "40000.01"
 
 
 def test_large_amounts_keep_every_digit(client):
@@ -78,7 +79,7 @@ def test_large_amounts_keep_every_digit(client):
     body = (
         '{"subject": {"id": "E1", "kind": "enterprise"}, "events": [{"id": "t1", "type": "software_income_tax",'
         ' "date": "2025-05-31", "status": "符合条件的软件企业", "taxable_income": 987654321098765.43,'
-        ' "profit_year": 1}]}'
+        ' "profit_year": 1, "tax_year": 2025}]}'
     )
     response = post_case(client, body)
     assert response.status_code == 200, response.text
@@ -103,7 +104,7 @@ def test_annual_cap_across_events_and_mixed_types(client):
         ("v2", "50000.00"),
     ]
     assert data["entitlements"][2]["caps_hit"] == ["innovation-voucher-annual"]
-    assert data["total"] == "400000.00"
+    assert data["totals"]["ceiling"] == "400000.00"
 
 
 def test_unmatched_event_has_reasons(client):
@@ -111,6 +112,7 @@ def test_unmatched_event_has_reasons(client):
     report = {"id": "r1", "type": "rd_report", "date": "2025-06-01", "rd_expense": 5000000, "revenue": 100000000}
     data = post_case(client, case(report)).json()
     assert data["entitlements"] == [] and data["total"] == "0.00"
+    assert set(data["totals"].values()) == {"0.00"}
     [unmatched] = data["unmatched"]
     assert unmatched["event"] == "r1"
     assert "不成立" in unmatched["reasons"][0]
@@ -184,7 +186,7 @@ def test_error_in_traditional(client):
 
 def test_rules(client):
     rules = client.get("/api/v1/rules").json()
-    assert len(rules) == 42
+    assert len(rules) == len(load_pack(PACK).rules) and len(rules) >= 42  # the 42 with amounts, and more
     rule = next(rule for rule in rules if rule["id"] == "innovation-voucher")
     assert rule["article"] == 3 and rule["area"] == 1 and rule["kind"] == "ceiling"
     assert rule["event"] == "innovation_voucher" and rule["subject"] == ["enterprise"]
@@ -256,7 +258,7 @@ def test_unknown_address_and_method_in_chinese(client):
 
 def test_health(client):
     health = client.get("/api/v1/health").json()
-    assert health["status"] == "ok" and health["rules"] == 42
+    assert health["status"] == "ok" and health["rules"] == len(load_pack(PACK).rules)
 
 
 def test_openapi(client):
@@ -407,3 +409,63 @@ def test_the_item_cap_line_shows_the_amount_as_computed(client):
     [item] = response.json()["entitlements"]
     assert item["amount"] == "500.00"
     assert any(line.endswith(":899.9985 元 → 500.00 元") for line in item["trace"]), item["trace"]
+
+
+def result_section(html: str) -> str:
+    return html[html.index('<section class="result">'):]
+
+
+def test_form_shows_sub_totals_never_one_sum(client):
+    # 對首次認定的高新技術企業,每家給予最高20萬元獎勵 (最高 200000) and 短期出口信用保險保費給予不低于60%的補助
+    # (60% × 100000 = 60000, a floor): two kinds of amount, two sub-totals, no 合计 of 260000.
+    form = {
+        "subject_kind": "enterprise", "action": "calculate",
+        "e0_type": "high_tech_recognition", "e0_date": "2025-05-01", "e0_recognition": "首次认定",
+        "e1_type": "export_credit_insurance", "e1_date": "2025-06-01", "e1_premium": "100000",
+    }
+    html = result_section(client.post("/calc", data=form).text)
+    assert re.search(r'class="total total-ceiling">最高可得 <strong>200000.00</strong> 元', html)
+    assert re.search(r'class="total total-floor">至少 <strong>60000.00</strong> 元', html)
+    assert "260000.00" not in html and "合计 <strong>" not in html
+    assert "total-exact" not in html and "total-tax" not in html  # only the kinds the result holds
+    assert "不低于 60000.00 元" in html
+
+
+def test_form_labels_a_capped_floor_as_a_ceiling(client):
+    # 單家企業保費補助金額不超過100萬元: 60% × 2000000 = 1200000 is cut to 1000000, the most, not the least.
+    form = {"subject_kind": "enterprise", "action": "calculate",
+            "e0_type": "export_credit_insurance", "e0_date": "2025-09-30", "e0_premium": "2000000"}
+    html = result_section(client.post("/calc", data=form).text)
+    assert '<div class="amount">最高可得 1000000.00 元</div>' in html
+    assert "不低于 1000000.00" not in html
+    assert re.search(r'class="total total-ceiling">最高可得 <strong>1000000.00</strong> 元', html)
+    assert "total-floor" not in html
+
+
+def test_a_tax_year_settled_the_next_spring_still_counts(client):
+    # 符合條件的軟件企業享受所得稅“兩免三減半”: national policy, by tax year; 2025 settled on 2026-05-31.
+    event = {"id": "t1", "type": "software_income_tax", "date": "2026-05-31", "status": "符合条件的软件企业",
+             "taxable_income": "400000", "profit_year": 2, "tax_year": 2025}
+    data = post_case(client, case(event)).json()
+    [item] = data["entitlements"]
+    assert (item["amount"], item["tax_due"], item["in_validity"]) == ("100000.00", "0.00", True)  # 25% × 400000
+    assert data["totals"]["tax"] == "100000.00" and data["totals"]["ceiling"] == "0.00"
+    assert any(line.startswith("解读:国家税收优惠按其自身期限执行") for line in item["trace"])
+
+
+def test_form_counts_benefits_whose_amount_another_policy_sets(client):
+    # A by_measure benefit (金额按…执行) is listed and counted, never added to an amount.
+    pack = load_pack(PACK)
+    rule = next(
+        rule for rule in pack.rules
+        if rule.spec.kind.value == "by_measure" and rule.spec.when == "TRUE" and "enterprise" in rule.spec.subject
+        and not pack.events[rule.spec.event].fields and len(pack.rules_for(rule.spec.event)) == 1
+    )
+    form = {"subject_kind": "enterprise", "action": "calculate", "e0_type": rule.spec.event, "e0_date": "2025-05-01",
+            "e1_type": "high_tech_recognition", "e1_date": "2025-05-01", "e1_recognition": "首次认定"}
+    html = result_section(client.post("/calc", data=form).text)
+    assert '<p class="total total-by_measure">另有 <strong>1</strong> 项金额按相关政策执行(不计入上列金额)</p>' in html
+    assert re.search(r'class="total total-ceiling">最高可得 <strong>200000.00</strong> 元', html)
+    data = post_case(client, case({"id": "b1", "type": rule.spec.event, "date": "2025-05-01"})).json()
+    assert data["by_measure"] == 1 and set(data["totals"].values()) == {"0.00"}
+    assert data["entitlements"][0]["verdict"] == "by_measure" and data["entitlements"][0]["amount"] is None

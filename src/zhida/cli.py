@@ -148,12 +148,12 @@ def calc(
     script = to_traditional if traditional else (lambda text: text)
     console = _console()
     table = Table(title=Text(script(f"{data['subject']['name']} 可享受的政策")), show_lines=True)
-    for column in ("事件", "日期", "规则", "条", "类型", "金额(元)", "牵头部门"):
+    for column in ("事件", "日期", "规则", "条", "金额含义", "金额(元)", "牵头部门"):
         table.add_column(script(column), justify="right" if column == "金额(元)" else "left")
     for item in data["entitlements"]:
-        amount = item["amount"] if item["amount"] is not None else script(item["result"] or "资格")
+        amount = item["amount"] if item["amount"] is not None else script(item["result"] or item["verdict_label"])
         table.add_row(*_cells(
-            item["event"], item["date"], item["title"], item["article"], item["kind"], amount, item["department"]
+            item["event"], item["date"], item["title"], item["article"], item["verdict_label"], amount, item["department"]
         ))
     console.print(table)
     for item in data["entitlements"]:
@@ -165,7 +165,22 @@ def calc(
         console.print(_styled((f"{script('事件')} {item['event']} {script('无可享受的政策')}:", "yellow")))
         for reason in item["reasons"]:
             console.print(f"  {reason}")
-    console.print(_styled((f"{script('合计')} {data['total']} {script('元')}", "bold")))
+    _print_subtotals(console, data, script)
+
+
+# The sub-totals of `zhida calc`, one per verdict: ceilings, floors, exact amounts and tax savings never add up.
+SUBTOTAL_LABELS = {"ceiling": "最高可得", "floor": "至少", "exact": "应得", "tax": "节税"}
+
+
+def _print_subtotals(console: Console, data: dict, script) -> None:
+    present = {item["verdict"] for item in data["entitlements"]}
+    for verdict, label in SUBTOTAL_LABELS.items():
+        if verdict in present:
+            console.print(_styled((f"{script(label)} {data['totals'][verdict]} {script('元')}", "bold")))
+    if data["by_measure"]:
+        console.print(_styled((script(f"另有 {data['by_measure']} 项金额按相关政策执行(不计入上列金额)"), "bold")))
+    if not present & SUBTOTAL_LABELS.keys() and not data["by_measure"]:
+        console.print(script("无涉及资金的支持"))
 
 
 @app.command()

@@ -32,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 
-from zhida.engine.calculate import VERDICTS, calculate
+from zhida.engine.calculate import SUMMED, VERDICTS, calculate
 from zhida.engine.case import CaseError, case_from_data
 from zhida.engine.evaluate import EvaluationError
 from zhida.engine.output import result_to_dict
@@ -46,6 +46,8 @@ TEMPLATES = Path(str(files("zhida.web") / "templates"))
 STATIC = Path(str(files("zhida.web") / "static"))
 MAX_EVENTS = 5  # event rows one calculator form holds
 KIND_LABELS = {kind.value: label for kind, label in VERDICTS.items()}
+# The sub-totals of a result, each a sum of one verdict only (DESIGN.md: sums never mix kinds).
+TOTAL_LABELS = {"ceiling": "最高可得", "floor": "至少", "exact": "应得", "tax": "节税"}
 
 
 def template_environment() -> Environment:
@@ -296,7 +298,13 @@ def _result_view(request: Request, result: Any, rows: list[Row]) -> dict[str, An
         item["article_title"] = catalogue.article_titles.get(item["article"], "")
         item["event_title"] = titles.get(item["event"], "")
         item["event_number"] = item["event"].removeprefix("e")
-        item["kind_name"] = KIND_LABELS.get(item["kind"], item["kind"])
+        item["kind_name"] = KIND_LABELS.get(item["verdict"], item["verdict"])
+    present = {item["verdict"] for item in data["entitlements"]}
+    data["subtotals"] = [
+        {"verdict": kind.value, "label": TOTAL_LABELS[kind.value], "amount": data["totals"][kind.value]}
+        for kind in SUMMED
+        if kind.value in present
+    ]
     for item in data["unmatched"]:
         item["event_title"] = titles.get(item["event"], "")
         item["event_number"] = item["event"].removeprefix("e")
