@@ -7,10 +7,12 @@ shown in Simplified script.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from zhida.source.model import Amount, Area, Article, Document, Indicator, Rate, Sentence
+from zhida.source.model import Amount, Area, Article, Document, Indicator, Rate, Sentence, Task
 from zhida.source.numerals import format_value
 from zhida.source.script import display
 
@@ -32,6 +34,8 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
             "end": item.span.end,
             "text": words(item.text),
             "sentences": [sentence(s) for s in item.sentences],
+            "tasks": [task(t) for t in tasks_of.get(item.span.start, [])],
+            "indicators": [indicator(i) for i in indicators_of.get(item.span.start, [])],
         }
 
     def area(item: Area) -> dict[str, Any]:
@@ -43,6 +47,8 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
             "start": item.span.start,
             "end": item.span.end,
             "goals": [sentence(s) for s in item.goals],
+            "goal_tasks": [task(t) for t in goal_tasks_of.get(item.span.start, [])],
+            "goal_indicators": [indicator(i) for i in goal_indicators_of.get(item.span.start, [])],
             "articles": [article(a) for a in item.articles],
         }
 
@@ -59,6 +65,9 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
     def rate(item: Rate) -> dict[str, Any]:
         return {"value": _money(item.value), "qualifier": item.qualifier.value, "text": words(item.text), **_place(item)}
 
+    def task(item: Task) -> dict[str, Any]:
+        return {"kind": item.kind.value, "text": words(item.text), "department": words(item.department), **_place(item)}
+
     def indicator(item: Indicator) -> dict[str, Any]:
         return {
             "name": words(item.name),
@@ -72,6 +81,10 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
             **_place(item),
         }
 
+    tasks_of = _by_article(document, document.tasks)
+    indicators_of = _by_article(document, document.indicators)
+    goal_tasks_of = _by_area_goals(document, document.tasks)
+    goal_indicators_of = _by_area_goals(document, document.indicators)
     preamble = document.preamble
     budgets = [a.budget for a in document.areas if a.budget is not None]
     return {
@@ -90,13 +103,14 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
         "amounts": [amount(a) for a in document.amounts],
         "rates": [rate(r) for r in document.rates],
         "indicators": [indicator(i) for i in document.indicators],
+        "tasks": [task(t) for t in document.tasks],
         "budget_total": _money(sum(budgets, Decimal(0))) if budgets else None,
         "stated_total": _money(document.stated_total),
         "warnings": list(document.warnings),
     }
 
 
-def _place(item: Amount | Rate | Indicator) -> dict[str, Any]:
+def _place(item: Amount | Rate | Indicator | Task) -> dict[str, Any]:
     return {
         "start": item.span.start,
         "end": item.span.end,
@@ -104,6 +118,30 @@ def _place(item: Amount | Rate | Indicator) -> dict[str, Any]:
         "article": item.article,
         "area": item.area,
     }
+
+
+def _by_article(document: Document, items: Sequence[Task] | Sequence[Indicator]) -> dict[int, list[Any]]:
+    """Items grouped by the start of the article whose paragraph holds them (one bisection each:
+    article numbers may repeat in a corpus, positions do not)."""
+    articles = document.articles
+    starts = [article.span.start for article in articles]
+    grouped: dict[int, list[Any]] = {}
+    for item in items:
+        index = bisect.bisect_right(starts, item.span.start) - 1
+        if item.article is not None and index >= 0 and item.span.start < articles[index].span.end:
+            grouped.setdefault(starts[index], []).append(item)
+    return grouped
+
+
+def _by_area_goals(document: Document, items: Sequence[Task] | Sequence[Indicator]) -> dict[int, list[Any]]:
+    """Items of the areas' goal paragraphs (article null), grouped by the start of their area."""
+    starts = [area.span.start for area in document.areas]
+    grouped: dict[int, list[Any]] = {}
+    for item in items:
+        index = bisect.bisect_right(starts, item.span.start) - 1
+        if item.article is None and index >= 0:
+            grouped.setdefault(starts[index], []).append(item)
+    return grouped
 
 
 def _money(value: Decimal | None) -> str | None:

@@ -32,6 +32,7 @@ from zhida.engine.case import CaseError, case_from_data, read_case_json
 from zhida.engine.evaluate import EvaluationError
 from zhida.engine.output import result_to_dict
 from zhida.rules.pack import Pack
+from zhida.source.numerals import format_value
 from zhida.source.script import to_simplified, to_traditional
 from zhida.web.schema import ERROR_SCHEMA, calculate_openapi
 
@@ -138,6 +139,35 @@ async def get_article(request: Request, number: int) -> Response:
                 for rule in pack.rules
                 if rule.spec.article == number
             ],
+            # Tasks (責任分解) and targets of the article, from the parsed document: nothing it says is dropped.
+            "tasks": [
+                {
+                    "kind": task.kind.value,
+                    "text": to_simplified(task.text),
+                    "text_original": task.text,
+                    "department": to_simplified(task.department),
+                    "start": task.span.start,
+                    "end": task.span.end,
+                }
+                for task in pack.document.tasks
+                if task.article == number and task.area == article.area
+            ],
+            "indicators": [
+                {
+                    "name": to_simplified(indicator.name),
+                    "name_original": indicator.name,
+                    "value": format_value(indicator.value),
+                    "value_high": None if indicator.value_high is None else format_value(indicator.value_high),
+                    "unit": to_simplified(indicator.unit),
+                    "direction": indicator.direction.value,
+                    "year": indicator.year,
+                    "department": to_simplified(indicator.department),
+                    "text": to_simplified(indicator.text),
+                    "text_original": indicator.text,
+                }
+                for indicator in pack.document.indicators
+                if indicator.article == number and indicator.area == article.area
+            ],
         }
     )
 
@@ -188,7 +218,12 @@ def api_router(pack: Pack) -> APIRouter:
         get_article,
         methods=["GET"],
         summary="一条政策条款",
-        description="条款的简体文本与原文、所属领域、牵头部门,以及引用它的规则。",
+        description=(
+            "条款的简体文本与原文、所属领域、牵头部门,引用它的规则(rules),"
+            "以及解析出的任务(tasks:kind 为 task 即牵头部门负责的工作,benefit 即未写明金额的优惠,"
+            "金额按配套政策或国家、省政策执行)和量化目标(indicators:名称、数值(十进制字符串)、单位、方向、年份)。"
+            "字段含义同 docs/parse-json.md 的 tasks[] 与 indicators[]。"
+        ),
         responses={404: {"description": "文件中没有这一条", "content": json_error}},
     )
     return api
