@@ -9,7 +9,7 @@ Two checks, both printed by `zhida check`:
 - sentences: every grant of an article, with or without an amount, found by what it
   grants (`GRANTS`): 给予, 补贴, 贴息, 优惠, 减免, 降低…费率, 享受, 纳入…库 … . A grant is
   the clause (the words between two of , ; : 。) holding the grant word. It is covered by a
-  rule or cap whose clause overlaps it (any kind, by_measure included), by a `not_benefits`
+  rule or cap whose clause quotes a grant word of it (any kind, by_measure included), by a `not_benefits`
   entry (with its reason: a budget, a target, encouragement with no subject …) or by an
   indicator of the parser (a target such as 发放公租房租赁补贴7460户). A sentence is covered
   when all its grants are: one sentence may grant two things, and a rule for one of them
@@ -182,8 +182,20 @@ class SentenceCoverage:
         return not self.missing
 
 
-def grant_clauses(document: Document) -> list[tuple[int, int, Sentence, tuple[str, ...], Span]]:
-    """Every grant of every article sentence: (area, article, sentence, labels, clause span).
+@dataclass(frozen=True)
+class GrantClause:
+    """A clause of an article sentence that grants something, as the detector finds it."""
+
+    area: int
+    article: int
+    sentence: Sentence
+    words: tuple[str, ...]  # the GRANTS labels found in it
+    span: Span  # the clause, offsets into the original text
+    marks: tuple[Span, ...]  # where the grant words stand: what a covering clause must quote
+
+
+def grant_clauses(document: Document) -> list[GrantClause]:
+    """Every grant of every article sentence, in document order.
 
     Works on the canonical copy, whose offsets are the original's, so a span quotes the
     government's own words in either script."""
@@ -193,14 +205,18 @@ def grant_clauses(document: Document) -> list[tuple[int, int, Sentence, tuple[st
         for sentence in article.sentences:
             if _is_heading(article, sentence):
                 continue  # (五)加大科技创新奖励 names the article; its sentences grant
-            by_clause: dict[tuple[int, int], list[str]] = {}
+            by_clause: dict[tuple[int, int], tuple[list[str], list[Span]]] = {}
             for label, pattern in GRANTS:
                 for match in pattern.finditer(text, sentence.span.start, sentence.span.end):
-                    clause = _clause(text, sentence.span, match.start(), match.end())
-                    if label not in by_clause.setdefault(clause, []):
-                        by_clause[clause].append(label)
-            for (start, end), labels in sorted(_merged(by_clause).items()):
-                found.append((article.area, article.number, sentence, tuple(labels), Span(start, end)))
+                    labels, marks = by_clause.setdefault(_clause(text, sentence.span, match.start(), match.end()), ([], []))
+                    marks.append(Span(match.start(), match.end()))
+                    if label not in labels:
+                        labels.append(label)
+            for (start, end), (labels, marks) in sorted(_merged(by_clause).items()):
+                found.append(GrantClause(
+                    article.area, article.number, sentence, tuple(labels), Span(start, end),
+                    tuple(sorted(marks, key=lambda mark: mark.start)),
+                ))
     return found
 
 
@@ -215,16 +231,19 @@ def _clause(text: str, sentence: Span, start: int, end: int) -> tuple[int, int]:
     return before, after.start() if after else sentence.end
 
 
-def _merged(by_clause: dict[tuple[int, int], list[str]]) -> dict[tuple[int, int], list[str]]:
+def _merged(
+    by_clause: dict[tuple[int, int], tuple[list[str], list[Span]]],
+) -> dict[tuple[int, int], tuple[list[str], list[Span]]]:
     """Overlapping clauses (a match that spans a comma) as one grant."""
-    merged: dict[tuple[int, int], list[str]] = {}
-    for (start, end), labels in sorted(by_clause.items()):
-        for (other_start, other_end), other_labels in list(merged.items()):
+    merged: dict[tuple[int, int], tuple[list[str], list[Span]]] = {}
+    for (start, end), (labels, marks) in sorted(by_clause.items()):
+        for (other_start, other_end), (other_labels, other_marks) in list(merged.items()):
             if start < other_end and other_start < end:
                 del merged[(other_start, other_end)]
                 start, end = min(start, other_start), max(end, other_end)
                 labels = other_labels + [label for label in labels if label not in other_labels]
-        merged[(start, end)] = labels
+                marks = other_marks + marks
+        merged[(start, end)] = (labels, marks)
     return merged
 
 
@@ -232,27 +251,32 @@ def sentence_coverage(pack: Pack) -> SentenceCoverage:
     """Each benefit sentence of the document and what covers each of its grants."""
     document = pack.document
     sentences: dict[int, BenefitSentence] = {}
-    for area, article, sentence, labels, span in grant_clauses(document):
-        grant = Grant(labels, span, document.quote(span), _grant_covered_by(pack, span))
-        previous = sentences.get(sentence.index)
+    for found in grant_clauses(document):
+        grant = Grant(found.words, found.span, document.quote(found.span), _grant_covered_by(pack, found.marks))
+        previous = sentences.get(found.sentence.index)
         grants = (previous.grants if previous else ()) + (grant,)
-        sentences[sentence.index] = BenefitSentence(area, article, sentence, grants)
+        sentences[found.sentence.index] = BenefitSentence(found.area, found.article, found.sentence, grants)
     return SentenceCoverage(tuple(sentences[index] for index in sorted(sentences)))
 
 
-def _grant_covered_by(pack: Pack, span: Span) -> tuple[str, ...]:
+def _grant_covered_by(pack: Pack, marks: tuple[Span, ...]) -> tuple[str, ...]:
+    """What quotes a grant word of the clause: a rule or cap quoting only the clause's other
+    words (对现代设施农业项目 without 实施贷款贴息) does not cover it."""
+    def quotes(other: tuple[int, int]) -> bool:
+        return any(_overlaps(mark, other) for mark in marks)
+
     by: list[str] = []
     for rule in pack.rules:
-        if _overlaps(span, rule.clause_span):
+        if quotes(rule.clause_span):
             by.append(rule.id)
         for cap in rule.caps:
-            if cap.id not in by and _overlaps(span, _cap_span(pack, cap.clause)):
+            if cap.id not in by and quotes(_cap_span(pack, cap.clause)):
                 by.append(cap.id)
     for mark, mark_span in pack.not_benefits:
-        if _overlaps(span, mark_span):
+        if quotes(mark_span):
             by.append(f"not_benefits: {mark.reason}")
     for indicator in pack.document.indicators:
-        if _overlaps(span, (indicator.span.start, indicator.span.end)):
+        if quotes((indicator.span.start, indicator.span.end)):
             by.append(f"indicator: {indicator.name}")
     return tuple(by)
 
