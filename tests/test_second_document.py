@@ -33,6 +33,7 @@ ARTICLES: list[dict] = SPEC["articles"]
 AMOUNTS: list[dict] = SPEC["amounts"]
 RATES: list[dict] = SPEC["rates"]
 TARGETS: list[dict] = SPEC["targets"]
+TASKS: list[dict] = SPEC["tasks"]
 TOTAL = Decimal(SPEC["stated_total"])
 
 # A number (Arabic, or the Chinese 二十 of 最高二十万元), an optional 万/亿, then 元.
@@ -222,3 +223,27 @@ def test_a_ceiling_word_is_not_part_of_the_target_name(document):
     # （六） "年化担保费率不超过1%": the name stops before 不超过, the direction carries it.
     (target,) = [i for i in document.indicators if i.article == 6 and i.unit == "%"]
     assert (target.name, target.value, target.direction.value) == ("年化担保费率", 1, "≤")
+
+
+def test_yaml_tasks_are_words_of_the_text():
+    for task in TASKS:
+        assert TEXT.count(task["text"]) == 1, task["text"]
+        assert article_and_area(TEXT, TEXT.index(task["text"])) == (task["article"], task["area"])
+
+
+def test_parsed_tasks(document):
+    parsed = [(t.area, t.article, t.kind.value, t.text) for t in document.tasks]
+    assert parsed == [(t["area"], t["article"], t["kind"], t["text"]) for t in TASKS]
+    for task in document.tasks:
+        assert task.department == AREAS[task.area - 1]["department"]
+        assert document.text[task.span.start : task.span.end] == task.text
+
+
+def test_every_sentence_is_an_amount_a_rate_a_target_or_a_task(document):
+    pieces = (*document.amounts, *document.rates, *document.indicators, *document.tasks)
+    sentences = [s for area in document.areas for s in area.goals]
+    sentences += [s for article in document.articles for s in article.sentences[1:]]  # after the title
+    dropped = [
+        s.text for s in sentences if not any(p.span.start < s.span.end and s.span.start < p.span.end for p in pieces)
+    ]
+    assert dropped == []

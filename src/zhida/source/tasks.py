@@ -11,12 +11,12 @@ clause or at ;, become tasks:
     提高電動自行車新車購買補貼力度。
         -> task "提高電動自行車新車購買補貼力度", kind benefit (補貼 without a number)
 
-A run is a task when it names an action (推進, 實施, 建設, 打造, 培育, 支持, 鼓勵 … see VERBS) or
-grants something (給予, 補貼, 補助, 獎勵, 貼息, 優惠, 減免, 費率, 享受, 納入…庫/清單 … see
-BENEFIT), or when its sentence holds no number at all (then the whole sentence is the task,
-whatever its verbs). A run with neither in a sentence that has numbers is a modifier of the
-numbers (2025年, 企業孵化期內, 對首次認定的高新技術企業) and is read with them. So is the
-condition of a benefit (對…, …的 right before a numeric clause: 眾創空間…每培育1家…的,分別給予…).
+Every such run is a task, whatever its verbs, except what only frames the numbers of its
+sentence: when they apply (2025年, 企業孵化期內: TIME_FRAME) and, right before a numeric
+clause, the subject, procedure or occasion of a benefit (對首次認定的高新技術企業, 眾創空間…每培育
+1家…的, 根據具體項目管理辦法, 以…為契機: see CONDITION_SUBJECT). So a provision is never dropped
+for want of a known verb; VERBS only decides whether a 對/根據 clause acts, and whether an
+amount inside a clause is a threshold of a task (持續優化3億元以上項目…管理機制) or a benefit.
 
 Kind `benefit` marks a task that grants something without a number (給予相應補助, 貼息, 費率);
 the rule pack encodes those as by_measure rules. The article's heading sentence ((一)推動高能級
@@ -36,7 +36,7 @@ VERBS = re.compile(
     "|开展|探索|争取|争创|迭代|强化|扩大|用好|办好|举办|发展|构建|取消|允许|制定|指导|安排|开通|延续|继续"
     "|持续|聚焦|研究|简化|提高|开辟|助力|推广|规范|做实|做深|保障|申报|统筹|推荐|设立|引进|营造|创建|申建"
     "|推开|整治|消除|增加|启动|满足|促进|参与|带动|挖掘|抢抓|谋划|拓展|实行|开发|运用|使用|打通|降低|平衡"
-    "|整体提升|会商|实现|全面|深入|做好|搭建|组建|赴|统一办理|防范|治理|开工|达到"
+    "|整体提升|会商|实现|全面|深入|做好|搭建|组建|赴|统一办理|防范|治理|开工|达到|提振"
 )
 # What grants something to a subject who could claim it.
 BENEFIT = re.compile(
@@ -47,6 +47,8 @@ BENEFIT = re.compile(
 CLAUSE_SPLIT = re.compile("[,;:。]")
 # The city asking the province or the state for money or a policy: work, not a benefit to a subject.
 SEEKING = re.compile(r"(?:全力|积极)?争取")
+# When the numbers of a sentence apply (2025年, 企業孵化期內): read with them, not a task.
+TIME_FRAME = re.compile(r"(?:20\d\d年(?:度|底|内)?|[^,;:。]{0,12}期(?:内|间))")
 # A budget or the stated total is an amount, never a task.
 BUDGET = re.compile(r"预算|支持总额")
 # Clauses that open a benefit are read with the numbers after them, not as tasks of their own:
@@ -139,8 +141,8 @@ def _sentence_tasks(
         span = Span(run[0].start, run[-1].end)
         words = _words(canonical, span)
         grants = _grants(words) and SEEKING.match(words) is None
-        if has_numbers and not grants and VERBS.search(words) is None:
-            continue  # a modifier of the numbers: 2025年, 企業孵化期內
+        if has_numbers and not grants and TIME_FRAME.fullmatch(words):
+            continue  # when the numbers apply: 2025年, 企業孵化期內
         tasks.append(
             Task(
                 text=text[span.start : span.end],
