@@ -3,8 +3,8 @@
 A target is a number with a unit, in an area's goals or an article, that is
 neither a benefit (給予最高20萬元, 按20%補貼), a budget, nor a threshold inside a
 definition (6000元以下的手機, 高于5%的企業, 10億元以上八大…項目). Its name is
-the words of its clause around the number, without the scope and verb words
-that every target carries (2025年, 全年, 全市, 力爭, 達到, 完成, 控制在 …):
+the words of its clause around the number, without the scope and bound words
+that every target carries (2025年, 全年, 全市, 力爭, 爭取, 達到, 完成…90萬標箱, 控制在 …):
 
     2025年,規上工業增加值增長6.5%以上      -> 規上工業增加值增長        ≥ 6.5 %
     全市內河集裝箱吞吐量完成90萬標箱        -> 內河集裝箱吞吐量          = 900000 標箱
@@ -18,8 +18,11 @@ listed factor (each factor's share is measured on its own), each named 要素+�
 A name keeps its subject and its verb:
 
     新增內河千噸級航道21.6公里、內河500噸級及以上泊位10個
-        -> 新增內河千噸級航道, 新增內河500噸級及以上泊位 (an unverbed member of the
-           sentence takes the verb of the target before it)
+        -> 新增內河千噸級航道, 新增內河500噸級及以上泊位 (a count of things without a verb
+           takes the verb of the target before it in the sentence; a measure — 天然氣供應13億方,
+           康復輔具適配3195人 — does not, the verb before may not govern it)
+    完成3個街道全域未來社區建設 -> 完成街道全域未來社區建設 (完成 before a count whose noun
+        follows is the verb, not the bound of 吞吐量完成90萬標箱)
     全面推進長期護理保險制度,參保人數達290萬人以上 -> 長期護理保險參保人數
         (a measure that names no domain — 參保人數, 營收總額, 投資, 指標, a bare verb —
         borrows the topic of its sentence's first clause, or of its article's title)
@@ -42,7 +45,7 @@ from zhida.source.amounts import CHINESE_NUMBER_CHARACTERS, NUMBER, prefix_quali
 from zhida.source.model import Direction, Indicator, Qualifier, Span
 from zhida.source.numerals import parse_number, scale
 from zhida.source.script import half_width
-from zhida.source.structure import ARTICLE_HEADING, Positions, Skeleton, excerpt
+from zhida.source.structure import ARTICLE_HEADING, Paragraph, Positions, Skeleton, excerpt
 
 # Not started inside a run of numerals, as NUMBER (see there).
 FRACTION = rf"(?<![{CHINESE_NUMBER_CHARACTERS}点])[一二三四五六七八九十]+分之[一二三四五六七八九十]+"
@@ -141,7 +144,7 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton, warnings: lis
             for group in _groups(canonical, _candidates(text, canonical, paragraph.span, skeleton, warnings))
             for candidate, name_spans in zip(group, _names(canonical, group), strict=True)
         ]
-        title = _title_span(canonical, skeleton, paragraph)
+        title = _title_span(canonical, paragraph)
         names = _complete_names(canonical, skeleton, named, title)
         for (candidate, _), name_spans in zip(named, names, strict=True):
             sentence = skeleton.sentence_at(candidate.number_start)
@@ -360,7 +363,7 @@ def _quoted_ranges(canonical: str, paragraph: Span) -> list[tuple[int, int]]:
     return ranges
 
 
-def _title_span(canonical: str, skeleton: Skeleton, paragraph) -> Span | None:
+def _title_span(canonical: str, paragraph: Paragraph) -> Span | None:
     """The title of the paragraph's article ((三十八)優化用地要素保障。 -> 優化用地要素保障), else None."""
     if paragraph.article is None:
         return None
@@ -477,7 +480,7 @@ def _topic(
 
 
 def _counted_shares(
-    text: str, canonical: str, skeleton: Skeleton, paragraph, area: int, department: str, year: int
+    text: str, canonical: str, skeleton: Skeleton, paragraph: Paragraph, area: int, department: str, year: int
 ) -> list[Indicator]:
     """要素A、要素B、要素C等要素投向X比重…提升至“三個80%”: one target per listed factor.
 
