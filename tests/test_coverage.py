@@ -185,3 +185,19 @@ def test_a_not_benefits_reason_outside_the_vocabulary_is_refused(tmp_path):
     (pack / "rules" / "7-more.yaml").write_text(yaml.safe_dump(marks, allow_unicode=True), encoding="utf-8")
     with pytest.raises(PackError, match=r"7-more\.yaml: not_benefits\.0\.reason"):
         load_pack(pack)
+
+
+@pytest.mark.parametrize("piece", ["支持企業", "支持符合條件", "給予,", "納入", "資金"])
+def test_a_hostile_sentence_is_read_in_linear_time(tmp_path, piece):
+    import time
+
+    text = (PACK / "document.txt").read_text(encoding="utf-8")
+    path = tmp_path / "document.txt"
+    path.write_text(text.replace(ANCHOR, ANCHOR + piece * (100_000 // len(piece)) + "。"), encoding="utf-8")
+    document = parse_file(path)
+    started = time.perf_counter()
+    found = grant_clauses(document)
+    # bounded gaps in every pattern, clauses found by bisection, overlaps merged in one pass
+    assert time.perf_counter() - started < 5
+    hostile = [grant for grant in found if grant.article == 12 and len(grant.sentence.text) > 90_000]
+    assert (len(hostile) > 30_000) if piece == "給予," else hostile == []

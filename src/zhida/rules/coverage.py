@@ -18,6 +18,7 @@ Two checks, both printed by `zhida check`:
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -133,11 +134,12 @@ GRANTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("绿色通道", r"绿色通道"),
         ("资金支持", r"(?:资金|基金)[^。;]{0,30}?支持|支持[^,;:。]{0,30}(?:资金|基金)"),
         ("扶持政策", r"扶持政策|帮扶政策|续贷政策"),
-        ("支持…建设", r"支持(?:[^,;:。]*?(?:企业|机构|主体|用人单位))[^,;:。]*?建设"),
-        ("支持符合条件的", r"支持符合[^,;:。]*?的"),
+        ("支持…建设", r"支持[^,;:。]{0,30}?(?:企业|机构|主体|用人单位)[^,;:。]{0,40}?建设"),
+        ("支持符合条件的", r"支持符合[^,;:。]{0,60}?的"),
     )
 )
-# A clause ends at these (canonical punctuation); 、 lists items of one clause.
+# A clause ends at these (canonical punctuation); 、 lists items of one clause. Every pattern
+# above has bounded gaps, so a hostile sentence costs time linear in its length.
 CLAUSE_END = re.compile(r"[,;:。!?]")
 
 
@@ -205,10 +207,12 @@ def grant_clauses(document: Document) -> list[GrantClause]:
         for sentence in article.sentences:
             if _is_heading(article, sentence):
                 continue  # (五)加大科技创新奖励 names the article; its sentences grant
+            breaks = [m.start() for m in CLAUSE_END.finditer(text, sentence.span.start, sentence.span.end)]
             by_clause: dict[tuple[int, int], tuple[list[str], list[Span]]] = {}
             for label, pattern in GRANTS:
                 for match in pattern.finditer(text, sentence.span.start, sentence.span.end):
-                    labels, marks = by_clause.setdefault(_clause(text, sentence.span, match.start(), match.end()), ([], []))
+                    clause = _clause(breaks, sentence.span, match.start(), match.end())
+                    labels, marks = by_clause.setdefault(clause, ([], []))
                     marks.append(Span(match.start(), match.end()))
                     if label not in labels:
                         labels.append(label)
@@ -224,61 +228,55 @@ def _is_heading(article: Article, sentence: Sentence) -> bool:
     return sentence.span.start == article.span.start and article.title in sentence.text
 
 
-def _clause(text: str, sentence: Span, start: int, end: int) -> tuple[int, int]:
-    """The clause around text[start:end]: from the punctuation before it to the one after it."""
-    before = max((m.end() for m in CLAUSE_END.finditer(text, sentence.start, start)), default=sentence.start)
-    after = CLAUSE_END.search(text, end, sentence.end)
-    return before, after.start() if after else sentence.end
+def _clause(breaks: list[int], sentence: Span, start: int, end: int) -> tuple[int, int]:
+    """The clause around [start, end): from the punctuation before it to the one after it.
+
+    `breaks` are the sentence's punctuation offsets, sorted: two bisections per match."""
+    before = bisect.bisect_left(breaks, start)
+    after = bisect.bisect_left(breaks, end)
+    return (breaks[before - 1] + 1 if before else sentence.start), (breaks[after] if after < len(breaks) else sentence.end)
 
 
 def _merged(
     by_clause: dict[tuple[int, int], tuple[list[str], list[Span]]],
 ) -> dict[tuple[int, int], tuple[list[str], list[Span]]]:
-    """Overlapping clauses (a match that spans a comma) as one grant."""
-    merged: dict[tuple[int, int], tuple[list[str], list[Span]]] = {}
+    """Overlapping clauses (a match that spans a comma) as one grant: sorted by start, a clause
+    can only overlap the one merged just before it."""
+    merged: list[tuple[int, int, list[str], list[Span]]] = []
     for (start, end), (labels, marks) in sorted(by_clause.items()):
-        for (other_start, other_end), (other_labels, other_marks) in list(merged.items()):
-            if start < other_end and other_start < end:
-                del merged[(other_start, other_end)]
-                start, end = min(start, other_start), max(end, other_end)
-                labels = other_labels + [label for label in labels if label not in other_labels]
-                marks = other_marks + marks
-        merged[(start, end)] = (labels, marks)
-    return merged
+        if merged and start < merged[-1][1]:
+            last_start, last_end, last_labels, last_marks = merged.pop()
+            start, end = last_start, max(end, last_end)
+            labels = last_labels + [label for label in labels if label not in last_labels]
+            marks = last_marks + marks
+        merged.append((start, end, labels, marks))
+    return {(start, end): (labels, marks) for start, end, labels, marks in merged}
 
 
 def sentence_coverage(pack: Pack) -> SentenceCoverage:
     """Each benefit sentence of the document and what covers each of its grants."""
     document = pack.document
+    covers = _covers(pack)
     sentences: dict[int, BenefitSentence] = {}
     for found in grant_clauses(document):
-        grant = Grant(found.words, found.span, document.quote(found.span), _grant_covered_by(pack, found.marks))
+        by = tuple(dict.fromkeys(name for name, span in covers if any(_overlaps(mark, span) for mark in found.marks)))
+        grant = Grant(found.words, found.span, document.quote(found.span), by)
         previous = sentences.get(found.sentence.index)
         grants = (previous.grants if previous else ()) + (grant,)
         sentences[found.sentence.index] = BenefitSentence(found.area, found.article, found.sentence, grants)
     return SentenceCoverage(tuple(sentences[index] for index in sorted(sentences)))
 
 
-def _grant_covered_by(pack: Pack, marks: tuple[Span, ...]) -> tuple[str, ...]:
-    """What quotes a grant word of the clause: a rule or cap quoting only the clause's other
-    words (对现代设施农业项目 without 实施贷款贴息) does not cover it."""
-    def quotes(other: tuple[int, int]) -> bool:
-        return any(_overlaps(mark, other) for mark in marks)
-
-    by: list[str] = []
-    for rule in pack.rules:
-        if quotes(rule.clause_span):
-            by.append(rule.id)
-        for cap in rule.caps:
-            if cap.id not in by and quotes(_cap_span(pack, cap.clause)):
-                by.append(cap.id)
-    for mark, mark_span in pack.not_benefits:
-        if quotes(mark_span):
-            by.append(f"not_benefits: {mark.reason}")
-    for indicator in pack.document.indicators:
-        if quotes((indicator.span.start, indicator.span.end)):
-            by.append(f"indicator: {indicator.name}")
-    return tuple(by)
+def _covers(pack: Pack) -> list[tuple[str, tuple[int, int]]]:
+    """Every span that covers the grant words it quotes, with what to call it: rules and caps,
+    not_benefits entries, indicators. A rule or cap quoting only other words of a grant's clause
+    (对现代设施农业项目 without 实施贷款贴息) does not cover it."""
+    covers = [(rule.id, rule.clause_span) for rule in pack.rules]
+    caps = {cap.id: cap.clause for rule in pack.rules for cap in rule.caps}
+    covers += [(cap_id, _cap_span(pack, clause)) for cap_id, clause in caps.items()]
+    covers += [(f"not_benefits: {mark.reason}", span) for mark, span in pack.not_benefits]
+    covers += [(f"indicator: {i.name}", (i.span.start, i.span.end)) for i in pack.document.indicators]
+    return covers
 
 
 def _overlaps(span: Span, other: tuple[int, int]) -> bool:
