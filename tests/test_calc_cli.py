@@ -226,3 +226,23 @@ def test_a_capped_floor_is_shown_as_a_ceiling(tmp_path):
     assert data["totals"]["floor"] == "60000.00" and data["totals"]["ceiling"] == "0.00"
     output = runner.invoke(app, ["calc", str(path)], terminal_width=200).output
     assert "至少 60000.00 元" in output and "最高可得" not in output
+
+
+def test_a_by_measure_benefit_is_listed_with_its_source_and_counted(tmp_path):
+    # A benefit whose amount another policy sets is listed (金额按…执行) and counted, never summed.
+    from zhida.rules.pack import load_pack
+
+    pack = load_pack(Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025")
+    rule = next(
+        rule for rule in pack.rules
+        if rule.spec.kind.value == "by_measure" and rule.spec.when == "TRUE" and "enterprise" in rule.spec.subject
+        and not pack.events[rule.spec.event].fields and len(pack.rules_for(rule.spec.event)) == 1
+    )
+    case = {"subject": {"id": "E1", "kind": "enterprise", "name": "湖州某企业"},
+            "events": [{"id": "b1", "type": rule.spec.event, "date": "2025-05-01"}]}
+    path = write(tmp_path, case, "measure.json")
+    data = json.loads(runner.invoke(app, ["calc", str(path), "--json"]).output)
+    assert data["by_measure"] == 1 and set(data["totals"].values()) == {"0.00"} and data["total"] == "0.00"
+    output = runner.invoke(app, ["calc", str(path)], terminal_width=300).output
+    assert f"可申请:金额按{rule.spec.amount_by}执行" in output
+    assert "另有 1 项金额按相关政策执行(不计入上列金额)" in output and "最高可得" not in output

@@ -151,7 +151,11 @@ def calc(
     for column in ("事件", "日期", "规则", "条", "金额含义", "金额(元)", "牵头部门"):
         table.add_column(script(column), justify="right" if column == "金额(元)" else "left")
     for item in data["entitlements"]:
-        amount = item["amount"] if item["amount"] is not None else script(item["result"] or item["verdict_label"])
+        amount = item["amount"]
+        if item["verdict"] == "by_measure":
+            amount = f"{item['verdict_label']}{script(':金额按')}{item['amount_by']}{script('执行')}"
+        elif amount is None:
+            amount = script(item["result"] or item["verdict_label"])
         table.add_row(*_cells(
             item["event"], item["date"], item["title"], item["article"], item["verdict_label"], amount, item["department"]
         ))
