@@ -135,7 +135,8 @@ def test_the_maximum_itself_is_kept_exactly(client):
     # income would be 1000000000000000.0 and the saving 250000000000000.00.
     body = (
         '{"subject": {"id": "E1", "kind": "enterprise"}, "events": [{"id": "t1", "type": "software_income_tax",'
-        ' "date": "2025-05-31", "status": "符合条件的软件企业", "taxable_income": 999999999999999.97, "profit_year": 1}]}'
+        ' "date": "2025-05-31", "status": "符合条件的软件企业", "taxable_income": 999999999999999.97, "tax_year": 2025,'
+        ' "profit_year": 1}]}'
     )
     response = post(client, body)
     assert response.status_code == 200, response.text
@@ -215,7 +216,7 @@ def test_negative_zero_reads_as_zero_and_is_never_printed(client, tmp_path, zero
     result = calc_file(tmp_path, voucher(zero))
     assert result.exit_code == 0 and not NEGATIVE_ZERO.search(result.output)
     table = runner.invoke(cli, ["calc", str(tmp_path / "case.json")])
-    assert "合计 0.00 元" in table.output and not NEGATIVE_ZERO.search(table.output)
+    assert "最高可得 0.00 元" in table.output and not NEGATIVE_ZERO.search(table.output)
 
 
 def test_negative_money_is_refused(client, tmp_path):
@@ -500,7 +501,7 @@ BASES = [
             {"id": "p1", "type": "patent_award", "date": "2025-05-01", "medal": "金奖", "patents": 2, "first_inventor_unit": True},
             {"id": "r1", "type": "rd_report", "date": "2025-06-01", "rd_expense": "5000000", "revenue": "100000000"},
             {"id": "t1", "type": "software_income_tax", "date": "2025-05-31", "status": "符合条件的软件企业",
-             "taxable_income": "1000000.01", "profit_year": 3},
+             "taxable_income": "1000000.01", "tax_year": 2025, "profit_year": 3},
         ],
     },
     {

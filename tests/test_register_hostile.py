@@ -36,8 +36,8 @@ runner = CliRunner()
 
 SUBJECTS = "subject_id,kind,county\nC1,consumer,吴兴区\nE1,enterprise,德清县\n"
 APPLIANCE = "event_id,subject_id,type,date,grade,price\n"
-SOFTWARE = "event_id,subject_id,type,date,status,taxable_income,profit_year\n"
-SOFTWARE_ROW = "T1,E1,software_income_tax,2025-05-01,符合条件的软件企业,100000,"
+SOFTWARE = "event_id,subject_id,type,date,status,taxable_income,tax_year,profit_year\n"
+SOFTWARE_ROW = "T1,E1,software_income_tax,2025-05-01,符合条件的软件企业,100000,2025,"
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -88,6 +88,7 @@ def _software_parquet(path: Path, profit_years: pa.Array, incomes: pa.Array | No
         "date": pa.array([date(2025, 5, 1)] * count, pa.date32()),
         "status": ["符合条件的软件企业"] * count,
         "taxable_income": pa.array([Decimal("100000.00")] * count, pa.decimal128(18, 2)) if incomes is None else incomes,
+        "tax_year": pa.array([2025] * count, pa.int64()),
         "profit_year": profit_years,
     })
     pq.write_table(table, path)
@@ -105,7 +106,7 @@ def test_an_integer_with_a_fraction_in_csv_is_refused_not_rounded(tmp_path):
 
 def test_an_integer_with_a_fraction_in_excel_is_refused(tmp_path):
     header = SOFTWARE.strip().split(",")
-    row = ["T1", "E1", "software_income_tax", "2025-05-01", "符合条件的软件企业", 100000, 1.5]
+    row = ["T1", "E1", "software_income_tax", "2025-05-01", "符合条件的软件企业", 100000, 2025, 1.5]
     events = _xlsx(tmp_path / "events.xlsx", [header, row])
     assert "events.xlsx: 第 2 行,列 profit_year: '1.5' 不是 整数" in _refused(tmp_path, events)
 
@@ -165,13 +166,13 @@ def _pack_with(event: str, field: EventField):
 
 
 def test_a_number_with_more_than_six_decimals_is_refused(tmp_path):
-    pack = _pack_with("trade_in_appliance", EventField(name="area", type=FieldType.NUMBER, title="面积"))
+    pack = _pack_with("trade_in_appliance", EventField(name="floor_area", type=FieldType.NUMBER, title="面积"))
     subjects = _write(tmp_path, "subjects.csv", SUBJECTS)
-    header = APPLIANCE.strip() + ",area\n"
+    header = APPLIANCE.strip() + ",floor_area\n"
     events = _write(tmp_path, "events.csv", header + "T1,C1,trade_in_appliance,2025-05-01,一级,100,1.0000001\n")
     with pytest.raises(RegisterError) as refused:
         match(pack, subjects, events, tmp_path / "out" / "o.parquet")
-    assert "events.csv: 第 2 行,列 area: '1.0000001' 不是 数字(最多六位小数)" in str(refused.value)
+    assert "events.csv: 第 2 行,列 floor_area: '1.0000001' 不是 数字(最多六位小数)" in str(refused.value)
     assert list((tmp_path / "out").iterdir()) == []
     events.write_text(header + "T1,C1,trade_in_appliance,2025-05-01,一级,100,1.000001\n", encoding="utf-8")
     assert match(pack, subjects, events, tmp_path / "out" / "o.parquet").total == Decimal("20.00")

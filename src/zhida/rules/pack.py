@@ -72,7 +72,16 @@ def load_pack(path: str | Path) -> Pack:
             if event.name in events:
                 raise PackError(f"{extra}: 事件类型 {event.name} 已在别处定义")
             events[event.name] = event
+    field_types: dict[str, tuple[str, object]] = {}
     for event in events.values():
+        for field in event.fields:
+            # A register holds every event type in one table: a field name must mean one type throughout.
+            first = field_types.setdefault(field.name, (event.name, field.type))
+            if first[1] is not field.type:
+                raise PackError(
+                    f"{path}: 字段 {field.name} 在事件类型 {first[0]} 中为 {first[1]},在 {event.name} 中为 {field.type};"
+                    "同名字段须为同一类型"
+                )
         for kind in event.subjects:
             if kind not in events_file.subjects:
                 raise PackError(f"{path / 'events.yaml'}: 事件类型 {event.name} 的主体类型 {kind!r} 未在 subjects 中定义")
