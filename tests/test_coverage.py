@@ -1,5 +1,7 @@
 """`zhida check` sees benefit sentences, not only numbers: what the detector finds, what it leaves,
 and that a grant without any amount, added to the document, fails the check by name."""
+# The pack covers every benefit sentence (tests/test_rules.py), so `zhida check` requires it by
+# default; `--amounts-only` checks the amounts alone.
 
 from __future__ import annotations
 
@@ -125,12 +127,12 @@ def _insert(pack: Path, anchor: str, sentence: str) -> None:
 
 def test_a_grant_without_any_number_fails_the_check_by_name(tmp_path):
     pack = _covered_copy(tmp_path)
-    before = runner.invoke(app, ["check", "--sentences", "--pack", str(pack)], terminal_width=300)
+    before = runner.invoke(app, ["check", "--pack", str(pack)], terminal_width=300)
     assert before.exit_code == 0, before.output
     assert "受益句 " in before.output and "(100%)" in before.output
 
     _insert(pack, ANCHOR, NEW_GRANT)
-    result = runner.invoke(app, ["check", "--sentences", "--pack", str(pack)], terminal_width=300)
+    result = runner.invoke(app, ["check", "--pack", str(pack)], terminal_width=300)
     assert result.exit_code == 1, result.output
     # no amount in it, so the amount check still passes: the sentence check is what fails
     assert not [line for line in result.output.splitlines() if line.startswith("未覆盖:")]
@@ -141,6 +143,15 @@ def test_a_grant_without_any_number_fails_the_check_by_name(tmp_path):
     assert now == [was[0] + 1, was[1]] and was[0] == was[1]
     was, now = (_row(output, "2. 加快先进制造业发展") for output in (before.output, result.output))
     assert now == [was[0] + 1, was[1]]
+
+
+def test_amounts_only_leaves_the_sentences_to_a_later_check(tmp_path):
+    pack = _covered_copy(tmp_path)
+    _insert(pack, ANCHOR, NEW_GRANT)
+    result = runner.invoke(app, ["check", "--amounts-only", "--pack", str(pack)], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert "未覆盖的受益句" not in result.output
+    assert "已覆盖 " in result.output and "逐条情况见 zhida check(不加 --amounts-only)" in result.output
 
 
 def _row(output: str, label: str) -> list[int]:
@@ -154,7 +165,7 @@ def test_a_not_benefits_entry_with_a_reason_covers_it(tmp_path):
     _insert(pack, ANCHOR, NEW_GRANT)
     marks = {"area": 2, "not_benefits": [{"clause": NEW_GRANT.rstrip("。"), "reason": "encouragement"}]}
     (pack / "rules" / "2-not-benefits.yaml").write_text(yaml.safe_dump(marks, allow_unicode=True), encoding="utf-8")
-    result = runner.invoke(app, ["check", "--sentences", "--pack", str(pack)], terminal_width=300)
+    result = runner.invoke(app, ["check", "--pack", str(pack)], terminal_width=300)
     assert result.exit_code == 0, result.output
     (sentence,) = [s for s in sentence_coverage(load_pack(pack)).sentences if NEW_GRANT in s.sentence.text]
     assert [grant.covered_by for grant in sentence.grants] == [("not_benefits: encouragement",)]
@@ -174,7 +185,7 @@ def test_a_rule_covers_the_grants_its_clause_overlaps():
 def test_document_text_is_printed_verbatim(tmp_path):
     pack = _covered_copy(tmp_path)
     _insert(pack, ANCHOR, "對符合條件的[bold]企業[/bold]給予獎勵。")
-    result = runner.invoke(app, ["check", "--sentences", "--pack", str(pack)], terminal_width=300)
+    result = runner.invoke(app, ["check", "--pack", str(pack)], terminal_width=300)
     assert result.exit_code == 1
     assert "第 12 条 对符合条件的[bold]企业[/bold]给予奖励。" in result.output
 

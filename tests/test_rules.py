@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from zhida.rules.coverage import coverage
+from zhida.rules.coverage import coverage, sentence_coverage
 from zhida.rules.expressions import ExpressionError, parse
 from zhida.rules.model import CapScope, FieldType, Kind
 from zhida.rules.pack import PackError, load_pack
@@ -73,6 +73,30 @@ def test_every_amount_of_a_benefit_sentence_is_covered(pack):
     assert len(report.citations) == 47
     texts = [c.text for c in report.citations if c.article == 17]
     assert texts == ["1.5萬元", "1.3萬元", "20%", "15%", "2000元", "15%", "20%", "2000元", "6000元", "15%", "500元"]
+
+
+def test_every_benefit_sentence_is_covered(pack):
+    report = sentence_coverage(pack)
+    assert report.ok, [(s.article, g.text) for s in report.missing for g in s.uncovered]
+    # 63 sentences grant something (zhida check prints them per area and article); the
+    # not_benefits files name the grants no subject can claim, each with its reason
+    assert len(report.sentences) == 63
+    marked = {
+        grant.text: grant.covered_by for sentence in report.sentences for grant in sentence.grants
+        if any(by.startswith("not_benefits") for by in grant.covered_by)
+    }
+    assert marked == {
+        "爭取省級資金對通用機場建設、通用航空短途運輸航線運營分檔進行補助,支持B類飛行服務站建設": ("not_benefits: funds-sought",),
+        "爭取省級資金支持低空產業先導區和低空經濟“先飛區”試點": ("not_benefits: funds-sought",),
+        "全力爭取超長期特別國債、中央預算內投資等資金支持": ("not_benefits: funds-sought",),
+        "全力爭取省重大產業項目用地預支獎勵政策": ("not_benefits: funds-sought",),
+        "建立獎補資金穩定增長機制": ("not_benefits: intergovernmental",),
+    }
+    # (四十) two grants in one sentence, each with its own rule
+    (agriculture,) = [s for s in report.sentences if "對現代設施農業項目實施貸款貼息" in s.sentence.text]
+    assert [("agri-mortgage-risk" in g.covered_by, len(g.covered_by) > 0) for g in agriculture.grants] == [
+        (False, True), (True, True),
+    ]
 
 
 # --- the whitelist refuses what it must, naming rule and position ---------------------------------

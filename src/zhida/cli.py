@@ -4,7 +4,7 @@
     zhida demo                                 the Huzhou 2025 document, parsed and summarised
     zhida calc CASE [--json] [--traditional]   what a subject is entitled to, with the reasoning
     zhida events                               the event types a case may hold, and the rules reading them
-    zhida check [--sentences]                  load the rule pack and check it covers every amount and grant
+    zhida check [--amounts-only]               load the rule pack and check it covers every amount and grant
     zhida serve                                the web calculator and API on 127.0.0.1:8000
     zhida synth -o DIR                         a synthetic Huzhou register (subjects, events)
     zhida match SUBJECTS EVENTS -o OUT         免申即享: every rule over a whole register
@@ -209,7 +209,8 @@ def events(pack_path: Path | None = PACK_OPTION) -> None:
 def check(
     pack_path: Path | None = PACK_OPTION,
     sentences: bool = typer.Option(
-        False, "--sentences", help="逐领域、逐条列出受益句覆盖情况,有未覆盖的受益句即失败(退出码 1)"
+        True, "--sentences/--amounts-only",
+        help="逐领域、逐条列出受益句覆盖情况,有未覆盖的受益句即失败(默认);--amounts-only 只检查金额与比例",
     ),
 ) -> None:
     """检查政策包:条文引用、表达式,受益条款中的每个金额是否都有规则兑现,以及每个受益句是否都有着落。"""
@@ -247,7 +248,7 @@ def check(
                 "或在 rules/N-not-benefits.yaml 的 not_benefits 中写明理由(budget、target、volume、encouragement …)。"
             )
     done = len(benefit.sentences) - len(benefit.missing)
-    hint = "" if sentences or benefit.ok else ";逐条情况见 zhida check --sentences"
+    hint = "" if sentences or benefit.ok else ";逐条情况见 zhida check(不加 --amounts-only)"
     console.print(
         f"受益句 {len(benefit.sentences)} 句,已覆盖 {done} 句"
         f"({done * 100 // max(len(benefit.sentences), 1)}%){hint}。"
