@@ -86,7 +86,8 @@ def test_one_sentence_may_hold_two_grants(grants):
     [
         (5, "(五)加大科技創新獎勵。"),  # a heading names the article; its sentences grant
         (7, "鼓勵政府性融資擔保機構加大對科技小微企業的科技金融支持力度。"),  # encouragement of guarantors
-        (9, "優化海外人才來湖便利化服務,支持企業引進各類外國人才。"),  # 支持 with no grant behind it
+        (33, "鼓勵建筑企業拓展對外承包工程業務,帶動產品、裝備、標準有序“走出去”。"),  # encouragement
+        (29, "支持安吉經濟技術開發區申報國家級經濟技術開發區。"),  # a zone's application, nothing granted
         (23, "推進全市184公里航道設施數字化轉型升級。"),  # a task with a number
         (35, "力爭8個項目納入國家用地保障范圍。"),  # a target, not a list a subject joins
         (50, "優化調整一批老年助餐點位。"),  # a task
