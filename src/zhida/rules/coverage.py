@@ -14,6 +14,10 @@ Two checks, both printed by `zhida check`:
   indicator of the parser (a target such as 发放公租房租赁补贴7460户). A sentence is covered
   when all its grants are: one sentence may grant two things, and a rule for one of them
   must not hide the other (（四十）: 贷款贴息 and 风险补助 in one sentence).
+
+`zhida check` fails on either; `--amounts-only` checks the amounts alone. The detector asks
+for grants, not for every 支持: the pack may represent more (a by_measure rule for 支持企业引进
+各类外国人才), and the check does not require those.
 """
 
 from __future__ import annotations
