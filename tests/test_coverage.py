@@ -168,6 +168,8 @@ def test_a_not_benefits_entry_with_a_reason_covers_it(tmp_path):
     (pack / "rules" / "2-not-benefits.yaml").write_text(yaml.safe_dump(marks, allow_unicode=True), encoding="utf-8")
     result = runner.invoke(app, ["check", "--pack", str(pack)], terminal_width=300)
     assert result.exit_code == 0, result.output
+    # what is excused is listed with its reason, for a reviewer to judge
+    assert "不计为待遇(encouragement):第 12 条 对符合条件的企业给予贷款贴息支持" in result.output
     (sentence,) = [s for s in sentence_coverage(load_pack(pack)).sentences if NEW_GRANT in s.sentence.text]
     assert [grant.covered_by for grant in sentence.grants] == [("not_benefits: encouragement",)]
 

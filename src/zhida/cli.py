@@ -238,6 +238,11 @@ def check(
     benefit = sentence_coverage(pack)
     if sentences:
         console.print(_sentence_table(pack, benefit))
+        for sentence in benefit.sentences:
+            for grant in sentence.grants:
+                excused = [by.removeprefix("not_benefits: ") for by in grant.covered_by if by.startswith("not_benefits: ")]
+                if excused and len(excused) == len(grant.covered_by):
+                    console.print(f"不计为待遇({'、'.join(excused)}):第 {sentence.article} 条 {display(grant.text, True)}")
         for sentence in benefit.missing:
             console.print(_styled(("未覆盖的受益句:", "bold red"), f" 第 {sentence.article} 条 {display(sentence.sentence.text, True)}"))
             for grant in sentence.uncovered:
