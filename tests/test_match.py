@@ -150,3 +150,24 @@ def test_broken_file_and_wrong_suffix(tmp_path):
     assert result.exit_code == 2 and "subjects.parquet: 无法读取" in result.output
     result = runner.invoke(app, ["match", str(tmp_path / "events.csv"), str(tmp_path / "events.csv"), "-o", str(tmp_path / "o.txt")])
     assert result.exit_code == 2 and "输出文件须为" in result.output
+
+
+def test_match_totals_each_kind_apart(tmp_path):
+    # 數碼產品…按15%補貼,最高補貼500元 (exact): 15% × 2000 = 300.00;
+    # 對出口信用保險…給予不低于實繳保費60%的補助 (floor): 60% × 10000 = 6000.00.
+    # The two are never added into one 合计: a floor and an exact amount mean different things.
+    subjects = tmp_path / "subjects.csv"
+    subjects.write_text("subject_id,kind,county\nC1,consumer,吴兴区\nE1,enterprise,德清县\n", encoding="utf-8")
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "event_id,subject_id,type,date,category,price,premium\n"
+        "d1,C1,trade_in_digital,2025-06-18,手机,2000,\n"
+        "x1,E1,export_credit_insurance,2025-06-18,,,10000\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["match", str(subjects), str(events), "-o", str(tmp_path / "out.parquet")],
+                           terminal_width=300)
+    assert result.exit_code == 0, result.output
+    text = result.output.replace("\n", "")
+    assert "定额合计 300.00 元" in text and "保底合计 6,000.00 元" in text
+    assert "6,300.00" not in text

@@ -40,6 +40,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="政策直达
 
 # The repository's policy packs; ZHIDA_POLICIES points elsewhere for an installed copy.
 DEFAULT_POLICIES = Path(__file__).resolve().parents[2] / "policies"
+# How `zhida match` states each kind's total: never one sum across kinds (DESIGN.md).
+KIND_TOTAL_WORDS = {"ceiling": "最高可得合计", "floor": "保底合计", "exact": "定额合计", "tax": "节税合计"}
+KIND_COUNT_WORDS = {"by_measure": "金额按相关政策执行", "qualification": "资格"}
 QUALIFIER_WORDS = {
     "ceiling": "最高",
     "at_least": "不低于",
@@ -357,7 +360,9 @@ def match(
     for county, count, amount in summary.by_county:
         table.add_row(*_cells(county, f"{count:,}", f"{amount:,.2f}"))
     console.print(table)
-    console.print(f"共 {summary.rows:,} 条应享记录,合计 {summary.total:,.2f} 元,已写入 {out}")
+    parts = [f"{KIND_TOTAL_WORDS[kind]} {amount:,.2f} 元" for kind, (_, amount) in summary.by_kind.items() if kind in KIND_TOTAL_WORDS]
+    parts += [f"{KIND_COUNT_WORDS[kind]} {count:,} 项" for kind, (count, _) in summary.by_kind.items() if kind in KIND_COUNT_WORDS]
+    console.print(f"共 {summary.rows:,} 条应享记录({'；'.join(parts)}),已写入 {out}")
 
 
 def yuan(value: Decimal) -> str:

@@ -53,10 +53,13 @@ FORMULA_START = "=+-@\t\r＝＋－＠"
 @dataclass(frozen=True)
 class Summary:
     rows: int
-    total: Decimal
+    total: Decimal  # every amount of the output added up, whatever its kind: for checks, not for readers
     by_rule: list[tuple]  # rule, article, department, count, amount
     by_area: list[tuple]  # area, lead department, count, amount, 2025 budget, share of the budget (%)
     by_county: list[tuple]  # county, count, amount
+    # kind -> (count, amount): 最高 ceilings, 不低于 floors, exact amounts and tax savings are never
+    # one sum (DESIGN.md); by-measure and qualification rows are counted, their amount is NULL.
+    by_kind: dict[str, tuple[int, Decimal]]
 
 
 def check_memory_limit(memory_limit: str) -> str:
@@ -246,7 +249,13 @@ def _summary(con: duckdb.DuckDBPyConnection, pack: Pack) -> Summary:
     by_county = con.execute(
         "SELECT COALESCE(county, '(未知)'), count(*), COALESCE(SUM(amount), 0) FROM written GROUP BY ALL ORDER BY 3 DESC"
     ).fetchall()
-    return Summary(rows, Decimal(total), by_rule, by_area, by_county)
+    by_kind = {
+        kind: (count, Decimal(amount))
+        for kind, count, amount in con.execute(
+            "SELECT kind, count(*), COALESCE(SUM(amount), 0) FROM written GROUP BY kind ORDER BY kind"
+        ).fetchall()
+    }
+    return Summary(rows, Decimal(total), by_rule, by_area, by_county, by_kind)
 
 
 def neutralise(value: str) -> str:
