@@ -1,6 +1,6 @@
 """The JSON API under /api/v1, and the limits that bound the work of one request.
 
-    POST /api/v1/calculate?traditional=false   one case -> entitlements, total, unmatched events
+    POST /api/v1/calculate?traditional=false   one case -> entitlements, totals by kind, unmatched events
     GET  /api/v1/rules | /api/v1/events | /api/v1/subjects | /api/v1/articles/{n} | /api/v1/health
 
 `api_router(pack)` builds the router; the handlers read the pack and its catalogue from app.state
@@ -189,7 +189,11 @@ def api_router(pack: Pack) -> APIRouter:
         # The body is read raw (never through float), so FastAPI cannot see it: describe it here.
         openapi_extra=calculate_openapi(pack),
         responses={
-            200: {"description": "计算结果:entitlements、total、unmatched"},
+            200: {
+                "description": "计算结果:entitlements(每项含 verdict:最高可得/不低于/应得/节税/可申请/资格)、"
+                "totals(按类别分列:ceiling 最高可得、floor 不低于、exact 应得、tax 节税,从不相加)、"
+                "by_measure(金额按相关政策执行的项数)、unmatched;total 为各类金额之和,仅供核对,不代表可得金额"
+            },
             413: {"description": f"请求体超过 1 MB({MAX_BODY_BYTES} 字节)", "content": json_error},
             422: {
                 "description": f"案例有误、事件多于 {MAX_CASE_EVENTS} 个,或请求体不是有效的 JSON",
