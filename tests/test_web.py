@@ -166,6 +166,28 @@ def test_bad_subject_is_422(client):
 
 
 @pytest.mark.parametrize(
+    "kind, event",
+    [
+        # 全面落實困難老年人養老服務補貼…: an elderly person (resident) claims it, never an enterprise,
+        # nor a consumer (nothing is bought).
+        ("enterprise", {"id": "a1", "type": "elderly_assistance", "date": "2025-09-09", "hardship": True}),
+        ("consumer", {"id": "a1", "type": "elderly_assistance", "date": "2025-09-09", "hardship": True}),
+        # 市級政府性擔保機構風險補償和費用補貼: a guarantor's, not a bank's.
+        ("bank", {"id": "g1", "type": "government_guarantee", "date": "2025-04-01", "municipal": True, "compensated": True}),
+        # 個轉企: the 个体工商户 converts; an enterprise already is one.
+        ("enterprise", {"id": "g1", "type": "individual_to_enterprise", "date": "2025-04-20", "of_scale": True}),
+        # 規模糧油種植補貼: a farm or an agricultural company, not a resident.
+        ("resident", {"id": "s1", "type": "grain_oil_planting", "date": "2025-04-15", "at_scale": True}),
+    ],
+    ids=["enterprise-elderly", "consumer-elderly", "bank-guarantee", "enterprise-individual", "resident-grain"],
+)
+def test_a_kind_that_may_not_claim_is_refused(client, kind, event):
+    response = post_case(client, {"subject": {"id": "X1", "kind": kind}, "events": [event]})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].endswith(f"事件类型 {event['type']} 不适用于主体类型 {kind}")
+
+
+@pytest.mark.parametrize(
     "body", ['{"subject": {"id": "E1", "kind": "enterprise"}, "events": [', "", "not json", b"\xff\xfe{"]
 )
 def test_malformed_json_is_422_in_chinese(client, body):
@@ -288,7 +310,12 @@ def test_index_lists_subject_kinds(client):
     assert response.status_code == 200
     assert '<html lang="zh-Hans">' in response.text
     assert "惠企政策计算器" in response.text
-    for kind, name in [("enterprise", "企业"), ("incubator", "孵化载体运营主体"), ("consumer", "消费者")]:
+    kinds = [
+        ("enterprise", "企业"), ("individual_business", "个体工商户"), ("farm", "农业经营主体(家庭农场、农民合作社等)"),
+        ("incubator", "孵化载体运营主体"), ("institution", "科研院所、医院等单位"), ("bank", "银行"),
+        ("guarantor", "政府性融资担保机构"), ("consumer", "消费者"), ("resident", "居民(个人)"),
+    ]
+    for kind, name in kinds:
         assert f"/calc?subject={kind}" in response.text and name in response.text
 
 
