@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import yaml
 
 from zhida.rules.coverage import coverage, sentence_coverage
 from zhida.rules.expressions import ExpressionError, parse
-from zhida.rules.model import CapScope, FieldType, Kind
+from zhida.rules.model import WITHOUT_AMOUNT, CapScope, FieldType, Kind
 from zhida.rules.pack import PackError, load_pack
 
 PACK = Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025"
@@ -23,7 +24,11 @@ def pack():
 
 
 def test_every_rule_quotes_its_article(pack):
-    assert len(pack.rules) == 42
+    # 42 rules of the amounts (41 formulas and the 5% list), 63 benefits whose amount this document
+    # leaves to implementing measures, 13 more qualifications (納入…培育庫, 提級保障 …)
+    assert Counter(rule.spec.kind.value for rule in pack.rules) == {
+        "ceiling": 30, "exact": 8, "floor": 1, "tax": 2, "qualification": 14, "by_measure": 63,
+    }
     for rule in pack.rules:
         article = pack.document.article(rule.spec.article)
         start, end = rule.clause_span
@@ -33,19 +38,29 @@ def test_every_rule_quotes_its_article(pack):
 
 
 def test_rules_by_article(pack):
-    by_article: dict[int, int] = {}
+    money: dict[int, int] = {}
+    without: dict[int, int] = {}
     for rule in pack.rules:
-        by_article[rule.spec.article] = by_article.get(rule.spec.article, 0) + 1
-    # (一) lab + 四星/五星; (二) 2 high-tech + 4 plans + the 5% qualification; (三) voucher;
-    # (四) 2 incubators + 眾創空間 + 3 cultivation rewards; (五) 4 national + 3 patent + 2 grand + 3 provincial;
-    # (十七) 2 cars + 2 appliances + 2 furniture + digital; (二十一) 2 tax + 2 HR; (三十) insurance; (四十) bank.
-    assert by_article == {1: 3, 2: 7, 3: 1, 4: 6, 5: 12, 17: 7, 21: 4, 30: 1, 40: 1}
+        counts = without if rule.spec.kind in WITHOUT_AMOUNT else money
+        counts[rule.spec.article] = counts.get(rule.spec.article, 0) + 1
+    # (一) lab + 四星/五星; (二) 2 high-tech + 4 plans; (三) voucher; (四) 2 incubators + 眾創空間 +
+    # 3 cultivation rewards; (五) 4 national + 3 patent + 2 grand + 3 provincial; (十七) 2 cars +
+    # 2 appliances + 2 furniture + digital; (二十一) 2 tax + 2 HR; (三十) insurance; (四十) bank.
+    assert money == {1: 3, 2: 6, 3: 1, 4: 6, 5: 12, 17: 7, 21: 4, 30: 1, 40: 1}
+    # Without an amount, e.g. (十六) 無還本續貸, 轉型企業貸款補助, 綠色普惠貸款貼息, 股票回購增持再貸款;
+    # (三十) 展會, 電商, 離境即退稅, 進口貼息, 匯率避險; (五十) 三項困難老年人補貼 + 愛心卡.
+    assert without == {
+        2: 4, 3: 1, 6: 2, 7: 1, 9: 4, 10: 1, 11: 1, 12: 3, 15: 3, 16: 4, 17: 2, 18: 2, 19: 2, 20: 2,
+        21: 1, 22: 1, 23: 3, 26: 1, 27: 3, 28: 2, 29: 1, 30: 5, 31: 2, 32: 1, 33: 2, 36: 3, 37: 1,
+        38: 1, 39: 3, 40: 4, 46: 2, 47: 2, 49: 2, 50: 4, 51: 1,
+    }
 
 
 def test_departments_and_areas_come_from_the_document(pack):
-    # 一、…(由市科技局牽頭實施); 三、…(由市發展改革委牽頭實施); 五、…(由市商務局牽頭實施); 七、…(由市農業農村局牽頭實施)
+    # 一、…(由市科技局牽頭實施) … 八、…(由市人力社保局牽頭實施): every area grants something
     assert {(rule.area, rule.department) for rule in pack.rules} == {
-        (1, "市科技局"), (3, "市發展改革委"), (5, "市商務局"), (7, "市農業農村局"),
+        (1, "市科技局"), (2, "市經信局"), (3, "市發展改革委"), (4, "市交通運輸局"),
+        (5, "市商務局"), (6, "市發展改革委"), (7, "市農業農村局"), (8, "市人力社保局"),
     }
 
 
@@ -62,8 +77,15 @@ def test_kinds_and_caps(pack):
 
 
 def test_validity_is_calendar_2025(pack):
-    # 本文件明確的各項政策除標明具體實施期限外,均為2025年全年實施有效。
-    assert {(rule.valid_from.isoformat(), rule.valid_to.isoformat()) for rule in pack.rules} == {("2025-01-01", "2025-12-31")}
+    # 本文件明確的各項政策除標明具體實施期限外,均為2025年全年實施有效。 The national software
+    # preferences keep their own terms (DESIGN.md): tax years 2020 (公告2020年第45號) to 2025.
+    national = {"software-two-three", "key-software-five-ten"}
+    assert {(rule.valid_from.isoformat(), rule.valid_to.isoformat()) for rule in pack.rules if rule.id not in national} == {
+        ("2025-01-01", "2025-12-31")
+    }
+    assert {(pack.rule(rule_id).valid_from.isoformat(), pack.rule(rule_id).valid_to.isoformat()) for rule_id in national} == {
+        ("2020-01-01", "2025-12-31")
+    }
 
 
 def test_every_amount_of_a_benefit_sentence_is_covered(pack):
@@ -193,3 +215,18 @@ def test_a_rule_removed_leaves_its_amounts_uncovered(tmp_path):
     report = coverage(load_pack(_broken_pack(tmp_path, drop)))
     # 分別給予每件最高不超過30萬元、15萬元、10萬元獎勵: the 15萬元 is now paid by nobody
     assert [(c.article, c.text) for c in report.missing] == [(5, "15萬元")]
+
+
+def test_a_field_name_means_one_type_across_event_types(tmp_path):
+    copy = tmp_path / "pack"
+    shutil.copytree(PACK, copy)
+    events = copy / "events-areas-1-4.yaml"
+    # `price` is money in trade_in_digital; a second event type may not read it as text
+    events.write_text(
+        events.read_text(encoding="utf-8")
+        + "  - name: odd_event\n    title: 测试\n    subjects: [enterprise]\n"
+        "    fields:\n      - {name: price, type: text, title: 价格}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PackError, match="字段 price 在事件类型 .* 中为 money,在 odd_event 中为 text;同名字段须为同一类型"):
+        load_pack(copy)
