@@ -63,15 +63,10 @@ class Entitlement:
     event: Event
     amount: Decimal | None  # None for a qualification
     trace: tuple[str, ...]
+    verdict: Kind  # what the amount means: the rule's kind, or CEILING for a floor that a cap bound
     caps_hit: tuple[str, ...] = ()
     tax_due: Decimal | None = None
     in_validity: bool = True
-    # What the amount means: the rule's kind, or CEILING for a floor that a cap bound.
-    verdict: Kind | None = None
-
-    @property
-    def effective_kind(self) -> Kind:
-        return self.verdict or self.rule.spec.kind
 
 
 @dataclass(frozen=True)
@@ -101,14 +96,14 @@ class Result:
         """The amounts summed per verdict: 最高可得, 至少 (floors), exact amounts, tax savings."""
         sums = {kind: Decimal("0.00") for kind in SUMMED}
         for item in self.entitlements:
-            if item.amount is not None and item.effective_kind in sums:
-                sums[item.effective_kind] += item.amount
+            if item.amount is not None and item.verdict in sums:
+                sums[item.verdict] += item.amount
         return sums
 
     @property
     def by_measure(self) -> int:
         """How many benefits are listed whose amount another policy sets (never summed)."""
-        return sum(1 for item in self.entitlements if item.effective_kind is Kind.BY_MEASURE)
+        return sum(1 for item in self.entitlements if item.verdict is Kind.BY_MEASURE)
 
 
 @dataclass
@@ -152,17 +147,17 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
     if outside:
         trace.append(outside)
         amount = None if rule.spec.kind in WITHOUT_AMOUNT else Decimal("0.00")
-        return Entitlement(rule, event, amount, tuple(trace), in_validity=False, verdict=rule.spec.kind)
+        return Entitlement(rule, event, amount, tuple(trace), rule.spec.kind, in_validity=False)
     if rule.spec.assumption:
         trace.append(f"解读:{rule.spec.assumption}")
     if rule.spec.kind is Kind.QUALIFICATION:
         trace.append(f"结果:{rule.spec.result}(不涉及资金)")
-        return Entitlement(rule, event, None, tuple(trace), verdict=rule.spec.kind)
+        return Entitlement(rule, event, None, tuple(trace), rule.spec.kind)
     if rule.spec.kind is Kind.BY_MEASURE:
         if rule.spec.result:
             trace.append(f"结果:{rule.spec.result}")
         trace.append(f"可申请:金额按{rule.spec.amount_by}执行,本文件未写明金额,不计入合计")
-        return Entitlement(rule, event, None, tuple(trace), verdict=rule.spec.kind)
+        return Entitlement(rule, event, None, tuple(trace), rule.spec.kind)
     raw = evaluate(rule.amount.tree, event.values)
     filled = fill(rule.amount, event.values)
     steps = [rule.amount.text] if not rule.amount.fields else [rule.amount.text, filled, f"{raw.normalize():f}"]
@@ -198,7 +193,7 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
         trace.append(f"上限起作用:保底额被上限限定,{_yuan(amount)} 是可得的最高额,而非保底额")
     note = "(审核部门在此限额内核定)" if verdict is Kind.CEILING else ""
     trace.append(f"{VERDICTS[verdict]} {_yuan(amount)}{note}")
-    return Entitlement(rule, event, amount, tuple(trace), tuple(caps_hit), tax_due, verdict=verdict)
+    return Entitlement(rule, event, amount, tuple(trace), verdict, tuple(caps_hit), tax_due)
 
 
 def _outside_validity(rule: Rule, event_type: EventType, event: Event) -> str | None:
