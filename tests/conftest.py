@@ -9,6 +9,17 @@ from zhida.source import Document, parse_file
 
 ROOT = Path(__file__).resolve().parents[1]
 HUZHOU = ROOT / "policies" / "huzhou-2025" / "document.txt"
+# 一、…(由市科技局牽頭實施) … 八、…(由市人力社保局牽頭實施): the lead department of each area, by hand
+DEPARTMENTS = {
+    1: "市科技局",
+    2: "市經信局",
+    3: "市發展改革委",
+    4: "市交通運輸局",
+    5: "市商務局",
+    6: "市發展改革委",
+    7: "市農業農村局",
+    8: "市人力社保局",
+}
 
 
 @pytest.fixture(scope="session")

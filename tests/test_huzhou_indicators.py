@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import DEPARTMENTS
 from textlayout import article_and_area
 
 from zhida.source import parse_file
@@ -26,17 +27,6 @@ TEXT = DOCUMENT.read_text(encoding="utf-8")
 ENTRIES: list[dict] = yaml.safe_load(EXPECTED.read_text(encoding="utf-8"))
 
 YEAR = 2025
-# 一、…(由市X牽頭實施): the lead department of each area
-DEPARTMENTS = {
-    1: "市科技局",
-    2: "市經信局",
-    3: "市發展改革委",
-    4: "市交通運輸局",
-    5: "市商務局",
-    6: "市發展改革委",
-    7: "市農業農村局",
-    8: "市人力社保局",
-}
 UNITS = {
     "家", "個", "項", "件", "場", "場次", "公里", "畝", "人", "名", "戶", "臺", "根", "條", "張",
     "套(間)", "標箱", "元", "千瓦時", "方", "%", "",

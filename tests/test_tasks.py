@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import DEPARTMENTS
 
 from zhida.rules.pack import load_pack
 from zhida.source import Document, TaskKind, parse_file, parse_text
@@ -28,17 +29,6 @@ PACK = ROOT / "policies" / "huzhou-2025"
 DOCUMENT = PACK / "document.txt"
 TEXT = DOCUMENT.read_text(encoding="utf-8")
 
-# 一、…(由市X牽頭實施): the owner of every task of the area
-DEPARTMENTS = {
-    1: "市科技局",
-    2: "市經信局",
-    3: "市發展改革委",
-    4: "市交通運輸局",
-    5: "市商務局",
-    6: "市發展改革委",
-    7: "市農業農村局",
-    8: "市人力社保局",
-}
 # What a task does, read from the document (Traditional script, as written): each task names one.
 ACTIONS = re.compile(
     "推進|推動|實施|建設|打造|培育|支持|鼓勵|加快|完善|深化|建立|健全|優化|落實|發揮|引導|提升|加大|加強|開展"
