@@ -62,3 +62,45 @@ def spark():
         unavailable(f"Spark local mode does not start: {error}")
     yield session
     session.stop()
+
+
+PACK_DIR = ROOT / "policies" / "huzhou-2025"
+
+
+@pytest.fixture(scope="session")
+def pack():
+    from zhida.rules.pack import load_pack
+
+    return load_pack(PACK_DIR)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request, tmp_path):
+    """An empty ledger database on each engine: a SQLite file, or a PostgreSQL schema of its own
+    (so that tests, and helpers running them side by side, never see each other's rows)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    from uuid import uuid4
+
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    schema = f"ledger_{uuid4().hex[:12]}"
+    with postgres_connection() as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = make_url(POSTGRES).set(drivername="postgresql+psycopg").update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with postgres_connection() as connection:
+        connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def ledger_engine(ledger_url):
+    """A migrated ledger database (see `ledger_url`), disposed of after the test."""
+    from zhida.ledger.database import connect, upgrade
+
+    engine = connect(ledger_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()

@@ -18,7 +18,7 @@ How the single-case semantics become set operations:
 - caps stack: each annual cap is one more window over the previous amounts.
   A cap sits at one level for every rule that carries it (its longest chain of
   caps stacked before it in any rule), so that one window sees all its claims,
-  as the calculator's ledger does; a rule passes through the levels it has no
+  as the calculator's cap tally (CapUse) does; a rule passes through the levels it has no
   cap at;
 - an event type that declares `tax_year` is valid by its tax year, not its date
   (as in the calculator).

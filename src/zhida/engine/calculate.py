@@ -107,14 +107,18 @@ class Result:
 
 
 @dataclass
-class Ledger:
-    """What each annual cap has already paid, keyed by (cap, subject, carrier or None, year)."""
+class CapUse:
+    """What each annual cap has already granted, keyed by (cap, subject, carrier or None, year).
+
+    A case starts from nothing; the ledger starts it from the awards already approved, so that
+    a ceiling computed at review leaves room only for what the cap has left.
+    """
 
     used: dict[tuple[str, str, str | None, int], Decimal] = field(default_factory=dict)
 
 
-def calculate(pack: Pack, case: Case) -> Result:
-    ledger = Ledger()
+def calculate(pack: Pack, case: Case, already: CapUse | None = None) -> Result:
+    tally = CapUse(dict(already.used)) if already is not None else CapUse()
     entitlements: list[Entitlement] = []
     unmatched: list[Unmatched] = []
     for event in sorted(case.events, key=lambda event: (event.date, event.id)):
@@ -129,14 +133,14 @@ def calculate(pack: Pack, case: Case) -> Result:
                 reasons.append(f"{rule.spec.title}:条件 {rule.when.text} 不成立({fill(rule.when, event.values)})")
                 continue
             found = True
-            entitlements.append(_entitlement(pack, rule, case, event, ledger))
+            entitlements.append(_entitlement(pack, rule, case, event, tally))
         if not found:
             reasons = reasons or ["没有规则适用于此类事件"]
             unmatched.append(Unmatched(event, tuple(reasons)))
     return Result(case, tuple(entitlements), tuple(unmatched))
 
 
-def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledger) -> Entitlement:
+def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, tally: CapUse) -> Entitlement:
     event_type = pack.events[event.type]
     trace = [f"事件 {event.id}:{event.date.isoformat()} {event_type.title}"]
     for event_field in event_type.fields:
@@ -181,7 +185,7 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, ledger: Ledge
     amount = rounded
     for cap in rule.caps:
         if cap.per is not CapScope.ITEM:
-            amount = _annual_cap(cap, amount, case, event, ledger, trace, caps_hit, reached)
+            amount = _annual_cap(cap, amount, case, event, tally, trace, caps_hit, reached)
     tax_due = None
     if rule.tax_due is not None:
         tax_due = evaluate(rule.tax_due.tree, event.values).quantize(CENT, rounding=ROUND_HALF_UP)
@@ -216,7 +220,7 @@ def _annual_cap(
     amount: Decimal,
     case: Case,
     event: Event,
-    ledger: Ledger,
+    tally: CapUse,
     trace: list[str],
     caps_hit: list[str],
     reached: list[str],
@@ -224,10 +228,10 @@ def _annual_cap(
     # A carrier belongs to its operator: the key holds both, as the batch query's window does.
     carrier = None if cap.per is CapScope.SUBJECT_YEAR else str(event.values[cap.carrier_field])
     key = (cap.id, case.subject.id, carrier, event.date.year)
-    used = ledger.used.get(key, Decimal("0.00"))
+    used = tally.used.get(key, Decimal("0.00"))
     left = max(cap.yuan - used, Decimal("0.00"))
     granted = min(amount, left)
-    ledger.used[key] = used + granted
+    tally.used[key] = used + granted
     if granted == amount == left and left > 0:
         reached.append(cap.id)
     if granted < amount:

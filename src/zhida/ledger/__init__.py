@@ -1,0 +1,1 @@
+"""The ledger: applications, awards, payments, budgets, targets and the audit chain."""
