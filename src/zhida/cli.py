@@ -472,3 +472,12 @@ def _print_totals(console: Console, document: Document) -> None:
 
 if __name__ == "__main__":
     app()
+
+
+def _register_ledger() -> None:
+    from zhida.cli_ledger import register
+
+    register(app)
+
+
+_register_ledger()

@@ -15,6 +15,9 @@ The rooms of the web layer, imported one way (catalogue, schema -> api, pages ->
                    and where the templates and static files are (TEMPLATES, STATIC)
     server.py      error answers in Chinese, the BodyLimit and SecurityHeaders middlewares, and the
                    uvicorn server as `zhida serve` runs it (server_config, prepare_server_process, run)
+The ledger's API (under /api/v1, over app.state.ledger):
+    access.py      who is asking (bearer token or session cookie + CSRF), Idempotency-Key, money input
+    accounts_api.py, review_api.py, payments_api.py, budgets_api.py, targets_api.py
 """
 
 from __future__ import annotations
@@ -27,8 +30,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from zhida.ledger.access import Refused
+from zhida.ledger.budgets import seed_budgets
+from zhida.ledger.database import connect, database_url, sessions, transaction, upgrade
 from zhida.rules.pack import Pack, load_pack
 from zhida.source.script import to_simplified
+from zhida.web import accounts_api, budgets_api, payments_api, review_api, targets_api
+from zhida.web.access import LedgerState, refused_response
 from zhida.web.api import COMPUTE_THREADS, LIMITS_TEXT, MAX_BODY_BYTES, api_router
 from zhida.web.catalogue import build_catalogue
 from zhida.web.pages import STATIC, pages, swagger_page, template_environment
@@ -42,11 +50,25 @@ def default_pack_path() -> Path:
 
 
 def create_default_app() -> FastAPI:
-    """The app over this repository's Huzhou 2025 pack (a factory for `uvicorn --factory`)."""
-    return create_app(load_pack(default_pack_path()))
+    """The app over this repository's Huzhou 2025 pack (a factory for `uvicorn --factory`), with the
+    ledger at DATABASE_URL or in ./zhida.db, created, migrated and given the pack's budgets."""
+    pack = load_pack(default_pack_path())
+    return create_app(pack, open_ledger_state(pack, database_url()))
 
 
-def create_app(pack: Pack) -> FastAPI:
+def open_ledger_state(pack: Pack, url: str, files: Path | None = None) -> LedgerState:
+    """The ledger at `url`, migrated, with the area budgets the document states (once)."""
+    engine = connect(url)
+    upgrade(engine)
+    factory = sessions(engine)
+    with transaction(factory) as session:
+        seed_budgets(session, pack)
+    if files is None:
+        files = Path(engine.url.database).resolve().parent / "zhida-files" if url.startswith("sqlite") else Path("zhida-files")
+    return LedgerState(factory, pack, files)
+
+
+def create_app(pack: Pack, ledger: LedgerState | None = None) -> FastAPI:
     """The app over one pack: what depends on the pack is built here once and kept on app.state."""
     app = FastAPI(
         title=TITLE,
@@ -62,6 +84,7 @@ def create_app(pack: Pack) -> FastAPI:
             HTTPException: http_error,
             RequestValidationError: validation_error,
             Exception: server_error,
+            Refused: refused_response,
         },
     )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
@@ -70,7 +93,10 @@ def create_app(pack: Pack) -> FastAPI:
     app.state.pack = pack
     app.state.catalogue = build_catalogue(pack)
     app.state.templates = template_environment()
+    app.state.ledger = ledger
     app.include_router(api_router(pack))
+    for room in (accounts_api, review_api, payments_api, budgets_api, targets_api):
+        app.include_router(room.router)
     app.include_router(pages)
     app.add_api_route("/docs", swagger_page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

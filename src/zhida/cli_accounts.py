@@ -1,0 +1,3 @@
+"""`zhida users …`: add a user, issue a bearer token."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`zhida budget set` and `zhida report budget`."""
+
+from __future__ import annotations

@@ -1,0 +1,94 @@
+"""The ledger's commands, registered on `zhida` by cli.py: `zhida db …`, `zhida audit …`, and the
+`zhida report …` group that the budget and target commands add to.
+
+Every command works on DATABASE_URL (or --database), default the SQLite file zhida.db in the
+current folder, migrated first; bad input gives one Chinese sentence and exit code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from zhida.ledger import audit
+from zhida.ledger.access import Refused
+from zhida.ledger.database import DatabaseError, connect, database_url, sessions, transaction, upgrade
+from zhida.rules.pack import Pack, load_pack
+
+db_app = typer.Typer(help="账本数据库:创建与迁移", no_args_is_help=True)
+audit_app = typer.Typer(help="审计链", no_args_is_help=True)
+report_app = typer.Typer(help="报表:预算执行、目标进度", no_args_is_help=True)
+users_app = typer.Typer(help="用户与令牌", no_args_is_help=True)
+budget_app = typer.Typer(help="预算与分配", no_args_is_help=True)
+targets_app = typer.Typer(help="目标与任务的责任分解", no_args_is_help=True)
+payments_app = typer.Typer(help="拨付批次", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ledger's command groups to `zhida` (the commands come from the cli_* modules)."""
+    from zhida import cli_accounts, cli_budget, cli_payments, cli_targets  # noqa: F401 — they add commands
+
+    for group, name in (
+        (db_app, "db"), (audit_app, "audit"), (report_app, "report"), (users_app, "users"),
+        (budget_app, "budget"), (targets_app, "targets"), (payments_app, "payments"),
+    ):
+        app.add_typer(group, name=name)
+    for command in cli_payments.TOP_LEVEL:
+        app.command()(command)
+
+DATABASE_OPTION = typer.Option(None, "--database", help="数据库地址(默认取 DATABASE_URL,否则当前目录的 zhida.db)")
+
+
+def default_pack_path() -> Path:
+    return Path(__file__).resolve().parents[2] / "policies" / "huzhou-2025"
+
+
+def fail(message: str, code: int = 2) -> None:
+    Console(stderr=True, highlight=False, markup=False, emoji=False).print(message)
+    raise typer.Exit(code)
+
+
+def open_ledger(database: str | None) -> tuple[Engine, sessionmaker[Session]]:
+    """The ledger at `database` (or DATABASE_URL, or ./zhida.db), migrated to the newest schema."""
+    try:
+        engine = connect(database_url(database))
+        upgrade(engine)
+    except DatabaseError as error:
+        fail(str(error))
+    except Exception as error:  # noqa: BLE001 — an unreachable server or a broken file: one sentence
+        fail(f"无法打开账本数据库 {database_url(database)}:{type(error).__name__}: {str(error).splitlines()[0]}")
+    return engine, sessions(engine)
+
+
+def open_pack(path: Path | None) -> Pack:
+    return load_pack(path or default_pack_path())
+
+
+def refused(error: Refused) -> None:
+    fail(error.message, 2)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: str | None = DATABASE_OPTION) -> None:
+    """创建账本数据库,或把它迁移到最新结构"""
+    engine, _ = open_ledger(database)
+    print(f"账本数据库已是最新结构:{engine.url.render_as_string(hide_password=True)}")
+
+
+@audit_app.command("verify")
+def audit_verify(database: str | None = DATABASE_OPTION) -> None:
+    """逐条核对审计链与各表:指出被改动、插入或删除的记录;完好时退出码 0,否则 1"""
+    _, factory = open_ledger(database)
+    with transaction(factory) as session:
+        problems = audit.verify(session)
+        entries = session.query(audit.t.AuditEntry).count()
+    if not problems:
+        print(f"审计链完好:{entries} 条记录,各表与链上最后状态一致")
+        return
+    for problem in problems:
+        print(str(problem))
+    fail(f"审计链发现 {len(problems)} 处问题", 1)

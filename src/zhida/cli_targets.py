@@ -1,0 +1,3 @@
+"""`zhida targets …` and `zhida report targets`."""
+
+from __future__ import annotations

@@ -1,0 +1,146 @@
+"""The ledger seen from HTTP: who is asking, and answering each state-changing request once.
+
+    LedgerState            what the ledger routes need, kept on app.state.ledger (nothing global)
+    current_actor          the FastAPI dependency: bearer token, or session cookie (+ CSRF on writes)
+    once                   runs a change in one transaction, keyed by its Idempotency-Key
+    money                  a decimal string of the API read into Decimal, or a 422 naming the field
+
+Every ledger route is a plain `def`: FastAPI runs it in a worker thread, so a request waiting for
+a database lock never holds up the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from zhida.engine.case import MONEY_SCHEMA_PATTERN
+from zhida.ledger import tables as t
+from zhida.ledger.access import Actor, Refused
+from zhida.ledger.accounts import signed_in
+from zhida.ledger.database import transaction
+from zhida.rules.pack import Pack
+
+SESSION_COOKIE = "zhida_session"
+CSRF_HEADER = "X-CSRF-Token"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+KEY_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+MONEY = re.compile(MONEY_SCHEMA_PATTERN)
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    factory: sessionmaker[Session]
+    pack: Pack
+    files: Path  # where attachments are stored, by their SHA-256
+
+
+def ledger_state(request: Request) -> LedgerState:
+    state = request.app.state.ledger
+    if state is None:
+        raise Refused(503, "此服务未配置账本数据库(以 zhida serve 启动,或设置 DATABASE_URL)")
+    return state
+
+
+def current_actor(request: Request) -> Actor:
+    """The signed-in user, from `Authorization: Bearer …` or the session cookie.
+
+    A cookie rides along with any request the browser makes, so a write that relies on it must also
+    carry the session's CSRF token (header X-CSRF-Token); a bearer token cannot be forged that way."""
+    state = ledger_state(request)
+    header = request.headers.get("authorization", "")
+    with transaction(state.factory) as session:
+        if header:
+            scheme, _, token = header.partition(" ")
+            found = signed_in(session, token.strip(), "token") if scheme.lower() == "bearer" else None
+            if found is None:
+                raise Refused(401, "令牌无效或已撤销")
+            return found[0]
+        cookie = request.cookies.get(SESSION_COOKIE)
+        found = signed_in(session, cookie, "session") if cookie else None
+        if found is None:
+            raise Refused(401, "请先登录")
+        actor, credential = found
+        if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != credential.csrf:
+            raise Refused(403, f"缺少或错误的 {CSRF_HEADER}:表单须带本次登录的 CSRF 令牌")
+        return actor
+
+
+def once(
+    request: Request,
+    actor: Actor,
+    body: BaseModel | dict | None,
+    work: Callable[[Session], tuple[int, Any]],
+) -> JSONResponse:
+    """Run `work` in one transaction, once per Idempotency-Key of this user.
+
+    The same key with the same request answers what the first answered and changes nothing; the
+    same key with a different request is refused. A refusal (Refused) rolls the work back and is
+    not kept, so a retry after the cause is fixed may succeed."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        raise Refused(428, f"状态变更请求须带 {IDEMPOTENCY_HEADER} 头(同一请求重试时用同一值)")
+    if not KEY_PATTERN.fullmatch(key):
+        raise Refused(422, f"{IDEMPOTENCY_HEADER} 须为 1 至 100 个字母、数字或 . _ : -")
+    fingerprint = _fingerprint(request, body)
+    state = ledger_state(request)
+    try:
+        with transaction(state.factory) as session:
+            earlier = _earlier(session, actor, key, fingerprint)
+            if earlier is not None:
+                return earlier
+            status, payload = work(session)
+            session.add(t.IdempotentRequest(user_id=actor.user_id, key=key, request_hash=fingerprint,
+                                            status_code=status, response=payload))
+    except IntegrityError:
+        # The same key raced in from a second connection and committed first: answer as it did.
+        with transaction(state.factory) as session:
+            earlier = _earlier(session, actor, key, fingerprint)
+        if earlier is None:
+            raise
+        return earlier
+    return JSONResponse(payload, status_code=status)
+
+
+def _earlier(session: Session, actor: Actor, key: str, fingerprint: str) -> JSONResponse | None:
+    stored = session.scalar(
+        select(t.IdempotentRequest).where(t.IdempotentRequest.user_id == actor.user_id, t.IdempotentRequest.key == key)
+    )
+    if stored is None:
+        return None
+    if stored.request_hash != fingerprint:
+        raise Refused(422, f"{IDEMPOTENCY_HEADER} {key} 已用于另一个请求;新的请求须用新的值")
+    return JSONResponse(stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+def _fingerprint(request: Request, body: BaseModel | dict | None) -> str:
+    data = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    text = json.dumps([request.method, request.url.path, str(request.url.query), data], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def money(text: str, field: str) -> Decimal:
+    """An amount of the API (a decimal string: 300000, 300,000.50) as Decimal, or a 422 naming the field."""
+    if not isinstance(text, str) or not MONEY.fullmatch(text):
+        raise Refused(422, f"{field}: 金额须为十进制字符串,最多两位小数,小于 10^15 元(如 \"300000\" 或 \"300000.50\")")
+    return Decimal(text.replace(",", ""))
+
+
+def refused_response(request: Request, error: Refused) -> JSONResponse:
+    """The exception handler for Refused: its status and its sentence, as every API error is shaped."""
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return JSONResponse({"detail": error.message}, status_code=error.status, headers=headers)
