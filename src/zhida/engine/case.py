@@ -269,6 +269,11 @@ def _event(data: Any, position: int, subject: Subject, pack: Pack, name: str) ->
     return Event(id=event_id, type=event_type.name, date=date, values=values)
 
 
+def read_value(field: EventField, raw: Any, where: str) -> Value:
+    """One field's value, checked as a case's would be (a profile fact is read this way)."""
+    return _value(field, raw, where)
+
+
 def _value(field: EventField, raw: Any, where: str) -> Value:
     if field.type in NUMBER_DIGITS:
         number = _number(raw, field.type, where)

@@ -87,7 +87,9 @@ def create_app(pack: Pack, ledger: LedgerState | None = None) -> FastAPI:
             Refused: refused_response,
         },
     )
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(
+        BodyLimit, limit=MAX_BODY_BYTES, larger=((review_api.ATTACHMENT_PATH, review_api.ATTACHMENT_BODY_BYTES),)
+    )
     app.add_middleware(SecurityHeaders)  # added last, so outermost: it sees BodyLimit's 413 too
     app.state.compute_limiter = anyio.CapacityLimiter(COMPUTE_THREADS)
     app.state.pack = pack

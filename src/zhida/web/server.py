@@ -17,6 +17,8 @@ what acts on the whole process (prepare_server_process) belongs to the server's 
 
 from __future__ import annotations
 
+import re
+
 import gc
 import logging
 import sys
@@ -101,16 +103,24 @@ class BodyLimit:
     the read stops with BodyTooLarge at the first chunk past the limit: the body is never held whole.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: tuple[tuple[re.Pattern[str], int], ...] = ()) -> None:
         self.app = app
         self.limit = limit
+        self.larger = larger  # (path pattern, limit): routes that take files, each with its own bound
+
+    def _limit(self, path: str) -> int:
+        for pattern, limit in self.larger:
+            if pattern.fullmatch(path):
+                return limit
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope["path"])
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > self.limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             request = Request(scope)
             await error_response(request, 413, body_too_large_message(request))(scope, receive, send)
             return
@@ -121,7 +131,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise BodyTooLarge()
             return message
 
