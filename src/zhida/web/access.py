@@ -142,5 +142,8 @@ def money(text: str, field: str) -> Decimal:
 
 def refused_response(request: Request, error: Refused) -> JSONResponse:
     """The exception handler for Refused: its status and its sentence, as every API error is shaped."""
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    retry_after = getattr(error, "retry_after", None)  # accounts.Throttled: when to sign in again
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse({"detail": error.message}, status_code=error.status, headers=headers)
