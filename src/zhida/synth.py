@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zhida.engine.batch import arrow_types_by_field, event_columns
+from zhida.ledger.identity import ID_CHECK_CHARACTERS, ID_NUMBER_WEIGHTS
 from zhida.rules.model import FieldType
 from zhida.rules.pack import Pack
 
@@ -49,6 +50,14 @@ CHAIN_WEIGHTS = (0.08, 0.06, 0.06, 0.09, 0.08, 0.07, 0.08, 0.08, 0.40)
 USCC_CHARACTERS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 ORGANIZATION_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+# 居民身份证号码 (GB 11643-1999) of consumers: the 地址码 of their county (南太湖新区 was carved out of
+# 吴兴区 and has no code of its own for residents), a birth date 1950-2005, a 3-digit 顺序码.
+ID_REGIONS = {"吴兴区": "330502", "南浔区": "330503", "德清县": "330521", "长兴县": "330522", "安吉县": "330523",
+              "南太湖新区": "330502"}
+FIRST_BIRTH = dt.date(1950, 1, 1)
+BIRTH_DAYS = (dt.date(2006, 1, 1) - FIRST_BIRTH).days  # 20 454 days: 1950-01-01 to 2005-12-31
+PERSON_SPACE = BIRTH_DAYS * 1000  # (birth date, 顺序码) pairs: 20 454 000 distinct consumers
+PERSON_STRIDE = 7_368_787  # coprime to PERSON_SPACE: n -> n * stride mod space is a bijection
 CHUNK = 1_000_000
 YEAR_START = dt.date(2025, 1, 1)
 
@@ -75,6 +84,21 @@ def credit_code_is_valid(code: str) -> bool:
     return code[17] == USCC_CHARACTERS[(31 - total % 31) % 31]
 
 
+def resident_id_numbers(numbers: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """Valid, distinct 居民身份证号码 for consumer numbers (< PERSON_SPACE), with the given 地址码.
+
+    Consumer n gets (birth day, 顺序码) = divmod(n * PERSON_STRIDE mod PERSON_SPACE, 1000): a bijection,
+    so two consumers never share a number, and neighbours are born years apart."""
+    spread = numbers.astype(np.int64) * PERSON_STRIDE % PERSON_SPACE
+    births = np.datetime64(FIRST_BIRTH.isoformat()) + (spread // 1000).astype("timedelta64[D]")
+    body = np.char.add(np.char.add(regions.astype(str), np.char.replace(births.astype(str), "-", "")),
+                       np.char.zfill((spread % 1000).astype(str), 3))
+    digits = np.frombuffer(body.astype("S17").tobytes(), dtype=np.uint8).reshape(-1, 17).astype(np.int64) - ord("0")
+    total = digits @ np.array(ID_NUMBER_WEIGHTS, dtype=np.int64)
+    checks = np.array(list(ID_CHECK_CHARACTERS))[(12 - total % 11) % 11]
+    return np.char.add(body, checks)
+
+
 def synthesise(pack: Pack, enterprises: int, transactions: int, seed: int, out: Path) -> dict[str, int]:
     """Write subjects.parquet and events.parquet to `out`; return row counts."""
     out.mkdir(parents=True, exist_ok=True)
@@ -83,18 +107,21 @@ def synthesise(pack: Pack, enterprises: int, transactions: int, seed: int, out: 
     schema = _events_schema(columns)
     subjects = _organisations(rng, enterprises)
     consumers = max(1, int(transactions / 1.3)) if transactions else 0
+    if consumers > PERSON_SPACE:
+        raise ValueError(f"最多 {PERSON_SPACE} 名消费者(身份证号码的出生日期与顺序码组合),请减少 transactions")
+    regions = np.empty(consumers, dtype="U6")  # each consumer's 地址码, for the ids the transactions carry
     with pq.ParquetWriter(out / "subjects.parquet", _SUBJECTS_SCHEMA) as writer:
         writer.write_table(pa.Table.from_pydict(subjects, schema=_SUBJECTS_SCHEMA))
         for start in range(0, consumers, CHUNK):
             ids = np.arange(start, min(start + CHUNK, consumers))
-            writer.write_table(_consumer_subjects(rng, ids))
+            writer.write_table(_consumer_subjects(rng, ids, regions))
     event_count = 0
     with pq.ParquetWriter(out / "events.parquet", schema) as writer:
         table = _organisation_events(rng, pack, subjects, schema)
         writer.write_table(table)
         event_count += table.num_rows
         for start in range(0, transactions, CHUNK):
-            table = _transactions(rng, start, min(start + CHUNK, transactions), consumers, schema)
+            table = _transactions(rng, start, min(start + CHUNK, transactions), regions, schema)
             writer.write_table(table)
             event_count += table.num_rows
     return {"subjects": len(subjects["subject_id"]) + consumers, "events": event_count}
@@ -153,14 +180,16 @@ def _organisations(rng: np.random.Generator, enterprises: int) -> dict[str, list
     }
 
 
-def _consumer_subjects(rng: np.random.Generator, ids: np.ndarray) -> pa.Table:
+def _consumer_subjects(rng: np.random.Generator, ids: np.ndarray, regions: np.ndarray) -> pa.Table:
+    """Consumers `ids`: a county each (its 地址码 kept in `regions`), an identity number and a name."""
     county = rng.choice(len(COUNTIES), size=len(ids), p=COUNTY_WEIGHTS)
     n = len(ids)
+    regions[ids] = np.array([ID_REGIONS[name] for name in COUNTIES])[county]
     return pa.Table.from_pydict(
         {
-            "subject_id": pa.array(np.char.add("C", ids.astype(str)), pa.string()),
+            "subject_id": pa.array(resident_id_numbers(ids, regions[ids]), pa.string()),
             "kind": pa.array(np.full(n, "consumer"), pa.string()),
-            "name": pa.nulls(n, pa.string()),
+            "name": pa.array(np.char.add("居民", ids.astype(str)), pa.string()),
             "county": pa.array(np.array(COUNTIES)[county], pa.string()),
             "chain": pa.nulls(n, pa.string()),
             "high_tech": pa.nulls(n, pa.bool_()),
@@ -301,10 +330,11 @@ def _prices_near(rng: np.random.Generator, n: int, edges: list[float], median: f
     return np.round(np.where(near, around, spread) * 100).astype(np.int64)
 
 
-def _transactions(rng: np.random.Generator, start: int, stop: int, consumers: int, schema: pa.Schema) -> pa.Table:
+def _transactions(rng: np.random.Generator, start: int, stop: int, regions: np.ndarray, schema: pa.Schema) -> pa.Table:
     n = stop - start
     numbers = np.arange(start, stop)
-    consumer = np.char.add("C", (numbers * 10 // 13 % consumers).astype(str))
+    buyer = numbers * 10 // 13 % len(regions)
+    consumer = resident_id_numbers(buyer, regions[buyer])
     category = rng.choice(4, n, p=[0.45, 0.30, 0.20, 0.05])
     events = _Events(schema)
     for index, (event_type, values) in enumerate(
