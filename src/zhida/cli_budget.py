@@ -1,3 +1,238 @@
-"""`zhida budget set` and `zhida report budget`."""
+"""`zhida budget set` and `zhida report budget`.
+
+`budget set` acts as a named existing user (--user) with that user's rights: admin sets an area's
+budget or any allocation; the lead department's reviewer sets allocations in its own area.
+`report budget` shows committed, paid and left by area, department, county and rule against the
+document's budgets (亿元/万元 as a reader writes them, and the exact 元 beside); --json gives the
+same as GET /api/v1/budgets (exact decimal strings); --xlsx a workbook with Chinese headers, one
+sheet per grouping, amounts as numeric cells (format #,##0.00) and text neutralised against formulas.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import select
+
+from zhida.cli_ledger import DATABASE_OPTION, budget_app, fail, open_ledger, open_pack, refused, report_app
+from zhida.engine.match import neutralise
+from zhida.ledger import budgets
+from zhida.ledger import tables as t
+from zhida.ledger.access import Actor, Refused
+from zhida.ledger.accounts import actor_of
+from zhida.ledger.database import transaction
+from zhida.web.access import money
+
+PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认湖州 2025)")
+XLSX_MODE = 0o644
+MONEY_FORMAT = "#,##0.00"
+SHARE_FORMAT = "0.00"
+LEVEL_WORDS = {"none": "", "70%": "达到70%", "90%": "达到90%"}
+# (sheet title, Report attribute, header of the key column, header of the name column)
+GROUPINGS = (
+    ("按领域", "areas", "领域", "名称"),
+    ("按部门", "departments", "部门", "牵头领域"),
+    ("按区县", "counties", "区县", "区县名称"),
+    ("按规则", "rules", "规则", "规则名称"),
+)
+AMOUNT_HEADERS = ("文件预算(元)", "预算或分配(元)", "已承诺(元)", "已拨付(元)", "剩余(元)", "承诺占比(%)", "预警", "税收减免(元,不计入预算)")
+
+
+@budget_app.command("set")
+def budget_set(
+    area: str = typer.Argument(..., help="领域编号 1…8(或 一…八)"),
+    yuan: str = typer.Argument(..., help="金额(元),如 1725000000 或 50000000.50"),
+    rule: str | None = typer.Option(None, "--rule", help="按规则分配:规则 id"),
+    county: str | None = typer.Option(None, "--county", help="按区县分配:区县名称,如 吴兴区"),
+    user: str = typer.Option(..., "--user", help="以哪个已有用户的身份设定(管理员,或该领域牵头部门的审核用户)"),
+    database: str | None = DATABASE_OPTION,
+    pack_path: Path | None = PACK_OPTION,
+) -> None:
+    """设定领域预算,或领域内按规则、按区县的分配(不得低于已承诺金额)"""
+    pack = open_pack(pack_path)
+    engine, factory = open_ledger(database)
+    try:
+        number = _area_number(area)
+        amount = money(yuan, "金额")
+        with transaction(factory) as session:
+            budgets.seed_budgets(session, pack)
+            row = budgets.set_budget(session, pack, number, amount, _actor(session, user), rule_id=rule, county=county)
+            what = (budgets.rule_label(pack, row.rule_id) if row.rule_id
+                    else f"{budgets.area_label(pack, row.area, short=True)}{row.county}分配" if row.county
+                    else budgets.area_label(pack, row.area))
+            room = budgets.committed(session, row.area, row.rule_id or None, row.county or None)
+            print(f"{what}已设为 {yuan_words(row.yuan)}({row.yuan:,.2f} 元);已承诺 {room:,.2f} 元,剩余 {row.yuan - room:,.2f} 元")
+    except Refused as error:
+        refused(error)
+    finally:
+        engine.dispose()
+
+
+@report_app.command("budget")
+def report_budget(
+    as_json: bool = typer.Option(False, "--json", help="机器可读的 JSON(金额为精确的十进制字符串)"),
+    xlsx: Path | None = typer.Option(None, "--xlsx", help="另存为 Excel 工作簿"),
+    database: str | None = DATABASE_OPTION,
+    pack_path: Path | None = PACK_OPTION,
+) -> None:
+    """预算执行:按领域、部门、区县、规则的已承诺、已拨付与剩余,对照文件预算"""
+    pack = open_pack(pack_path)
+    engine, factory = open_ledger(database)
+    try:
+        with transaction(factory) as session:
+            budgets.seed_budgets(session, pack)
+            report = budgets.budget_report(session, pack)
+    finally:
+        engine.dispose()
+    if xlsx is not None:
+        write_xlsx(report, xlsx)
+    if as_json:
+        print(json.dumps(budgets.report_json(report), ensure_ascii=False, indent=2))
+    elif xlsx is None:
+        _print(report)
+    else:
+        print(f"已写入 {xlsx}:{len(report.areas)} 个领域、{len(report.rules)} 条规则")
+
+
+def _area_number(text: str) -> int:
+    text = text.strip()
+    if text in budgets.NUMERALS:
+        return budgets.NUMERALS.index(text) + 1
+    if text.isdigit():
+        return int(text)
+    raise Refused(422, f"领域须为编号 1…8 或 一…八,不是“{text}”")
+
+
+def _actor(session, username: str) -> Actor:
+    user = session.scalar(select(t.User).where(t.User.username == username))
+    if user is None or user.disabled:
+        raise Refused(404, f"没有用户 {username}(先用 zhida users add 添加)")
+    return actor_of(user)
+
+
+def yuan_words(value: Decimal) -> str:
+    """17.25亿元, 20万元, 500元: as a reader writes them (exact: no digit dropped)."""
+    for unit, size in (("亿元", Decimal(100_000_000)), ("万元", Decimal(10_000))):
+        if abs(value) >= size:
+            return f"{_plain(value / size)}{unit}"
+    return f"{_plain(value)}元"
+
+
+def _plain(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return text
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def _print(report: budgets.Report) -> None:
+    console = Console(highlight=False, emoji=False)
+    table = Table(title="预算执行(按领域;税收减免为减少的收入,单列,不计入预算)", show_lines=True)
+    for header, justify in (("领域", "left"), ("牵头部门", "left"), ("预算", "right"), ("已承诺", "right"),
+                            ("已拨付", "right"), ("剩余", "right"), ("承诺占比", "right"), ("预警", "left"),
+                            ("税收减免", "right")):
+        table.add_column(header, justify=justify, overflow="fold")
+    for row in report.areas:
+        budget = _both(row.allocated)
+        if row.allocated != row.document_budget and row.document_budget is not None:
+            budget += f"\n(文件 {yuan_words(row.document_budget)})"
+        table.add_row(escape(f"{row.key}. {row.name}"), escape(row.department), budget,
+                      _both(row.committed), _both(row.paid), _both(row.left), _share(row.share),
+                      LEVEL_WORDS[row.level], _both(row.tax_savings))
+    console.print(table)
+    for title, attribute, key_header, _ in GROUPINGS[1:]:
+        rows = getattr(report, attribute)
+        if not rows:
+            continue
+        small = Table(title=f"预算执行({title[1:]})" if title != "按规则" else "预算执行(按规则;仅列出有分配或有奖补的规则)")
+        for header in (key_header, "预算或分配", "已承诺", "已拨付", "剩余", "承诺占比", "预警"):
+            small.add_column(header, justify="left" if header in (key_header, "预警") else "right", overflow="fold")
+        for row in rows:
+            small.add_row(escape(row.key), _both(row.allocated), _both(row.committed), _both(row.paid),
+                          _both(row.left), _share(row.share), LEVEL_WORDS[row.level])
+        console.print(small)
+    stated = "" if report.document_total is None else f",文件所列支持总额 {yuan_words(report.document_total)}({report.document_total:,.2f} 元)"
+    console.print(f"各领域预算合计 {yuan_words(report.budget_total)}({report.budget_total:,.2f} 元){stated};"
+                  f"已承诺 {report.committed:,.2f} 元,已拨付 {report.paid:,.2f} 元,剩余 {report.left:,.2f} 元;"
+                  f"税收减免另计 {report.tax_savings:,.2f} 元", markup=False)
+    for warning in report.warnings:
+        console.print(f"预警:{warning.message}", markup=False, style="bold yellow")
+
+
+def _both(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    if value == 0:
+        return "0"
+    return f"{yuan_words(value)}\n{value:,.2f}"
+
+
+def _share(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value}%"
+
+
+# --------------------------------------------------------------------------- workbook
+
+
+def write_xlsx(report: budgets.Report, path: Path) -> None:
+    """One sheet per grouping and a 合计 sheet; amounts numeric (exact Decimal text in the file)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, attribute, key_header, name_header in GROUPINGS:
+        sheet = book.create_sheet(title)
+        sheet.append([key_header, name_header, "部门", *AMOUNT_HEADERS])
+        for row in getattr(report, attribute):
+            sheet.append([_cell(row.key), _cell(row.name), _cell(row.department), row.document_budget, row.allocated,
+                          row.committed, row.paid, row.left, row.share, LEVEL_WORDS[row.level], row.tax_savings])
+        _formats(sheet)
+    totals = book.create_sheet("合计")
+    totals.append(["项目", "金额(元)"])
+    for words, value in (("文件所列支持总额", report.document_total), ("各领域预算合计", report.budget_total),
+                         ("已承诺", report.committed), ("已拨付", report.paid), ("剩余", report.left),
+                         ("税收减免(减少的收入,不计入预算)", report.tax_savings)):
+        totals.append([words, value])
+    for (cell,) in totals.iter_rows(min_row=2, min_col=2, max_col=2):
+        cell.number_format = MONEY_FORMAT
+    warned = book.create_sheet("预警")
+    warned.append(["领域", "类别", "规则或区县", "预警", "说明"])
+    for warning in report.warnings:
+        warned.append([warning.area, {"area": "领域预算", "rule": "规则分配", "county": "区县分配"}[warning.which],
+                       _cell(warning.key), LEVEL_WORDS[warning.level], _cell(warning.message)])
+    _save(book, path)
+
+
+def _formats(sheet) -> None:
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row[3:8] + row[10:11]:
+            cell.number_format = MONEY_FORMAT
+        row[8].number_format = SHARE_FORMAT
+
+
+def _save(book, path: Path) -> None:
+    """Written beside its destination and renamed over it: a reader never sees half a workbook."""
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        book.save(temporary)
+        os.chmod(temporary, XLSX_MODE)
+        os.replace(temporary, path)
+    except OSError as error:
+        if "temporary" in locals() and os.path.exists(temporary):
+            os.unlink(temporary)
+        fail(f"无法写入 {path}:{error.strerror or error}")
+
+
+def _cell(value: Any) -> Any:
+    return neutralise(value) if isinstance(value, str) else value
