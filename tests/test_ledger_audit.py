@@ -10,8 +10,8 @@ from zhida.ledger.database import sessions, transaction
 
 
 def _three_budgets(factory) -> None:
-    # 一、…全市财政预算安排12.4亿元 / 二、…25.5亿元 / 三、…4.3亿元 (the first three areas' budgets)
-    for area, yuan in ((1, "1240000000"), (2, "2550000000"), (3, "430000000")):
+    # 一、…全市財政預算安排17.25億元 / 二、…6.73億元 / 三、…1.72億元 (the first three areas' budgets)
+    for area, yuan in ((1, "1725000000"), (2, "673000000"), (3, "172000000")):
         with transaction(factory) as session:
             budget = t.Budget(area=area, yuan=Decimal(yuan), source="pack")
             session.add(budget)
@@ -32,7 +32,7 @@ def test_an_edited_row_is_named(ledger_engine):
     factory = sessions(ledger_engine)
     _three_budgets(factory)
     with ledger_engine.begin() as connection:
-        connection.execute(update(t.Budget).where(t.Budget.area == 2).values(yuan=Decimal("2550000001")))
+        connection.execute(update(t.Budget).where(t.Budget.area == 2).values(yuan=Decimal("673000001")))
     with transaction(factory) as session:
         problems = audit.verify(session)
     assert [str(problem) for problem in problems] == ["budgets:2: 该行与审计链记录的最后状态不符:在 zhida 之外被改动"]

@@ -194,7 +194,14 @@ def award(
     department = department_of(rule)
     _may_decide(actor, department, None, subject_id)
     subject = subject_for(session, actor, subject_id, lock=True)  # first lock: the subject
-    amount = _checked_amount(rule, verdict, ceiling, amount)
+    try:
+        amount = _checked_amount(rule, verdict, ceiling, amount)
+    except Refused as refusal:
+        # A ceiling lowered by an annual cap: say which cap and what it has left, from the trace.
+        capped = [line for line in trace if "上限" in line and "尚余" in line]
+        if refusal.status == 409 and capped:
+            raise Refused(409, f"{refusal.message};{capped[-1]}") from None
+        raise
     if amount is not None:
         _within_caps(session, pack, rule, subject.id, year, carrier, amount)
     cash = verdict in CASH and amount is not None

@@ -106,8 +106,10 @@ def once(
             status, payload = work(session)
             session.add(t.IdempotentRequest(user_id=actor.user_id, key=key, request_hash=fingerprint,
                                             status_code=status, response=payload))
-    except IntegrityError:
-        # The same key raced in from a second connection and committed first: answer as it did.
+    except (IntegrityError, Refused):
+        # The same key may have raced in from a second connection and committed first (this one then
+        # fails on the unique key, or is refused because the first already changed the state it
+        # needed): answer as the first did. Otherwise the refusal stands.
         with transaction(state.factory) as session:
             earlier = _earlier(session, actor, key, fingerprint)
         if earlier is None:
@@ -137,7 +139,7 @@ def money(text: str, field: str) -> Decimal:
     """An amount of the API (a decimal string: 300000, 300,000.50) as Decimal, or a 422 naming the field."""
     if not isinstance(text, str) or not MONEY.fullmatch(text):
         raise Refused(422, f"{field}: 金额须为十进制字符串,最多两位小数,小于 10^15 元(如 \"300000\" 或 \"300000.50\")")
-    return Decimal(text.replace(",", ""))
+    return Decimal(text.replace(",", "")).quantize(Decimal("0.01"))
 
 
 def refused_response(request: Request, error: Refused) -> JSONResponse:
