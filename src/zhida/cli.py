@@ -293,12 +293,19 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="监听地址"),
     port: int = typer.Option(8000, help="端口"),
     pack_path: Path | None = PACK_OPTION,
+    database: str | None = typer.Option(None, "--database", help="账本数据库地址(默认取 DATABASE_URL,否则当前目录的 zhida.db)"),
 ) -> None:
-    """启动网页计算器与 API(http://127.0.0.1:8000,接口文档在 /docs)。"""
-    from zhida.web.app import create_app
+    """启动网页计算器、账本与 API(http://127.0.0.1:8000,接口文档在 /docs);账本数据库不存在时创建并迁移。"""
+    from zhida.ledger.database import DatabaseError, database_url
+    from zhida.web.app import create_app, open_ledger_state
     from zhida.web.server import run
 
-    run(create_app(_pack(pack_path)), host=host, port=port)
+    pack = _pack(pack_path)
+    try:
+        ledger = open_ledger_state(pack, database_url(database))
+    except DatabaseError as error:
+        _fail(str(error))
+    run(create_app(pack, ledger), host=host, port=port)
 
 
 @app.command()
