@@ -19,8 +19,8 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 
 from zhida.cli_ledger import DATABASE_OPTION, fail, open_ledger, open_pack, refused, report_app, targets_app
@@ -49,9 +49,12 @@ def report_targets(
 ) -> None:
     """目标与任务的责任分解与进度:每个目标任务的责任部门、区县、目标、最新值与状态"""
     pack = open_pack(pack_path)
-    _, factory = open_ledger(database)
-    with transaction(factory) as session:
-        result = targets.board(session, pack)
+    engine, factory = open_ledger(database)
+    try:
+        with transaction(factory) as session:
+            result = targets.board(session, pack)
+    finally:
+        engine.dispose()
     if xlsx is not None:
         write_xlsx(result, xlsx)
     if as_json:
@@ -74,14 +77,16 @@ def targets_assign(
 ) -> None:
     """把目标或任务分解给部门(及区县)"""
     pack = open_pack(pack_path)
-    _, factory = open_ledger(database)
+    engine, factory = open_ledger(database)
     try:
         with transaction(factory) as session:
             row = targets.assign(session, pack, item, department, county, share, _actor(session, user))
-            place = row.county or targets.CITY
-            print(f"责任分解 {row.id}:{item} → {row.department}({place}),份额 {targets.decimal_text(row.share)}")
     except Refused as error:
         refused(error)
+    finally:
+        engine.dispose()
+    place = row.county or targets.CITY
+    print(f"责任分解 {row.id}:{item} → {row.department}({place}),份额 {targets.decimal_text(row.share)}")
 
 
 @targets_app.command("report")
@@ -96,15 +101,17 @@ def targets_report(
     database: str | None = DATABASE_OPTION,
 ) -> None:
     """报送一条进度(以前的报送保留)"""
-    _, factory = open_ledger(database)
+    engine, factory = open_ledger(database)
     try:
         with transaction(factory) as session:
             report = targets.report_progress(session, assignment, value, period, as_of, _actor(session, user),
                                              note=note, evidence=evidence)
-            value_text = targets.decimal_text(report.value)
-            print(f"进度报送 {report.id}:责任分解 {assignment},{period} 截至 {report.as_of.isoformat()} 为 {value_text}")
     except Refused as error:
         refused(error)
+    finally:
+        engine.dispose()
+    value_text = targets.decimal_text(report.value)
+    print(f"进度报送 {report.id}:责任分解 {assignment},{period} 截至 {report.as_of.isoformat()} 为 {value_text}")
 
 
 def _actor(session, username: str) -> Actor:
@@ -118,20 +125,20 @@ def _actor(session, username: str) -> Actor:
 
 
 def _print(result: targets.Board) -> None:
-    console = Console(highlight=False, emoji=False)
+    console = Console(markup=False, highlight=False, emoji=False)
     table = Table(title="目标与任务的责任分解与进度", show_lines=False)
     for header in ("编号", "条款", "内容", "责任部门", "区县", "目标", "最新值", "状态"):
         table.add_column(header, overflow="fold")
     for line in result.lines:
-        table.add_row(*(_escape(cell) for cell in _terminal_row(line)))
+        table.add_row(*(Text(cell) for cell in _terminal_row(line)))
     console.print(table)
-    console.print(result.note, markup=False)
+    console.print(result.note)
     counts = Table(title="按部门统计")
     counts.add_column("部门")
     for status in targets.SEVERITY:
         counts.add_column(targets.STATUS_NAMES[status], justify="right")
     for department, tally in sorted(result.by_department.items()):
-        counts.add_row(_escape(department), *(str(tally[status]) for status in targets.SEVERITY))
+        counts.add_row(Text(department), *(Text(str(tally[status])) for status in targets.SEVERITY))
     console.print(counts)
 
 
@@ -152,10 +159,6 @@ def _terminal_row(line: targets.Line) -> tuple[str, ...]:
         reported = f"{targets.decimal_text(latest.value)}({latest.period},截至 {latest.as_of.isoformat()})"
     return (item.id + ("" if line.assignment_id is None else f" #{line.assignment_id}"), article, item.text,
             department, line.county or targets.CITY, target, reported, targets.STATUS_NAMES[line.status])
-
-
-def _escape(text: str) -> str:
-    return escape(text)
 
 
 # --------------------------------------------------------------------------- workbook
