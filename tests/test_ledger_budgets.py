@@ -397,6 +397,12 @@ def test_cli_report_xlsx(factory, pack, awards, ledger_url, tmp_path):
     assert D(str(totals["文件所列支持总额"])) == DOCUMENT_TOTAL
 
 
+def test_cli_report_xlsx_to_a_missing_folder_says_so(factory, ledger_url, tmp_path):
+    path = tmp_path / "missing" / "budget.xlsx"
+    result = _cli("report", "budget", "--xlsx", str(path), "--database", ledger_url)
+    assert result.exit_code == 2 and "无法写入" in result.flat and not path.exists()
+
+
 def test_xlsx_text_is_neutralised(tmp_path):
     from zhida.cli_budget import write_xlsx
 

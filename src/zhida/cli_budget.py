@@ -120,16 +120,15 @@ def _actor(session, username: str) -> Actor:
 
 
 def yuan_words(value: Decimal) -> str:
-    """17.25亿元, 20万元, 500元: as a reader writes them (exact: no digit dropped)."""
+    """17.25亿元, 200万元, 500元: as a reader writes them; 约151万元 where the unit drops digits
+    (the exact 元 is always shown beside)."""
     for unit, size in (("亿元", Decimal(100_000_000)), ("万元", Decimal(10_000))):
         if abs(value) >= size:
-            return f"{_plain(value / size)}{unit}"
-    return f"{_plain(value)}元"
-
-
-def _plain(value: Decimal) -> str:
-    text = f"{value.normalize():f}"
-    return text
+            scaled = value / size
+            shown = scaled.quantize(Decimal("0.01"))
+            prefix = "" if shown == scaled else "约"
+            return f"{prefix}{shown.normalize():f}{unit}"
+    return f"{value.normalize():f}元"
 
 
 # --------------------------------------------------------------------------- terminal
@@ -224,13 +223,15 @@ def _save(book, path: Path) -> None:
     """Written beside its destination and renamed over it: a reader never sees half a workbook."""
     try:
         handle, temporary = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
+    except OSError as error:
+        fail(f"无法写入 {path}:{error.strerror or error}")
+    os.close(handle)
+    try:
         book.save(temporary)
         os.chmod(temporary, XLSX_MODE)
         os.replace(temporary, path)
     except OSError as error:
-        if "temporary" in locals() and os.path.exists(temporary):
-            os.unlink(temporary)
+        Path(temporary).unlink(missing_ok=True)
         fail(f"无法写入 {path}:{error.strerror or error}")
 
 
