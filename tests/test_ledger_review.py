@@ -199,7 +199,7 @@ def test_identity_numbers_are_masked_except_to_the_person_and_their_reviewer(led
     assert ledger.get("a", f"/api/v1/subjects/{person}").status_code == 404
 
 
-def test_candidates_from_a_profile(ledger):
+def test_candidates_from_a_profile(ledger, pack):
     facts = ledger.post("a", f"/api/v1/subjects/{A}/facts", {"as_of": "2025-05-01", "facts": {"service_fee": "300000"}})
     assert facts.status_code == 201 and facts.json()["added"][0]["source"] == "declared"
     found = ledger.get("a", f"/api/v1/subjects/{A}/candidates").json()["candidates"]
@@ -208,8 +208,13 @@ def test_candidates_from_a_profile(ledger):
     assert by_rule["innovation-voucher"]["amount"] == "150000.00"
     assert by_rule["innovation-voucher"]["department"] == "市科技局"
     assert by_rule["high-tech-first"]["status"] == "needs_facts"
-    # Only rules an enterprise may claim are listed: the incubator's are not.
-    assert "incubator-national" not in by_rule
+    # Every rule is listed: one an enterprise cannot claim says so.
+    assert len(found) == len(pack.rules)
+    assert by_rule["incubator-national"]["status"] == "not_for_kind"
+    assert by_rule["incubator-national"]["reason"] == "仅适用于孵化载体运营主体"
+    # By-measure benefits of an enterprise are listed with where their amount comes from, never an amount.
+    measures = [item for item in found if item["status"] == "by_measure"]
+    assert measures == [] or all(item["amount"] is None and item["amount_by"] for item in measures)
     unknown = ledger.post("a", f"/api/v1/subjects/{A}/facts", {"as_of": "2025-05-01", "facts": {"nonsense": "1"}})
     assert unknown.status_code == 422 and "nonsense" in unknown.json()["detail"]
 

@@ -63,7 +63,11 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A reading transaction (see `reading`) begins DEFERRED: under WAL it never waits for a writer.
+    if connection.get_execution_options().get("zhida_reading"):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -83,4 +87,13 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed whole, or rolled back whole."""
     with factory() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction that only reads: on SQLite it does not queue behind writers (WAL readers see the
+    last commit); elsewhere it is an ordinary transaction."""
+    with factory() as session, session.begin():
+        session.connection(execution_options={"zhida_reading": True})
         yield session

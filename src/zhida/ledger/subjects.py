@@ -151,22 +151,26 @@ class Candidate:
     """One rule for one subject: eligible (with its entitlement), or why not."""
 
     rule: Rule
-    status: str  # eligible | by_measure | qualification | not_met | needs_facts | outside_validity
+    status: str  # eligible | by_measure | qualification | outside_validity | needs_facts | not_met | not_for_kind
     entitlement: Entitlement | None
     reason: str
 
 
 def candidates(session: Session, pack: Pack, actor: Actor, subject_id: str) -> list[Candidate]:
-    """Every rule this subject's kind may claim, evaluated on its profile."""
+    """Every rule of the pack for this subject: those its kind may claim evaluated on its profile (the
+    amount where the rules fix one), and for every other rule, why it does not apply."""
     subject = subject_for(session, actor, subject_id)
     facts = profile(session, subject_id)
     already = cap_use(session, pack, subject_id)
     found = []
     for rule in pack.rules:
         if subject.kind not in rule.spec.subject:
+            kinds = "、".join(pack.subjects[kind] for kind in rule.spec.subject)
+            found.append(Candidate(rule, "not_for_kind", None, f"仅适用于{kinds}"))
             continue
         found.append(_candidate(pack, rule, subject, facts, already))
-    order = {"eligible": 0, "by_measure": 1, "qualification": 2, "outside_validity": 3, "needs_facts": 4, "not_met": 5}
+    order = {"eligible": 0, "by_measure": 1, "qualification": 2, "outside_validity": 3, "needs_facts": 4, "not_met": 5,
+             "not_for_kind": 6}
     return sorted(found, key=lambda item: (order[item.status], item.rule.spec.article, item.rule.id))
 
 

@@ -31,7 +31,7 @@ from zhida.engine.case import MONEY_SCHEMA_PATTERN
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused
 from zhida.ledger.accounts import signed_in
-from zhida.ledger.database import transaction
+from zhida.ledger.database import reading, transaction
 from zhida.rules.pack import Pack
 
 SESSION_COOKIE = "zhida_session"
@@ -63,7 +63,7 @@ def current_actor(request: Request) -> Actor:
     carry the session's CSRF token (header X-CSRF-Token); a bearer token cannot be forged that way."""
     state = ledger_state(request)
     header = request.headers.get("authorization", "")
-    with transaction(state.factory) as session:
+    with reading(state.factory) as session:
         if header:
             scheme, _, token = header.partition(" ")
             found = signed_in(session, token.strip(), "token") if scheme.lower() == "bearer" else None

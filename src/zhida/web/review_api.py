@@ -37,7 +37,7 @@ from zhida.engine.calculate import VERDICTS
 from zhida.ledger import audit, review, subjects
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role
-from zhida.ledger.database import transaction
+from zhida.ledger.database import reading
 from zhida.ledger.identity import mask_identity
 from zhida.rules.model import Kind
 from zhida.source.script import to_simplified
@@ -122,7 +122,7 @@ def register_subject(request: Request, body: NewSubject, actor: ActorDep):
 
 @router.get("/subjects/{subject_id}")
 def read_subject(request: Request, subject_id: str, actor: ActorDep):
-    with transaction(ledger_state(request).factory) as session:
+    with reading(ledger_state(request).factory) as session:
         row = subjects.subject_for(session, actor, subject_id)
         facts = subjects.profile(session, subject_id)
         return {
@@ -147,7 +147,7 @@ def list_candidates(request: Request, subject_id: str, actor: ActorDep):
     """Every rule this subject's kind may claim, on its profile: eligible ones with the amount, by-measure
     ones with where the amount comes from, and why each other rule does not apply."""
     state = ledger_state(request)
-    with transaction(state.factory) as session:
+    with reading(state.factory) as session:
         found = subjects.candidates(session, state.pack, actor, subject_id)
     return {"subject_id": subject_id, "candidates": [_candidate(state.pack, item) for item in found]}
 
@@ -176,14 +176,14 @@ def queue(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ):
-    with transaction(ledger_state(request).factory) as session:
+    with reading(ledger_state(request).factory) as session:
         rows = review.applications(session, actor, status=status, department=department, rule_id=rule, limit=limit, offset=offset)
         return {"applications": [_application(session, row, actor) for row in rows]}
 
 
 @router.get("/applications/{application_id}")
 def read_application(request: Request, application_id: int, actor: ActorDep):
-    with transaction(ledger_state(request).factory) as session:
+    with reading(ledger_state(request).factory) as session:
         return _application(session, review.application_for(session, actor, application_id), actor, full=True)
 
 
@@ -291,14 +291,14 @@ def list_awards(
     if department is not None:
         query = query.where(t.Award.department == department)
     query = query.order_by(t.Award.id.desc()).limit(limit).offset(offset)
-    with transaction(ledger_state(request).factory) as session:
+    with reading(ledger_state(request).factory) as session:
         rows = session.execute(query).all()
         return {"awards": [_award(award, subject, actor) for award, subject in rows]}
 
 
 @router.get("/awards/{award_id}")
 def read_award(request: Request, award_id: int, actor: ActorDep):
-    with transaction(ledger_state(request).factory) as session:
+    with reading(ledger_state(request).factory) as session:
         row = session.get(t.Award, award_id)
         if row is None or not review._may_see(actor, row.subject_id, row.department):
             raise Refused(404, f"没有奖补 {award_id}")
@@ -309,7 +309,7 @@ def read_award(request: Request, award_id: int, actor: ActorDep):
 def publicity_list(request: Request, department: Annotated[str | None, Query(max_length=50)] = None):
     """兑前公示: public, no sign-in; identity numbers masked."""
     state = ledger_state(request)
-    with transaction(state.factory) as session:
+    with reading(state.factory) as session:
         rows = review.publicity(session, department)
         return {
             "awards": [
