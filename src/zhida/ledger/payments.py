@@ -33,6 +33,7 @@ from zhida.engine.match import neutralise
 from zhida.ledger import audit
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, require
+from zhida.ledger.proposals import record_all
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
 
@@ -74,11 +75,10 @@ def _new_batch(session: Session, actor: Actor, awards: list[t.Award]) -> t.Payme
     session.add_all(payments)
     for award in awards:
         award.status = "in_batch"
-    session.flush()
-    audit.record(session, actor.username, "payment_batch.create", batch)
+    changes: list[tuple[str, t.Base]] = [("payment_batch.create", batch)]
     for award, payment in zip(awards, payments, strict=True):
-        audit.record(session, actor.username, "payment.create", payment)
-        audit.record(session, actor.username, "award.in_batch", award)
+        changes += [("payment.create", payment), ("award.in_batch", award)]
+    record_all(session, actor.username, changes)
     return batch
 
 

@@ -332,11 +332,29 @@ def _write(session: Session, actor: Actor, subjects: dict[str, tuple[str, str, s
     session.add_all(rows)
     session.flush()  # subjects first (no ORM relationship orders them): one multi-row INSERT per table
     session.add_all(proposals)
+    record_all(session, actor.username, [("subject.import", row) for row in rows] + [("proposal.import", p) for p in proposals])
+
+
+def record_all(session: Session, actor: str, changes: list[tuple[str, t.Base]]) -> None:
+    """`audit.record` for each (action, row) in order, the same entries, with one lock of the chain's
+    head and one multi-row INSERT: a bulk import of 10^5 rows is seconds, not minutes (audit.record
+    flushes and re-reads the head per entry, ~4 ms each). To move into audit.py (record_many)."""
+    session.flush()  # ids and defaults, as they will be committed
+    if not changes:
+        return
+    head = session.scalars(select(t.AuditHead).where(t.AuditHead.id == 1).with_for_update()).one()
+    now = t.utcnow()
+    seq, previous = head.seq, head.hash
+    entries = []
+    for action, row in changes:
+        seq += 1
+        entry = t.AuditEntry(seq=seq, at=now, actor=actor, action=action, entity=audit.ENTITY_NAMES[type(row)],
+                             entity_id=audit._key(row), state=audit.state_of(row), prev_hash=previous)
+        entry.hash = previous = audit._hash(entry)
+        entries.append(entry)
+    head.seq, head.hash = seq, previous
+    session.add_all(entries)
     session.flush()
-    for subject in rows:
-        audit.record(session, actor.username, "subject.import", subject)
-    for proposal in proposals:
-        audit.record(session, actor.username, "proposal.import", proposal)
 
 
 # --------------------------------------------------------------------------- listing, confirming, dismissing
