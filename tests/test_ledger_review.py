@@ -212,9 +212,13 @@ def test_candidates_from_a_profile(ledger, pack):
     assert len(found) == len(pack.rules)
     assert by_rule["incubator-national"]["status"] == "not_for_kind"
     assert by_rule["incubator-national"]["reason"] == "仅适用于孵化载体运营主体"
-    # By-measure benefits of an enterprise are listed with where their amount comes from, never an amount.
-    measures = [item for item in found if item["status"] == "by_measure"]
-    assert measures == [] or all(item["amount"] is None and item["amount_by"] for item in measures)
+    # (二) "聚焦八大新興產業鏈,支持企業組建創新聯合體": a benefit without an amount, listed with where
+    # the amount comes from; 實施核心技術“揭榜掛帥”項目 reads no fact and is dated by the profile (2025).
+    ledger.post("a", f"/api/v1/subjects/{A}/facts", {"as_of": "2025-05-01", "facts": {"emerging_chain": True}})
+    by_rule = {item["rule"]: item for item in ledger.get("a", f"/api/v1/subjects/{A}/candidates").json()["candidates"]}
+    for rule in ("innovation-consortium", "jiebang-guashuai"):
+        assert by_rule[rule]["status"] == "by_measure" and by_rule[rule]["amount"] is None
+        assert by_rule[rule]["amount_by"].startswith("市科技局配套政策文件")
     unknown = ledger.post("a", f"/api/v1/subjects/{A}/facts", {"as_of": "2025-05-01", "facts": {"nonsense": "1"}})
     assert unknown.status_code == 422 and "nonsense" in unknown.json()["detail"]
 

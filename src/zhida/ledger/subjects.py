@@ -184,7 +184,9 @@ def _candidate(pack: Pack, rule: Rule, subject: t.Subject, facts: dict[str, t.Pr
         values[event_field.name] = read_value(event_field, _raw(facts[event_field.name].value, event_field), event_field.name)
     if not evaluate(rule.when.tree, values):
         return Candidate(rule, "not_met", None, f"条件 {rule.when.text} 不成立({fill(rule.when, values)})")
-    date = max((facts[f.name].as_of for f in event_type.fields), default=dt.date.today())
+    # The event is dated when the facts it reads hold; an event that reads none, when the profile does.
+    date = max((facts[f.name].as_of for f in event_type.fields), default=None)
+    date = date or max((fact.as_of for fact in facts.values()), default=dt.date.today())
     event = Event(id="profile", type=event_type.name, date=date, values=values)
     case = Case("profile", Subject(subject.id, subject.kind, subject.name), (event,))
     result = calculate(pack, case, already)
