@@ -137,3 +137,81 @@ def test_batch_by_department_and_export(awarded, pack, tmp_path):
 
 def test_article_labels_follow_the_document():
     assert [article_label(n) for n in (1, 3, 10, 17, 30, 52)] == ["(一)", "(三)", "(十)", "(十七)", "(三十)", "(五十二)"]
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def test_http_proposals_and_payments(pack, ledger_url, tmp_path):
+    import warnings
+
+    from zhida.ledger.accounts import issue
+    from zhida.web.app import create_app, open_ledger_state
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient` is deprecated")
+        from fastapi.testclient import TestClient
+
+    state = open_ledger_state(pack, ledger_url, files=tmp_path / "files")
+    tokens = {}
+    with transaction_of(state.factory) as session:
+        for name, role, department in (("admin", Role.ADMIN, None), ("keji", Role.REVIEWER, "市科技局"),
+                                       ("fagai", Role.REVIEWER, "市发展改革委"), ("caizheng", Role.FINANCE, None),
+                                       ("lead", Role.LEADERSHIP, None)):
+            user = add_user(session, name, "password-1", role, department=department)
+            tokens[name] = issue(session, user, "token")[0]
+        actor = actor_of(session.scalars(select(t.User).where(t.User.username == "admin")).one())
+        import_proposals(session, pack, actor, write(tmp_path, ROWS), subjects_file(tmp_path))
+
+    def headers(name, key=None):
+        return {"Authorization": f"Bearer {tokens[name]}", **({"Idempotency-Key": key} if key else {})}
+
+    try:
+        with TestClient(create_app(pack, state)) as client:
+            listed = client.get("/api/v1/proposals", headers=headers("keji")).json()["proposals"]
+            assert [(p["event_id"], p["amount"], p["verdict"]) for p in listed] == [("IV1", "30000.00", "ceiling")]
+            assert client.get("/api/v1/proposals?department=市商务局", headers=headers("keji")).status_code == 403
+            assert len(client.get("/api/v1/proposals", headers=headers("lead")).json()["proposals"]) == 3
+            iv1 = listed[0]["id"]
+            assert client.post("/api/v1/proposals/confirm", json={"ids": [iv1]}, headers=headers("keji")).status_code == 428
+            answer = client.post("/api/v1/proposals/confirm", json={"ids": [iv1]}, headers=headers("keji", "c-1"))
+            assert answer.status_code == 200, answer.text
+            [confirmed] = answer.json()["confirmed"]
+            replay = client.post("/api/v1/proposals/confirm", json={"ids": [iv1]}, headers=headers("keji", "c-1"))
+            assert replay.json() == answer.json() and replay.headers["Idempotent-Replayed"] == "true"
+            t1 = [p["id"] for p in client.get("/api/v1/proposals?status=proposed", headers=headers("fagai")).json()["proposals"]]
+            dismissed = client.post("/api/v1/proposals/dismiss", json={"ids": t1, "reason": "重复申报"}, headers=headers("fagai", "d-1"))
+            assert dismissed.json()["dismissed"] == t1
+            # the award of IV1 is in 公示 until 8 Sep 2025 at the latest; make it payable as release_due would
+            with transaction_of(state.factory) as session:
+                award = session.get(t.Award, confirmed["award"])
+                award.publicity_until = dt.date(2000, 1, 1)
+                audit.record(session, "keji", "award.test", award)
+            assert client.post("/api/v1/payment-batches", json={}, headers=headers("lead", "b-0")).status_code == 403
+            made = client.post("/api/v1/payment-batches", json={}, headers=headers("caizheng", "b-1"))
+            assert made.status_code == 201, made.text
+            batch = made.json()
+            assert (batch["total"], [p["amount"] for p in batch["payments"]]) == ("30000.00", ["30000.00"])
+            assert client.get(f"/api/v1/payment-batches/{batch['id']}", headers=headers("lead")).json()["total"] == "30000.00"
+            assert client.get(f"/api/v1/payment-batches/{batch['id']}?format=csv", headers=headers("lead")).status_code == 403
+            download = client.get(f"/api/v1/payment-batches/{batch['id']}?format=csv", headers=headers("caizheng"))
+            assert download.content.startswith("\ufeff批次".encode()) and FIRM.encode() in download.content
+            xlsx = client.get(f"/api/v1/payment-batches/{batch['id']}?format=xlsx", headers=headers("caizheng"))
+            assert xlsx.content[:2] == b"PK" and "attachment" in xlsx.headers["content-disposition"]
+            payment = batch["payments"][0]["id"]
+            failed = client.post(f"/api/v1/payments/{payment}/mark", json={"paid": False}, headers=headers("caizheng", "m-0"))
+            assert failed.status_code == 422 and "银行退回原因" in failed.json()["detail"]
+            failed = client.post(f"/api/v1/payments/{payment}/mark", json={"paid": False, "bank_reason": "户名不符"},
+                                 headers=headers("caizheng", "m-1"))
+            assert failed.json()["status"] == "failed"
+            again = client.post("/api/v1/payments/retry", json={"award_ids": [confirmed["award"]]}, headers=headers("caizheng", "r-1"))
+            assert again.status_code == 201 and again.json()["total"] == "30000.00"
+            paid = client.post(f"/api/v1/payments/{again.json()['payments'][0]['id']}/mark", json={"paid": True},
+                               headers=headers("caizheng", "m-2"))
+            assert paid.json()["status"] == "paid"
+            twice = client.post("/api/v1/payments/retry", json={"award_ids": [confirmed["award"]]}, headers=headers("caizheng", "r-2"))
+            assert twice.status_code == 409 and "已有已拨付的拨付" in twice.json()["detail"]
+        with transaction_of(state.factory) as session:
+            assert audit.verify(session) == []
+    finally:
+        state.factory.kw["bind"].dispose()

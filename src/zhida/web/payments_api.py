@@ -27,7 +27,7 @@ from sqlalchemy import select
 from zhida.ledger import payments, proposals
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor
-from zhida.ledger.database import transaction
+from zhida.ledger.database import reading
 from zhida.web.access import current_actor, ledger_state, once
 
 router = APIRouter(prefix="/api/v1", tags=["免申即享与拨付"])
@@ -74,7 +74,7 @@ def list_proposals(
     request: Request, actor: ActorDep, department: str | None = None, status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    with transaction(ledger_state(request).factory) as session:
+    with reading(ledger_state(request).factory) as session:
         rows = proposals.list_proposals(session, actor, department, status, limit, offset)
         return {"proposals": [_proposal(row) for row in rows]}
 
@@ -119,7 +119,7 @@ def read_batch(
     request: Request, actor: ActorDep, batch_id: int, format: Literal["json", "csv", "xlsx"] = "json",  # noqa: A002
 ):
     state = ledger_state(request)
-    with transaction(state.factory) as session:
+    with reading(state.factory) as session:
         if format == "json":
             return _batch(session, payments.batch_of(session, actor, batch_id))
         rows = payments.export_rows(session, state.pack, actor, batch_id)
