@@ -255,6 +255,10 @@ def test_rooms_name_the_binding_budget(factory, pack, admin, awards):
     binding = budgets.tightest(rooms)
     assert binding.which == "county" and binding.label == "第一部分吴兴区分配"
     assert rooms[1].label == "规则 lab-new(" + pack.rule("lab-new").spec.title + ")分配"
+    assert budgets.over_budget(rooms, D("289999.74")) is None  # exactly what is left fits
+    assert budgets.over_budget(rooms, D("289999.75")) == (
+        "金额 289,999.75 元超出第一部分吴兴区分配的剩余额度:预算 1,500,000.00 元,已承诺 1,210,000.26 元,"
+        "剩余 289,999.74 元(依据:由 admin1(管理员)设定)")
 
 
 # --------------------------------------------------------------------------- setting and refusing

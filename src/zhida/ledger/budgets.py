@@ -3,8 +3,9 @@ each is committed, paid and left.
 
 In: the Budget rows (an area's budget, seeded from 一、…全市财政预算安排X亿元; allocations within an
 area to one rule or one county, 市、区两级) and the Award rows. Out: for any budget or allocation,
-its limit, committed, paid and left (`totals`, `budget_room`), warnings at 70% and 90% committed
-(`warnings`), and the whole report by area, department, county and rule (`budget_report`).
+its limit, committed, paid and left (`totals`, `budget_room`; `tightest` and `over_budget` name
+the binding one for a decision), warnings at 70% and 90% committed (`warnings`), and the whole
+report by area, department, county and rule (`budget_report`, `report_json`).
 
 Definitions, decided once (DESIGN.md: budgets count cash; tax relief is revenue forgone):
 - committed = SUM(amount) of cash awards in status publicity, held, payable, in_batch, paid,
@@ -34,7 +35,7 @@ the audit head, the order database.py fixes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from sqlalchemy import and_, case, func, select
@@ -139,16 +140,16 @@ def budget_room(session: Session, pack: Pack, area: int, rule_id: str | None, co
     area_row = _area_row(session, area, lock=True)
     rooms = []
     if area_row is not None:
-        rooms.append(_room(session, "area", area_label(pack, area), area_row, area_clause(pack, area) or area_row.source,
+        rooms.append(_room("area", area_label(pack, area), area_row, area_clause(pack, area) or area_row.source,
                            totals(session, area)))
     if rule_id:
         row = _allocation(session, area, rule_id=rule_id)
         if row is not None:
-            rooms.append(_room(session, "rule", rule_label(pack, rule_id), row, row.source, totals(session, area, rule_id=rule_id)))
+            rooms.append(_room("rule", rule_label(pack, rule_id), row, row.source, totals(session, area, rule_id=rule_id)))
     if county:
         row = _allocation(session, area, county=county)
         if row is not None:
-            rooms.append(_room(session, "county", f"{area_label(pack, area, short=True)}{county}分配", row, row.source,
+            rooms.append(_room("county", f"{area_label(pack, area, short=True)}{county}分配", row, row.source,
                                totals(session, area, county=county)))
     return rooms
 
@@ -158,7 +159,16 @@ def tightest(rooms: list[Room]) -> Room | None:
     return min(rooms, key=lambda room: room.left) if rooms else None
 
 
-def _room(session: Session, which: Which, label: str, row: t.Budget, source: str, spent: Totals) -> Room:
+def over_budget(rooms: list[Room], amount: Decimal) -> str | None:
+    """Why `amount` does not fit (the binding budget, what is left, the clause), or None when it does."""
+    binding = tightest(rooms)
+    if binding is None or amount <= binding.left:
+        return None
+    return (f"金额 {amount:,.2f} 元超出{binding.label}的剩余额度:预算 {binding.limit:,.2f} 元,"
+            f"已承诺 {binding.committed:,.2f} 元,剩余 {binding.left:,.2f} 元(依据:{binding.source})")
+
+
+def _room(which: Which, label: str, row: t.Budget, source: str, spent: Totals) -> Room:
     return Room(which, label, row.yuan, spent.committed, row.yuan - spent.committed, source)
 
 
@@ -176,7 +186,7 @@ def share(limit: Decimal | None, committed_yuan: Decimal) -> Decimal | None:
     """Committed as a percentage of the limit, to 0.01 (for display; `level` decides warnings)."""
     if limit is None or limit == 0:
         return None
-    return (committed_yuan * 100 / limit).quantize(CENT)
+    return (committed_yuan * 100 / limit).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
