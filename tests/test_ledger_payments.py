@@ -215,3 +215,36 @@ def test_http_proposals_and_payments(pack, ledger_url, tmp_path):
             assert audit.verify(session) == []
     finally:
         state.factory.kw["bind"].dispose()
+
+
+def test_cli_batch_export_and_mark(awarded, ledger_url, tmp_path):
+    from typer.testing import CliRunner
+
+    from zhida.cli import app
+
+    factory, actors, awards = awarded
+    with transaction_of(factory) as session:  # their 公示 over: as release_due would find them on 9 Sep 2025
+        for award in session.scalars(select(t.Award)):
+            award.publicity_until = dt.date(2000, 1, 1)
+            audit.record(session, "test", "award.test", award)
+    database = ["--database", ledger_url]
+    run = CliRunner().invoke
+    denied = run(app, ["payments", "batch", "--user", "lead", *database])
+    assert denied.exit_code == 2 and "财政" in denied.output
+    made = run(app, ["payments", "batch", "--user", "caizheng", "--department", "市科技局", *database])
+    assert made.exit_code == 0, made.output
+    assert "1 笔,合计 30,000.00 元" in made.output
+    with transaction_of(factory) as session:
+        batch_id, payment_id = session.execute(select(t.Payment.batch_id, t.Payment.id)).one()
+    out = tmp_path / "bank.csv"
+    exported = run(app, ["payments", "export", str(batch_id), "-o", str(out), "--user", "caizheng", *database])
+    assert exported.exit_code == 0, exported.output
+    assert out.read_bytes().startswith("\ufeff批次".encode()) and FIRM in out.read_text(encoding="utf-8-sig")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    both = run(app, ["payments", "mark", str(payment_id), "--paid", "--failed", "x", "--user", "caizheng", *database])
+    assert both.exit_code == 2
+    failed = run(app, ["payments", "mark", str(payment_id), "--failed", "账户冻结", "--user", "caizheng", *database])
+    assert failed.exit_code == 0 and "拨付失败" in failed.output
+    with transaction_of(factory) as session:
+        assert session.get(t.Award, awards["IV1"]).status == "failed"
+        assert session.get(t.Payment, payment_id).bank_reason == "账户冻结"

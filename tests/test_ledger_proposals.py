@@ -235,3 +235,25 @@ def test_the_database_refuses_a_second_proposal_of_one_event(ledger_engine):
 
     with pytest.raises(IntegrityError), transaction(factory) as session:
         session.execute(insert(t.Proposal).values(**values))
+
+
+def test_cli_propose_prints_a_summary_and_refuses_a_bad_file(ledger, pack, ledger_url, tmp_path):
+    from typer.testing import CliRunner
+
+    from zhida.cli import app
+
+    out, register = write(tmp_path, ROWS), subjects_file(tmp_path)
+    command = ["propose", str(out), "--subjects", str(register), "--user", "admin", "--database", ledger_url]
+    result = CliRunner().invoke(app, command, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "新导入建议 3 条,已存在 0 条,新建主体 3 个;跳过 2 行" in result.output
+    assert "资格认定(是一种身份,不是金额) 1 行" in result.output and "不在政策有效期内(无金额) 1 行" in result.output
+    assert "1,000,000.00" in result.output and "市商务局" in result.output
+    again = CliRunner().invoke(app, command, terminal_width=200)
+    assert "新导入建议 0 条,已存在 3 条" in again.output
+    bad = write(tmp_path, [{**ROWS[0], "amount": Decimal("-5.00")}], "bad.parquet")
+    refused = CliRunner().invoke(app, ["propose", str(bad), "--subjects", str(register), "--user", "admin",
+                                       "--database", ledger_url], terminal_width=400)
+    assert refused.exit_code == 2 and f"{bad}: 第 2 行,列 amount: 金额 -5.00 为负数" in refused.output.replace("\n", "")
+    unknown = CliRunner().invoke(app, [*command[:5], "nobody", "--database", ledger_url], terminal_width=200)
+    assert unknown.exit_code == 2 and "没有可用的用户 nobody" in unknown.output

@@ -75,7 +75,8 @@ def _print_summary(summary: proposals.ImportSummary, seconds: float) -> None:
     console.print(
         f"{summary.source}:共 {summary.rows} 行;新导入建议 {summary.imported} 条,已存在 {summary.already} 条,"
         f"新建主体 {summary.subjects_created} 个;跳过 {sum(summary.skipped.values())} 行" + (f"({skipped})" if skipped else "")
-        + f";用时 {seconds:.1f} 秒"
+        + f";用时 {seconds:.1f} 秒",
+        soft_wrap=True,  # one line, whatever the terminal's width: scripts grep it
     )
 
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhida.engine.match import neutralise
 from zhida.ledger import audit
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, require
@@ -178,6 +177,8 @@ class ExportRow:
 
     def cells(self) -> list:
         """The row as the bank file shows it; text neutralised (a leading = + - @ is not a formula)."""
+        from zhida.engine.match import neutralise  # here: it brings DuckDB, which a batch does not need
+
         return [self.batch, self.number, neutralise(self.subject_name), neutralise(self.subject_id),
                 neutralise(self.policy), neutralise(self.article), self.amount, PAYMENT_STATUS[self.status]]
 

@@ -1,6 +1,6 @@
 """免申即享: entitlements found by `zhida match` become proposals; a department confirms them in bulk.
 
-In: the output of `zhida match` (Parquet or CSV: subject_id, event_id, date, rule, kind, amount,
+In: the output of `zhida match` (Parquet, CSV or xlsx: subject_id, event_id, date, rule, kind, amount,
 caps_hit, in_validity, …) and the register's subjects file (subject_id, kind, name, county). Out:
 one `Proposal` per entitlement with money, and the subjects the ledger did not know yet.
 
@@ -103,11 +103,26 @@ def read_table(path: Path) -> list[dict[str, Any]]:
             table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=False,
                                                                              column_types=_all_text(path)))
             return table.to_pylist()
+        if suffix == ".xlsx":
+            return _xlsx_rows(path)
     except Refused:
         raise
     except Exception as error:  # noqa: BLE001 — a broken file: one sentence naming it
         raise Refused(422, f"{path}: 无法读取:{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
-    raise Refused(422, f"{path}: 须为 .parquet 或 .csv 文件(zhida match 的输出)")
+    raise Refused(422, f"{path}: 须为 .parquet、.csv 或 .xlsx 文件(zhida match 的输出)")
+
+
+def _xlsx_rows(path: Path) -> list[dict[str, Any]]:
+    """The first sheet's rows under its header row (zhida match writes amounts there as exact text)."""
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        header = [str(name) if name is not None else "" for name in next(rows, ())]
+        return [dict(zip(header, values, strict=False)) for values in rows if any(v is not None for v in values)]
+    finally:
+        workbook.close()
 
 
 def _all_text(path: Path) -> dict[str, Any]:
