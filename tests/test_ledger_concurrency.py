@@ -103,8 +103,10 @@ def test_a_nearly_spent_budget_holds(live):
     for response in refused:
         assert response.status_code == 409
         detail = response.json()["detail"]
-        assert detail.startswith("超过第一部分(推进教育科技人才一体发展)预算:预算 100000.00 元,已承诺 100000.00 元,尚余 0.00 元"), detail
-        assert detail.endswith("不能再核定 5000.00 元(2025年,全市财政预算安排17.25亿元。)"), detail
+        assert detail == (
+            "金额 5,000.00 元超出第一部分(推进教育科技人才一体发展)预算的剩余额度:预算 100,000.00 元,"
+            "已承诺 100,000.00 元,剩余 0.00 元(依据:2025年,全市财政预算安排17.25亿元。)"
+        )
     with transaction(ledger.state.factory) as session:
         assert session.scalar(select(func.sum(t.Award.amount)).where(t.Award.area == 1)) == Decimal("100000.00")
         assert audit.verify(session) == []

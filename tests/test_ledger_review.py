@@ -7,6 +7,7 @@ Hand-computed from (三) 創新券: "按實際發生服務費用給予最高50%�
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -239,3 +240,22 @@ def test_attachments_are_stored_by_hash_and_checked_by_content(ledger):
     assert exe.status_code == 422
     other = ledger.client.post(path, files={"file": ("合同.pdf", pdf, "application/pdf")}, headers=ledger.headers("b"))
     assert other.status_code == 404
+
+
+def test_decisions_warn_at_70_and_90_percent_of_the_budget(ledger):
+    # Area 一's budget set to 100,000 元 for the test; two subjects so that no annual cap binds.
+    with transaction(ledger.state.factory) as session:
+        budget = session.scalar(select(t.Budget).where(t.Budget.area == 1, t.Budget.rule_id == "", t.Budget.county == ""))
+        budget.yuan = Decimal("100000")
+        audit.record(session, "admin", "budget.set", budget)
+    first = voucher(ledger, "a", A, "139998").json()  # 最高 69,999 元: 69.999% committed, no warning
+    decided = ledger.post("kejiju", f"/api/v1/applications/{first['id']}/decision", {"decision": "approve"}).json()
+    assert decided["award"]["amount"] == "69999.00" and decided["budget_warnings"] == []
+    second = voucher(ledger, "b", B, "2").json()  # 1 元 more: exactly 70% (达到 includes the bound)
+    decided = ledger.post("kejiju", f"/api/v1/applications/{second['id']}/decision", {"decision": "approve"}).json()
+    assert decided["budget_warnings"] == [
+        "第一部分(推进教育科技人才一体发展)预算已承诺 70,000.00 元,达到预算 100,000.00 元的 70%,尚余 30,000.00 元"
+    ]
+    third = voucher(ledger, "b", B, "40000", "2025-05-01").json()  # 20,000 元 more: 90%
+    decided = ledger.post("kejiju", f"/api/v1/applications/{third['id']}/decision", {"decision": "approve"}).json()
+    assert decided["budget_warnings"][0].endswith("达到预算 100,000.00 元的 90%,尚余 10,000.00 元")

@@ -28,7 +28,7 @@ from zhida.engine.case import Case, CaseError, case_from_data
 from zhida.ledger import audit
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, require
-from zhida.ledger.budgets import budget_room
+from zhida.ledger.budgets import budget_room, level, over_budget
 from zhida.ledger.subjects import LIVE_AWARD, cap_use, department_of, subject_for
 from zhida.ledger.workdays import CHINA_2025_2026, add_working_days
 from zhida.rules.model import CapScope, Kind, Rule
@@ -270,13 +270,21 @@ def _within_caps(session: Session, pack: Pack, rule: Rule, subject_id: str, year
 
 
 def _within_budget(session: Session, pack: Pack, rule: Rule, county: str | None, amount: Decimal) -> None:
-    for room in budget_room(session, pack, rule.area, rule.id, county):
-        if amount > room.left:
-            raise Refused(
-                409,
-                f"超过{room.label}:预算 {room.limit} 元,已承诺 {room.committed} 元,尚余 {room.left} 元,"
-                f"不能再核定 {amount} 元({room.source})",
-            )
+    reason = over_budget(budget_room(session, pack, rule.area, rule.id, county), amount)
+    if reason:
+        raise Refused(409, reason)
+
+
+def budget_warnings(session: Session, pack: Pack, award: t.Award) -> list[str]:
+    """The 70% and 90% warnings of every budget this award counts against, after it."""
+    if not award.cash:
+        return []
+    found = []
+    for room in budget_room(session, pack, award.area, award.rule_id, award.county):
+        reached = level(room.limit, room.committed)
+        if reached != "none":
+            found.append(f"{room.label}已承诺 {room.committed:,.2f} 元,达到预算 {room.limit:,.2f} 元的 {reached},尚余 {room.left:,.2f} 元")
+    return found
 
 
 # --------------------------------------------------------------------------- 兑前公示

@@ -194,7 +194,10 @@ def decide(request: Request, application_id: int, body: Decision, actor: ActorDe
 
     def work(session):
         row = review.decide(session, state.pack, actor, application_id, body.decision, amount=amount, reason=body.reason)
-        return 200, _application(session, row, actor, full=True)
+        data = _application(session, row, actor, full=True)
+        award = session.scalars(select(t.Award).where(t.Award.application_id == row.id)).one_or_none()
+        data["budget_warnings"] = review.budget_warnings(session, state.pack, award) if award is not None else []
+        return 200, data
 
     return once(request, actor, body, work)
 
