@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from zhida.cli_ledger import DATABASE_OPTION, fail, open_ledger, open_pack, payments_app, refused
 from zhida.ledger import payments, proposals
@@ -57,6 +58,8 @@ def propose(
             summary = proposals.import_proposals(session, pack, _actor(session, user), entitlements, subjects)
     except Refused as error:
         refused(error)
+    except IntegrityError:  # another import committed the same proposals or subjects meanwhile
+        fail("另一个导入同时写入了相同的建议或主体;本次导入未写入任何内容,请重新运行(已导入的会计为已存在)")
     finally:
         engine.dispose()
     _print_summary(summary, time.perf_counter() - started)

@@ -19,6 +19,9 @@ Why these rates (per subject per year; see bench/README.md for the table):
   with prices dense around 6000元 (the digital bound), 10000元 and 13333.33元
   (where 20% and 15% reach the 2000元 cap) and around 3333.33元 (15% = 500元).
 2% of dates fall just outside 2025, so the validity rule is exercised.
+Organisations carry valid 统一社会信用代码 (GB 32100) of their county; consumers valid, distinct
+居民身份证号码 (GB 11643: their county's 地址码, born 1950-2005) and a name (居民N), so that a
+register passes the ledger's identity checks (`zhida propose`).
 
 Files written (Parquet): subjects.parquet, events.parquet — the tables `zhida match` reads.
 """
