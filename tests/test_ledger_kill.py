@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from sqlalchemy import func, select
 
 from test_ledger_proposals import MATCH_SCHEMA
