@@ -332,3 +332,51 @@ def test_cli_adds_a_user_who_can_then_log_in(state, client, ledger_url):
     with transaction(state.factory) as session:
         assert session.scalar(select(t.User.display_name).where(t.User.username == "sw-reviewer")) == "市商务局审核"
         assert audit.verify(session) == []
+
+
+def test_cli_asks_for_the_password_twice_and_takes_none_on_the_command_line(state, client, ledger_url):
+    runner = CliRunner()
+    mismatch = runner.invoke(cli, ["users", "add", "leader", "--role", "leadership", "--database", ledger_url],
+                             input=f"{PASSWORD}\nsomething-else\n{PASSWORD}\n{PASSWORD}\n")
+    assert mismatch.exit_code == 0, mismatch.output
+    assert PASSWORD not in mismatch.output  # hidden input is not echoed
+    assert log_in(client, "leader").status_code == 200
+    argument = runner.invoke(cli, ["users", "add", "other", "--role", "finance", "--password", PASSWORD,
+                                   "--database", ledger_url])
+    assert argument.exit_code == 2 and "--password" in argument.output  # no such option
+    empty = runner.invoke(cli, ["users", "add", "other", "--role", "finance", "--password-stdin",
+                                "--database", ledger_url], input="")
+    assert empty.exit_code == 2 and empty.stderr.strip() == "--password-stdin:标准输入为空,请在第一行给出密码"
+
+
+def test_an_unknown_username_is_still_verified_against_a_hash(state, monkeypatch):
+    # Answering an unknown username without an argon2 verification would be measurably faster.
+    verified = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def verify(self, stored, given):
+            verified.append(stored)
+            return real.verify(stored, given)
+
+    real = accounts.HASHER
+    monkeypatch.setattr(accounts, "HASHER", Recording())
+    with transaction(state.factory) as session:
+        assert accounts.log_in(session, "nobody", "some-password") is None
+    assert len(verified) == 1 and verified[0].startswith("$argon2id$")
+
+
+def test_an_expired_session_and_a_bearer_logout(state, client):
+    add(state, "finance-1", Role.FINANCE)
+    with transaction(state.factory) as session:
+        user = accounts.user_named(session, "finance-1")
+        stale, credential = accounts.issue(session, user, "session", now=t.utcnow() - dt.timedelta(hours=13))
+        token, _ = accounts.issue(session, user, "token", "feed")
+    client.cookies.set("zhida_session", stale)
+    assert client.get("/api/v1/me").json() == {"detail": "请先登录"}
+    client.cookies.clear()
+    # A system signs out by deleting its own token.
+    assert client.post("/api/v1/logout", headers=bearer(token)).status_code == 200
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 401
