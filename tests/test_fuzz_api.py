@@ -21,7 +21,11 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
 
-from zhida.web.app import create_default_app
+from zhida.ledger import accounts
+from zhida.ledger.access import Role
+from zhida.ledger.database import transaction
+from zhida.rules.pack import load_pack
+from zhida.web.app import create_app, default_pack_path, open_ledger_state
 
 FUZZ_EXAMPLES = int(os.environ.get("ZHIDA_FUZZ_EXAMPLES", "60"))
 
@@ -33,9 +37,25 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server_url():
+def ledger(tmp_path_factory):
+    """The app's ledger on a SQLite file of its own, with an admin whose token the examples carry, so
+    that the ledger's routes are fuzzed past sign-in."""
+    pack = load_pack(default_pack_path())
+    directory = tmp_path_factory.mktemp("fuzz")
+    state = open_ledger_state(pack, f"sqlite:///{directory / 'ledger.db'}", files=directory / "files")
+    with transaction(state.factory) as session:
+        admin = accounts.add_user(session, "fuzz-admin", "password-fuzz", Role.ADMIN)
+        session.flush()
+        token, _ = accounts.issue(session, admin, "token", "fuzz")
+    yield pack, state, {"Authorization": f"Bearer {token}"}
+    state.factory.kw["bind"].dispose()
+
+
+@pytest.fixture(scope="module")
+def server_url(ledger):
+    pack, state, _ = ledger
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_default_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(pack, state), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -63,8 +83,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     suppress_health_check=list(HealthCheck),
     derandomize=True,  # the same examples every run: a CI failure can be replayed
 )
-def test_no_request_gets_a_server_error(case, server_url):
-    response = case.call(base_url=server_url)
+def test_no_request_gets_a_server_error(case, server_url, ledger):
+    response = case.call(base_url=server_url, headers=ledger[2])
     assert response.status_code < 500, (response.status_code, case.body, response.text[:500])
     if response.status_code >= 400:
         detail = response.json().get("detail")
@@ -74,10 +94,11 @@ def test_no_request_gets_a_server_error(case, server_url):
 @schema.parametrize()
 @settings(max_examples=max(FUZZ_EXAMPLES // 2, 10), deadline=None, suppress_health_check=list(HealthCheck),
           derandomize=True)
-def test_responses_conform_to_the_schema(case, server_url):
+def test_responses_conform_to_the_schema(case, server_url, ledger):
     """The documented checks: no 5xx, documented status codes and content types."""
     case.call_and_validate(
         base_url=server_url,
+        headers=ledger[2],
         checks=[
             schemathesis.checks.not_a_server_error,
             schemathesis.checks.status_code_conformance,

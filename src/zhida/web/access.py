@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhida.engine.case import MONEY_SCHEMA_PATTERN
+from zhida.web.schema import ERROR_SCHEMA
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused
 from zhida.ledger.accounts import signed_in
@@ -37,7 +38,7 @@ from zhida.rules.pack import Pack
 SESSION_COOKIE = "zhida_session"
 CSRF_HEADER = "X-CSRF-Token"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-KEY_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MONEY = re.compile(MONEY_SCHEMA_PATTERN)
 
@@ -140,6 +141,46 @@ def money(text: str, field: str) -> Decimal:
     if not isinstance(text, str) or not MONEY.fullmatch(text):
         raise Refused(422, f"{field}: 金额须为十进制字符串,最多两位小数,小于 10^15 元(如 \"300000\" 或 \"300000.50\")")
     return Decimal(text.replace(",", "")).quantize(Decimal("0.01"))
+
+
+_ERROR = {"application/json": {"schema": ERROR_SCHEMA}}
+# What any ledger route may answer besides its success (each with {"detail": one Chinese sentence}).
+LEDGER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "请求体无法解析(不是 JSON 或表单)", "content": _ERROR},
+    401: {"description": "未登录,或令牌无效", "content": _ERROR},
+    403: {"description": "此角色或部门无权进行此操作(含 CSRF 令牌缺失)", "content": _ERROR},
+    404: {"description": "没有此编号,或无权查看", "content": _ERROR},
+    409: {"description": "状态不允许,或超过上限、预算", "content": _ERROR},
+    413: {"description": "请求体或附件过大", "content": _ERROR},
+    422: {"description": "输入有误:一句话指出字段", "content": _ERROR},
+    428: {"description": "状态变更请求缺少 Idempotency-Key 头", "content": _ERROR},
+    429: {"description": "登录失败次数过多,稍后再试", "content": _ERROR},
+    503: {"description": "服务未配置账本数据库", "content": _ERROR},
+}
+WRITE_METHODS = ("post", "put", "patch", "delete")
+
+
+def document_idempotency(schema: dict[str, Any], paths: set[str]) -> None:
+    """Add the Idempotency-Key header to every write of the ledger's `paths` in an OpenAPI schema.
+
+    The header is read by `once`, not declared on each route, so it is written into the schema here."""
+    header = {
+        "name": IDEMPOTENCY_HEADER,
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "pattern": KEY_PATTERN.pattern, "minLength": 1, "maxLength": 100},
+        "description": "同一请求重试时用同一值:第二次起返回第一次的结果,不重复执行",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if path not in paths:
+            continue
+        for method, operation in operations.items():
+            if method in WRITE_METHODS and path not in NO_IDEMPOTENCY_PATHS:
+                operation.setdefault("parameters", []).append(dict(header))
+
+
+# Sign-in and sign-out create or end a session, not ledger state: no Idempotency-Key.
+NO_IDEMPOTENCY_PATHS = {"/api/v1/login", "/api/v1/logout"}
 
 
 def refused_response(request: Request, error: Refused) -> JSONResponse:

@@ -36,7 +36,7 @@ from zhida.ledger.database import connect, database_url, sessions, transaction, 
 from zhida.rules.pack import Pack, load_pack
 from zhida.source.script import to_simplified
 from zhida.web import accounts_api, budgets_api, payments_api, review_api, targets_api
-from zhida.web.access import LedgerState, refused_response
+from zhida.web.access import LEDGER_RESPONSES, LedgerState, document_idempotency, refused_response
 from zhida.web.api import COMPUTE_THREADS, LIMITS_TEXT, MAX_BODY_BYTES, api_router
 from zhida.web.catalogue import build_catalogue
 from zhida.web.pages import STATIC, pages, swagger_page, template_environment
@@ -97,9 +97,24 @@ def create_app(pack: Pack, ledger: LedgerState | None = None) -> FastAPI:
     app.state.templates = template_environment()
     app.state.ledger = ledger
     app.include_router(api_router(pack))
+    ledger_paths: set[str] = set()
     for room in (accounts_api, review_api, payments_api, budgets_api, targets_api):
-        app.include_router(room.router)
+        app.include_router(room.router, responses=LEDGER_RESPONSES)
+        ledger_paths.update(route.path for route in room.router.routes)
+    app.openapi = _with_idempotency(app, ledger_paths)
     app.include_router(pages)
     app.add_api_route("/docs", swagger_page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _with_idempotency(app: FastAPI, paths: set[str]):
+    """FastAPI's schema, with the Idempotency-Key header every ledger write requires written in."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document_idempotency(build(), paths)
+        return app.openapi_schema
+
+    return openapi
