@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from fractions import Fraction
 
@@ -153,7 +154,8 @@ def test_assign_report_and_status(ledger_engine, pack):
     assert lines[(GROWTH, "吴兴区")].status is targets.Status.MET  # 6.8 ≥ 6.5
     assert lines[(GROWTH, "南浔区")].status is targets.Status.BEHIND  # 5.9 < 6.5
     assert lines[(INCOME_GAP, "")].status is targets.Status.MET  # 1.58 ≤ 1.6
-    assert [(r.value, r.period) for r in history] == [(Decimal("500000000"), "2025-Q1"), (Decimal("1500000000"), "2025-Q2")]
+    assert [(r.value, r.period) for r in history] == [
+        (Decimal("500000000"), "2025-Q1"), (Decimal("1500000000"), "2025-Q2")]
     assert audited == 5 + 6
     assert result.by_item[INVESTMENT] is targets.Status.ON_TRACK  # the worse of on track and met
     assert result.by_item[GROWTH] is targets.Status.BEHIND
@@ -177,6 +179,31 @@ def test_partial_assignment_leaves_the_rest_with_the_lead_department(ledger_engi
         ("德清县", Fraction(1, 4), False), ("", Fraction(3, 4), True)]
     assert lines[1].goal.low == 3_750_000_000  # 50亿 × 3/4
     assert {line.item.area for line in result.lines} == {7}
+
+
+def test_concurrent_assignments_never_pass_a_total_of_one(ledger_engine, pack):
+    # six counties ask for 0.3 each at once: 0.3 × 3 = 0.9 fits, a fourth would make 1.2
+    factory = sessions(ledger_engine)
+    admin = _actor(_users(factory), "admin")
+    counties = ("吴兴区", "南浔区", "德清县", "长兴县", "安吉县", "南太湖新区")
+
+    def one(county):
+        try:
+            with transaction(factory) as session:
+                targets.assign(session, pack, INVESTMENT, "市农业农村局", county, "0.3", admin)
+            return "ok"
+        except Refused as error:
+            return error.message
+
+    with ThreadPoolExecutor(len(counties)) as pool:
+        answers = list(pool.map(one, counties))
+    assert answers.count("ok") == 3
+    assert sorted(answer for answer in answers if answer != "ok") == [
+        "indicator-60 的份额合计将为 1.2,超过 1(已分解 0.9)"] * 3
+    with transaction(factory) as session:
+        # summed in Python: on SQLite a quantity is text, and SQL's SUM of text is a float
+        assert sum(session.scalars(select(t.Assignment.share))) == Decimal("0.9")
+        assert audit.verify(session) == []
 
 
 @pytest.mark.parametrize(

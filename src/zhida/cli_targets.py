@@ -29,7 +29,7 @@ from zhida.ledger import tables as t
 from zhida.ledger import targets
 from zhida.ledger.access import Actor, Refused
 from zhida.ledger.accounts import actor_of
-from zhida.ledger.database import transaction
+from zhida.ledger.database import reading, transaction
 from zhida.source.script import to_simplified
 
 PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认湖州 2025)")
@@ -51,7 +51,7 @@ def report_targets(
     pack = open_pack(pack_path)
     engine, factory = open_ledger(database)
     try:
-        with transaction(factory) as session:
+        with reading(factory) as session:
             result = targets.board(session, pack)
     finally:
         engine.dispose()
