@@ -65,7 +65,7 @@ def list_targets(
     county: str | None = None,
     area: int | None = None,
 ) -> JSONResponse:
-    """每个目标与任务:目标值、单位、方向、责任分解、最新进度与状态"""
+    """每个目标与任务:目标值、单位、方向、责任分解、最新进度与状态(county=市级 只看市级承担的部分)"""
     require(actor, *READERS)
     state = ledger_state(request)
     with reading(state.factory) as session:
