@@ -31,7 +31,7 @@ from zhida.ledger.access import Role
 from zhida.ledger.accounts import actor_of, add_user
 from zhida.ledger.budgets import seed_budgets
 from zhida.ledger.database import sessions, transaction
-from zhida.ledger.proposals import import_proposals, record_all
+from zhida.ledger.proposals import import_proposals
 from zhida.synth import resident_id_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,7 +179,7 @@ def test_a_killed_payment_batch_leaves_all_or_nothing(ledger_engine, ledger_url,
                           publicity_until=dt.date(2025, 9, 8), decided_by=actors["fagai"].user_id)
                   for subject_id in session.scalars(select(t.Subject.id))]
         session.add_all(awards)
-        record_all(session, "fagai", [("award.grant", award) for award in awards])
+        audit.record_many(session, "fagai", [("award.grant", award) for award in awards])
     script = tmp_path / "bulk.py"
     script.write_text(SCRIPT, encoding="utf-8")
     outcomes = []

@@ -217,6 +217,8 @@ def test_only_the_department_confirms_and_reviewers_see_their_own(ledger, pack, 
     assert refused.value.status == 422
     with transaction(factory) as session:
         assert dismiss_proposals(session, actors["fagai"], [ids["T1"]], "发票为假").dismissed == [ids["T1"]]
+    with transaction(factory) as session:
+        assert session.get(t.Proposal, ids["T1"]).reason == "发票为假"
     with pytest.raises(Refused) as refused, transaction(factory) as session:
         confirm_proposals(session, pack, actors["fagai"], [ids["T1"]], TODAY)
     assert refused.value.status == 409 and "dismissed" in refused.value.message

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.orm import Session
 
 from zhida.ledger import tables as t
@@ -72,6 +72,32 @@ def record(session: Session, actor: str, action: str, row: t.Base, now: dt.datet
     head.seq, head.hash = entry.seq, entry.hash
     session.add(entry)
     return entry
+
+
+def record_many(session: Session, actor: str, changes: list[tuple[str, t.Base]], chunk: int = 5000) -> None:
+    """`record` for each (action, row) in order: the same entries, under one lock of the chain's head and
+    with multi-row INSERTs, so that a bulk change of 10^5 rows takes seconds (record flushes and re-reads
+    the head per entry, ~5 ms each)."""
+    session.flush()  # ids and defaults, as they will be committed
+    if not changes:
+        return
+    head = session.scalars(select(t.AuditHead).where(t.AuditHead.id == 1).with_for_update()).one()
+    now = t.utcnow()
+    seq, previous = head.seq, head.hash
+    entries = []
+    for action, row in changes:
+        seq += 1
+        entry = t.AuditEntry(seq=seq, at=now, actor=actor, action=action, entity=ENTITY_NAMES[type(row)],
+                             entity_id=_key(row), state=state_of(row), prev_hash=previous)
+        entry.hash = previous = _hash(entry)
+        entries.append({column: getattr(entry, column) for column in ENTRY_COLUMNS})
+    head.seq, head.hash = seq, previous
+    for start in range(0, len(entries), chunk):  # plain rows, not ORM objects
+        session.execute(insert(t.AuditEntry), entries[start : start + chunk])
+    session.flush()
+
+
+ENTRY_COLUMNS = ("seq", "at", "actor", "action", "entity", "entity_id", "state", "prev_hash", "hash")
 
 
 def record_deletion(session: Session, actor: str, action: str, row: t.Base) -> t.AuditEntry:

@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session
 from zhida.ledger import audit
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, require
-from zhida.ledger.proposals import record_all
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
 
@@ -77,7 +76,7 @@ def _new_batch(session: Session, actor: Actor, awards: list[t.Award]) -> t.Payme
     changes: list[tuple[str, t.Base]] = [("payment_batch.create", batch)]
     for award, payment in zip(awards, payments, strict=True):
         changes += [("payment.create", payment), ("award.in_batch", award)]
-    record_all(session, actor.username, changes)
+    audit.record_many(session, actor.username, changes)
     return batch
 
 

@@ -29,10 +29,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhida.ledger import audit
@@ -348,30 +347,7 @@ def _write(session: Session, actor: Actor, subjects: dict[str, tuple[str, str, s
     session.add_all(rows)
     session.flush()  # subjects first (no ORM relationship orders them): one multi-row INSERT per table
     session.add_all(proposals)
-    record_all(session, actor.username, [("subject.import", row) for row in rows] + [("proposal.import", p) for p in proposals])
-
-
-def record_all(session: Session, actor: str, changes: list[tuple[str, t.Base]]) -> None:
-    """`audit.record` for each (action, row) in order, the same entries, with one lock of the chain's
-    head and one multi-row INSERT: a bulk import of 10^5 rows is seconds, not minutes (audit.record
-    flushes and re-reads the head per entry, ~5 ms each). To move into audit.py (record_many)."""
-    session.flush()  # ids and defaults, as they will be committed
-    if not changes:
-        return
-    head = session.scalars(select(t.AuditHead).where(t.AuditHead.id == 1).with_for_update()).one()
-    now = t.utcnow()
-    seq, previous = head.seq, head.hash
-    entries = []
-    for action, row in changes:
-        seq += 1
-        entry = SimpleNamespace(seq=seq, at=now, actor=actor, action=action, entity=audit.ENTITY_NAMES[type(row)],
-                                entity_id=audit._key(row), state=audit.state_of(row), prev_hash=previous)
-        entry.hash = previous = audit._hash(entry)  # the entry audit.record would have made
-        entries.append(vars(entry))
-    head.seq, head.hash = seq, previous
-    for start in range(0, len(entries), CHUNK):  # plain rows, not ORM objects: 40 000 entries in a second or two
-        session.execute(insert(t.AuditEntry), entries[start:start + CHUNK])
-    session.flush()
+    audit.record_many(session, actor.username, [("subject.import", row) for row in rows] + [("proposal.import", p) for p in proposals])
 
 
 # --------------------------------------------------------------------------- listing, confirming, dismissing
@@ -484,10 +460,8 @@ def _trace(proposal: t.Proposal) -> list[str]:
 
 
 def dismiss_proposals(session: Session, actor: Actor, ids: list[int], reason: str) -> Outcome:
-    """Proposals the department will not pay (the register was wrong, the subject is not eligible).
-
-    A reason is required; the proposals table has no column for it yet (a migration is the lead's),
-    so for now it is returned to the caller and not stored."""
+    """Proposals the department will not pay (the register was wrong, the subject is not eligible),
+    with the reason kept on each."""
     reason = (reason or "").strip()
     if not reason:
         raise Refused(422, "reason: 不予确认须说明理由")
@@ -495,6 +469,7 @@ def dismiss_proposals(session: Session, actor: Actor, ids: list[int], reason: st
     outcome = Outcome()
     for proposal in proposals:
         proposal.status = "dismissed"
+        proposal.reason = reason
         audit.record(session, actor.username, "proposal.dismiss", proposal)
         outcome.dismissed.append(proposal.id)
     return outcome

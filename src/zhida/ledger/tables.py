@@ -247,6 +247,7 @@ class Proposal(Base):
     verdict: Mapped[str] = mapped_column(String(20))
     amount: Mapped[Decimal | None] = mapped_column(Money)
     status: Mapped[str] = mapped_column(String(20), default="proposed")
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was dismissed
     source: Mapped[str] = mapped_column(String(300))  # the file it came from
     imported_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
