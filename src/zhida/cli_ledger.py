@@ -48,7 +48,7 @@ def default_pack_path() -> Path:
 
 
 def fail(message: str, code: int = 2) -> None:
-    Console(stderr=True, highlight=False, markup=False, emoji=False).print(message)
+    Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True).print(message)
     raise typer.Exit(code)
 
 
