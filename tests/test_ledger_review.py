@@ -259,3 +259,18 @@ def test_decisions_warn_at_70_and_90_percent_of_the_budget(ledger):
     third = voucher(ledger, "b", B, "40000", "2025-05-01").json()  # 20,000 元 more: 90%
     decided = ledger.post("kejiju", f"/api/v1/applications/{third['id']}/decision", {"decision": "approve"}).json()
     assert decided["budget_warnings"][0].endswith("达到预算 100,000.00 元的 90%,尚余 10,000.00 元")
+
+
+def test_a_department_sets_its_publicity_period(ledger):
+    # 市科技局 publishes for 7 working days instead of 5.
+    assert ledger.client.put("/api/v1/departments/市科技局", json={"publicity_days": 7},
+                             headers=ledger.headers("admin")).json() == {"name": "市科技局", "publicity_days": 7}
+    app = voucher(ledger, "a", A, "100000").json()
+    award = ledger.post("kejiju", f"/api/v1/applications/{app['id']}/decision", {"decision": "approve"}).json()["award"]
+    assert award["publicity_until"] == add_working_days(dt.date.today(), 7, CHINA_2025_2026).isoformat()
+    unknown = ledger.client.put("/api/v1/departments/市不存在局", json={"publicity_days": 7}, headers=ledger.headers("admin"))
+    assert unknown.status_code == 404 and "牵头部门" in unknown.json()["detail"]
+    too_long = ledger.client.put("/api/v1/departments/市科技局", json={"publicity_days": 31}, headers=ledger.headers("admin"))
+    assert too_long.status_code == 422
+    not_admin = ledger.client.put("/api/v1/departments/市科技局", json={"publicity_days": 3}, headers=ledger.headers("kejiju"))
+    assert not_admin.status_code == 403

@@ -295,8 +295,11 @@ def publicity_days(session: Session, department: str) -> int:
     return settings.publicity_days if settings is not None else 5
 
 
-def set_publicity_days(session: Session, actor: Actor, department: str, days: int) -> t.Department:
+def set_publicity_days(session: Session, pack: Pack, actor: Actor, department: str, days: int) -> t.Department:
     require(actor, Role.ADMIN)
+    leads = sorted({department_of(rule) for rule in pack.rules})
+    if department not in leads:
+        raise Refused(404, f"{department} 不是本政策任何条款的牵头部门;可选:{'、'.join(leads)}")
     if not 1 <= days <= 30:
         raise Refused(422, f"publicity_days: 公示期须为 1 至 30 个工作日,收到 {days}")
     settings = session.get(t.Department, department) or t.Department(name=department)

@@ -352,8 +352,10 @@ def resolve(request: Request, objection_id: int, body: Resolution, actor: ActorD
 
 @router.put("/departments/{name}")
 def department_settings(request: Request, name: str, body: DepartmentSettings, actor: ActorDep):
+    state = ledger_state(request)
+
     def work(session):
-        row = review.set_publicity_days(session, actor, name, body.publicity_days)
+        row = review.set_publicity_days(session, state.pack, actor, name, body.publicity_days)
         return 200, {"name": row.name, "publicity_days": row.publicity_days}
 
     return once(request, actor, body, work)
