@@ -274,3 +274,26 @@ def test_a_department_sets_its_publicity_period(ledger):
     assert too_long.status_code == 422
     not_admin = ledger.client.put("/api/v1/departments/市科技局", json={"publicity_days": 3}, headers=ledger.headers("kejiju"))
     assert not_admin.status_code == 403
+
+
+def test_leadership_changes_nothing_on_any_route(ledger):
+    """Every write route of the ledger, whatever its body: leadership is refused before anything runs."""
+    schema = ledger.client.get("/openapi.json").json()
+    writes = [
+        (method, path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in ("post", "put", "patch", "delete") and path not in ("/api/v1/login", "/api/v1/logout", "/api/v1/calculate")
+    ]
+    assert len(writes) >= 15
+    with transaction(ledger.state.factory) as session:
+        before = session.scalar(select(func.count()).select_from(t.AuditEntry))
+    for method, path in writes:
+        url = path.replace("{application_id}", "1").replace("{award_id}", "1").replace("{objection_id}", "1") \
+            .replace("{payment_id}", "1").replace("{assignment_id}", "1").replace("{batch_id}", "1") \
+            .replace("{subject_id}", A).replace("{item}", "indicator-1").replace("{name}", "市科技局")
+        response = ledger.client.request(method.upper(), url, json={}, headers=ledger.headers("leader"))
+        assert response.status_code == 403, (method, url, response.text)
+        assert "领导角色只能查看" in response.json()["detail"], (method, url)
+    with transaction(ledger.state.factory) as session:
+        assert session.scalar(select(func.count()).select_from(t.AuditEntry)) == before

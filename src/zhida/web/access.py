@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from zhida.engine.case import MONEY_SCHEMA_PATTERN
 from zhida.web.schema import ERROR_SCHEMA
 from zhida.ledger import tables as t
-from zhida.ledger.access import Actor, Refused
+from zhida.ledger.access import Actor, Refused, Role
 from zhida.ledger.accounts import signed_in
 from zhida.ledger.database import reading, transaction
 from zhida.rules.pack import Pack
@@ -62,6 +62,14 @@ def current_actor(request: Request) -> Actor:
 
     A cookie rides along with any request the browser makes, so a write that relies on it must also
     carry the session's CSRF token (header X-CSRF-Token); a bearer token cannot be forged that way."""
+    actor = _signed_in_actor(request)
+    # Leadership reads everything and changes nothing: refused here, before any route's own checks.
+    if actor.role is Role.LEADERSHIP and request.method not in SAFE_METHODS and request.url.path not in NO_IDEMPOTENCY_PATHS:
+        raise Refused(403, f"领导角色只能查看,不能变更;{actor.username} 的此项请求未执行")
+    return actor
+
+
+def _signed_in_actor(request: Request) -> Actor:
     state = ledger_state(request)
     header = request.headers.get("authorization", "")
     with reading(state.factory) as session:
