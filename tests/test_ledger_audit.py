@@ -76,3 +76,22 @@ def test_a_deleted_tail_and_a_deleted_row_are_named(ledger_engine):
     assert "末尾记录被删除" in problems["audit_head"]
     assert "被删除" in problems["budgets:1"]
     assert "被插入" in problems["budgets:3"]  # its entry was the deleted tail
+
+
+def test_zhida_audit_verify_names_the_edited_row_and_exits_1(ledger_url, pack, tmp_path):
+    from typer.testing import CliRunner
+
+    from zhida.cli import app
+    from zhida.web.app import open_ledger_state
+
+    state = open_ledger_state(pack, ledger_url, files=tmp_path / "files")  # seeds the 8 area budgets, audited
+    runner = CliRunner()
+    intact = runner.invoke(app, ["audit", "verify", "--database", ledger_url])
+    assert intact.exit_code == 0 and "审计链完好:8 条记录" in intact.output
+    with state.factory.kw["bind"].begin() as connection:
+        # 三、…全市財政預算安排1.72億元, raised by a hand in the database to 17.2億元
+        connection.execute(update(t.Budget).where(t.Budget.area == 3).values(yuan=Decimal("1720000000")))
+    state.factory.kw["bind"].dispose()
+    edited = runner.invoke(app, ["audit", "verify", "--database", ledger_url])
+    assert edited.exit_code == 1
+    assert "budgets:3: 该行与审计链记录的最后状态不符:在 zhida 之外被改动" in edited.output

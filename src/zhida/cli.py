@@ -477,10 +477,6 @@ def _print_totals(console: Console, document: Document) -> None:
         console.print(_styled(("警告:", "bold yellow"), " ", warning))
 
 
-if __name__ == "__main__":
-    app()
-
-
 def _register_ledger() -> None:
     from zhida.cli_ledger import register
 
@@ -488,3 +484,7 @@ def _register_ledger() -> None:
 
 
 _register_ledger()
+
+
+if __name__ == "__main__":
+    app()

@@ -14,7 +14,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from zhida.ledger import audit
+from zhida.ledger import audit, budgets
 from zhida.ledger.access import Refused
 from zhida.ledger.database import DatabaseError, connect, database_url, sessions, transaction, upgrade
 from zhida.rules.pack import Pack, load_pack
@@ -76,16 +76,20 @@ def refused(error: Refused) -> None:
 def db_upgrade(database: str | None = DATABASE_OPTION) -> None:
     """创建账本数据库,或把它迁移到最新结构"""
     engine, _ = open_ledger(database)
+    engine.dispose()
     print(f"账本数据库已是最新结构:{engine.url.render_as_string(hide_password=True)}")
 
 
 @audit_app.command("verify")
 def audit_verify(database: str | None = DATABASE_OPTION) -> None:
     """逐条核对审计链与各表:指出被改动、插入或删除的记录;完好时退出码 0,否则 1"""
-    _, factory = open_ledger(database)
-    with transaction(factory) as session:
-        problems = audit.verify(session)
-        entries = session.query(audit.t.AuditEntry).count()
+    engine, factory = open_ledger(database)
+    try:
+        with transaction(factory) as session:
+            problems = audit.verify(session) + budgets.recount(session)  # running totals vs SUM
+            entries = session.query(audit.t.AuditEntry).count()
+    finally:
+        engine.dispose()
     if not problems:
         print(f"审计链完好:{entries} 条记录,各表与链上最后状态一致")
         return

@@ -187,8 +187,10 @@ def document_idempotency(schema: dict[str, Any], paths: set[str]) -> None:
                 operation.setdefault("parameters", []).append(dict(header))
 
 
-# Sign-in and sign-out create or end a session, not ledger state: no Idempotency-Key.
-NO_IDEMPOTENCY_PATHS = {"/api/v1/login", "/api/v1/logout"}
+# Sign-in and sign-out create or end a session, and a new token's answer holds its secret (which must
+# not be kept for a replay): credentials, not ledger state, so no Idempotency-Key; a user may do
+# these for itself whatever its role.
+NO_IDEMPOTENCY_PATHS = {"/api/v1/login", "/api/v1/logout", "/api/v1/tokens"}
 
 
 def refused_response(request: Request, error: Refused) -> JSONResponse:
