@@ -78,7 +78,8 @@ def _subject(session, body: str, county: str | None) -> str:
 
 def award(factory, pack, actor: Actor, rule_id: str, county: str | None, amount: str | None, status: str,
           cash: bool = True, verdict: str = "ceiling") -> None:
-    """An award row as a decision would leave it (inserted directly, audit-recorded)."""
+    """An award row as a decision would leave it (inserted directly, its running totals moved as a
+    grant to `status` would, audit-recorded)."""
     rule = pack.rule(rule_id)
     with transaction(factory) as session:
         subject = _subject(session, f"{abs(hash((county, rule_id))) % 10**8:08d}", county)
@@ -87,6 +88,7 @@ def award(factory, pack, actor: Actor, rule_id: str, county: str | None, amount:
                       verdict=verdict, cash=cash, amount=None if amount is None else D(amount),
                       clause=rule.spec.clause, trace=[], status=status, decided_by=actor.user_id)
         session.add(row)
+        budgets.move(session, row, None, status)
         audit.record(session, actor.username, "award.add", row)
 
 

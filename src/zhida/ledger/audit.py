@@ -111,9 +111,14 @@ def record_deletion(session: Session, actor: str, action: str, row: t.Base) -> t
 
 
 def state_of(row: t.Base) -> str:
-    """The row's columns as canonical JSON: sorted keys, money and dates as text."""
+    """The row's columns as canonical JSON: sorted keys, money and dates as text.
+
+    Derived columns (tables.DERIVED: a budget's running committed and paid) are left out: they
+    follow from the awards, whose every change is recorded, and are checked against their recount
+    by `zhida audit verify` (budgets.recount), not by the chain."""
     mapper = inspect(type(row))
-    values = {column.key: _plain(getattr(row, column.key)) for column in mapper.column_attrs}
+    values = {column.key: _plain(getattr(row, column.key)) for column in mapper.column_attrs
+              if not column.columns[0].info.get("derived")}
     return json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 

@@ -27,9 +27,19 @@ Allocations of one kind (per rule, or per county) within an area never sum above
 budget; an allocation names a rule or a county, not both. No budget or allocation may be set
 below what is already committed against it, and an area's budget not below either kind's sum.
 
-Locking: `set_budget` and `budget_room` lock the area's budget row (SELECT … FOR UPDATE on
-PostgreSQL; SQLite transactions are BEGIN IMMEDIATE already), after the subject's row and before
-the audit head, the order database.py fixes.
+Running totals: each Budget row keeps `committed` and `paid` of the cash awards counted against
+it (its area, narrowed to its rule or county), changed by `move` in the transaction of every award
+status change that moves money (grant +committed; cancel -committed; paid +paid; a paid award never
+un-pays). So `budget_room` reads three rows, however many awards there are, instead of summing
+them under the area's lock (431 ms on PostgreSQL, 913 ms on SQLite at 1M awards). `totals` stays
+the full SUM: a new row starts from it, and `recount` (run by `zhida audit verify`) names any row
+whose running totals differ from it. The two columns are derived, so not in the audited state.
+
+Locking: `set_budget`, `budget_room` and `move` lock the area's budget row (SELECT … FOR UPDATE on
+PostgreSQL; SQLite transactions are BEGIN IMMEDIATE already), after the subject's (or award's) row
+and before the audit head, the order database.py fixes; the rule and county allocation rows are
+locked after the area's row. An allocation is created under the area row's lock, so it starts from
+a SUM that no award in flight can miss.
 """
 
 from __future__ import annotations
@@ -72,8 +82,8 @@ def seed_budgets(session: Session, pack: Pack) -> list[t.Budget]:
             select(t.Budget.id).where(t.Budget.area == area.number, t.Budget.rule_id == "", t.Budget.county == "")
         )
         if exists is None:
-            budget = t.Budget(area=area.number, yuan=area.budget, source=f"文件第{area.number}部分:{to_simplified(area.title)}")
-            session.add(budget)
+            budget = _new_row(session, area.number, "", "", area.budget,
+                              f"文件第{area.number}部分:{to_simplified(area.title)}")
             audit.record(session, "zhida", "budget.seed", budget)
             added.append(budget)
     return added
@@ -112,6 +122,81 @@ def paid(session: Session, area: int, rule_id: str | None = None, county: str | 
     return totals(session, area, rule_id, county).paid
 
 
+def move(session: Session, award: t.Award, old_status: str | None, new_status: str) -> None:
+    """Carry one award's change of status (None: just granted) into the running totals of the area
+    row and the rule and county allocation rows it counts against, in the caller's transaction.
+
+    Call it at every status change of an award, before audit.record (the audit head is locked
+    last). A change that moves no money (publicity → held → payable → in_batch, failed → in_batch)
+    touches no row and takes no lock."""
+    if old_status in PAID_STATUSES and new_status not in PAID_STATUSES:
+        raise ValueError(f"award {award.id}: a paid award never un-pays ({old_status} -> {new_status})")
+    if not award.cash or award.amount is None:
+        return
+    committed_by = _counts(new_status, COMMITTED_STATUSES) - _counts(old_status, COMMITTED_STATUSES)
+    paid_by = _counts(new_status, PAID_STATUSES) - _counts(old_status, PAID_STATUSES)
+    if not committed_by and not paid_by:
+        return
+    for row in _counted_rows(session, award.area, award.rule_id, award.county):
+        row.committed += committed_by * award.amount
+        row.paid += paid_by * award.amount
+
+
+def _counts(status: str | None, statuses: tuple[str, ...]) -> int:
+    return 1 if status in statuses else 0
+
+
+def _counted_rows(session: Session, area: int, rule_id: str | None, county: str | None) -> list[t.Budget]:
+    """The area's row, then its rule's and its county's allocation where set, each locked in that order."""
+    area_row = _area_row(session, area, lock=True)
+    if area_row is None:
+        return []  # no allocation exists without its area's row (set_budget)
+    rows = [area_row]
+    for key in ({"rule_id": rule_id}, {"county": county}):
+        if next(iter(key.values())):
+            row = _allocation(session, area, lock=True, **key)
+            if row is not None:
+                rows.append(row)
+    return rows
+
+
+def recount(session: Session) -> list[audit.Problem]:
+    """Every budget row whose running committed or paid differs from the full SUM (`totals`)."""
+    problems = []
+    for row in session.scalars(select(t.Budget).order_by(t.Budget.id)):
+        counted = totals(session, row.area, row.rule_id or None, row.county or None)
+        if (row.committed, row.paid) != (counted.committed, counted.paid):
+            problems.append(audit.Problem(
+                f"budgets:{row.id}",
+                f"{_row_words(row)}的累计数与逐笔重算不符:已承诺记为 {row.committed:,.2f} 元,重算为 "
+                f"{counted.committed:,.2f} 元;已拨付记为 {row.paid:,.2f} 元,重算为 {counted.paid:,.2f} 元",
+            ))
+    return problems
+
+
+def _row_words(row: t.Budget) -> str:
+    numeral = NUMERALS[row.area - 1] if 1 <= row.area <= len(NUMERALS) else str(row.area)
+    if row.rule_id:
+        return f"第{numeral}部分规则 {row.rule_id} 分配"
+    if row.county:
+        return f"第{numeral}部分{row.county}分配"
+    return f"第{numeral}部分预算"
+
+
+def _new_row(session: Session, area: int, rule_id: str, county: str, yuan: Decimal, source: str,
+             counted: Totals | None = None) -> t.Budget:
+    """A budget row that starts from what is already committed and paid in its scope (`counted`).
+
+    An area's own row is made once, at set-up (seed_budgets); on PostgreSQL an award committed in
+    that area while its row is being made, with no row to lock yet, would be missed: `recount`
+    names such a row."""
+    counted = counted or totals(session, area, rule_id or None, county or None)
+    row = t.Budget(area=area, rule_id=rule_id, county=county, yuan=yuan, source=source,
+                   committed=counted.committed, paid=counted.paid)
+    session.add(row)
+    return row
+
+
 def _money(value: object) -> Decimal:
     """A SUM as Decimal with two places (Money converts typed sums; a bare 0 arrives as int)."""
     return Decimal(value if value is not None else 0).quantize(CENT)
@@ -140,17 +225,15 @@ def budget_room(session: Session, pack: Pack, area: int, rule_id: str | None, co
     area_row = _area_row(session, area, lock=True)
     rooms = []
     if area_row is not None:
-        rooms.append(_room("area", area_label(pack, area), area_row, area_clause(pack, area) or area_row.source,
-                           totals(session, area)))
+        rooms.append(_room("area", area_label(pack, area), area_row, area_clause(pack, area) or area_row.source))
     if rule_id:
         row = _allocation(session, area, rule_id=rule_id)
         if row is not None:
-            rooms.append(_room("rule", rule_label(pack, rule_id), row, row.source, totals(session, area, rule_id=rule_id)))
+            rooms.append(_room("rule", rule_label(pack, rule_id), row, row.source))
     if county:
         row = _allocation(session, area, county=county)
         if row is not None:
-            rooms.append(_room("county", f"{area_label(pack, area, short=True)}{county}分配", row, row.source,
-                               totals(session, area, county=county)))
+            rooms.append(_room("county", f"{area_label(pack, area, short=True)}{county}分配", row, row.source))
     return rooms
 
 
@@ -168,8 +251,9 @@ def over_budget(rooms: list[Room], amount: Decimal) -> str | None:
             f"已承诺 {binding.committed:,.2f} 元,剩余 {binding.left:,.2f} 元(依据:{binding.source})")
 
 
-def _room(which: Which, label: str, row: t.Budget, source: str, spent: Totals) -> Room:
-    return Room(which, label, row.yuan, spent.committed, row.yuan - spent.committed, source)
+def _room(which: Which, label: str, row: t.Budget, source: str) -> Room:
+    """A room from the row's running total (`move` keeps it; the area's row is locked, so it is current)."""
+    return Room(which, label, row.yuan, row.committed, row.yuan - row.committed, source)
 
 
 def level(limit: Decimal | None, committed_yuan: Decimal) -> str:
@@ -202,7 +286,7 @@ def warnings(session: Session, pack: Pack) -> list[BudgetWarning]:
     """Every budget and allocation whose committed share has reached 70% or 90%, area by area."""
     found = []
     for row in session.scalars(select(t.Budget).order_by(t.Budget.area, t.Budget.rule_id, t.Budget.county)):
-        spent = committed(session, row.area, row.rule_id or None, row.county or None)
+        spent = row.committed
         reached = level(row.yuan, spent)
         if reached == "none":
             continue
@@ -240,11 +324,11 @@ def set_budget(
         _allocations_fit(session, pack, area, area_row.yuan, yuan, rule_id, county)
     else:
         _area_above_allocations(session, pack, area, yuan)
-    _not_below_committed(session, pack, area, yuan, rule_id, county)
-    row = area_row if not (rule_id or county) else _allocation(session, area, rule_id=rule_id, county=county)
-    if row is None:
-        row = t.Budget(area=area, rule_id=rule_id or "", county=county or "", yuan=yuan, source="")
-        session.add(row)
+    row = area_row if not (rule_id or county) else _allocation(session, area, rule_id=rule_id, county=county, lock=True)
+    counted = Totals(row.committed, row.paid) if row is not None else totals(session, area, rule_id, county)
+    _not_below_committed(pack, area, yuan, rule_id, county, counted.committed)
+    if row is None:  # an allocation: under the area row's lock, so no award in flight is missed
+        row = _new_row(session, area, rule_id or "", county or "", yuan, "", counted)
     row.yuan = yuan.quantize(CENT)
     row.source = f"由 {actor.username}({ROLE_WORDS[actor.role]})设定"
     row.set_by = actor.user_id
@@ -327,23 +411,29 @@ def _area_above_allocations(session: Session, pack: Pack, area: int, yuan: Decim
             raise Refused(409, f"{area_label(pack, area)}不能调低到 {yuan:,.2f} 元:{words}已分配 {allocated:,.2f} 元")
 
 
-def _not_below_committed(session: Session, pack: Pack, area: int, yuan: Decimal,
-                         rule_id: str | None, county: str | None) -> None:
-    spent = committed(session, area, rule_id, county)
+def _not_below_committed(pack: Pack, area: int, yuan: Decimal, rule_id: str | None, county: str | None,
+                         spent: Decimal) -> None:
     if yuan < spent:
         label = rule_label(pack, rule_id) if rule_id else f"{area_label(pack, area, short=True)}{county}分配" if county else area_label(pack, area)
         raise Refused(409, f"{label}不能设为 {yuan:,.2f} 元:已承诺 {spent:,.2f} 元(公示、暂停、待拨付、拨付中、已拨付及拨付失败待重试的奖补)")
 
 
 def _area_row(session: Session, area: int, lock: bool = False) -> t.Budget | None:
-    query = select(t.Budget).where(t.Budget.area == area, t.Budget.rule_id == "", t.Budget.county == "")
-    return session.scalars(query.with_for_update() if lock else query).one_or_none()
+    return _budget_row(session, area, "", "", lock)
 
 
-def _allocation(session: Session, area: int, rule_id: str | None = None, county: str | None = None) -> t.Budget | None:
-    return session.scalars(
-        select(t.Budget).where(t.Budget.area == area, t.Budget.rule_id == (rule_id or ""), t.Budget.county == (county or ""))
-    ).one_or_none()
+def _allocation(session: Session, area: int, rule_id: str | None = None, county: str | None = None,
+                lock: bool = False) -> t.Budget | None:
+    return _budget_row(session, area, rule_id or "", county or "", lock)
+
+
+def _budget_row(session: Session, area: int, rule_id: str, county: str, lock: bool) -> t.Budget | None:
+    """One budget row; locked, it is read afresh (populate_existing), so its running totals are the
+    ones committed before the lock was granted, not an older copy in the session."""
+    query = select(t.Budget).where(t.Budget.area == area, t.Budget.rule_id == rule_id, t.Budget.county == county)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalars(query).one_or_none()
 
 
 # --------------------------------------------------------------------------- labels

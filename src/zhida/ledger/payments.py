@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhida.ledger import audit
+from zhida.ledger import audit, budgets
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, require
 from zhida.rules.pack import Pack
@@ -72,7 +72,8 @@ def _new_batch(session: Session, actor: Actor, awards: list[t.Award]) -> t.Payme
     payments = [t.Payment(batch_id=batch.id, award_id=award.id, amount=award.amount, status="pending") for award in awards]
     session.add_all(payments)
     for award in awards:
-        award.status = "in_batch"
+        old, award.status = award.status, "in_batch"
+        budgets.move(session, award, old, award.status)  # payable or failed -> in_batch: no money moves
     changes: list[tuple[str, t.Base]] = [("payment_batch.create", batch)]
     for award, payment in zip(awards, payments, strict=True):
         changes += [("payment.create", payment), ("award.in_batch", award)]
@@ -124,7 +125,8 @@ def mark(session: Session, actor: Actor, payment_id: int, paid: bool, bank_reaso
     payment.bank_reason = reason or None
     payment.marked_by = actor.user_id
     payment.marked_at = t.utcnow()
-    award.status = payment.status
+    old, award.status = award.status, payment.status
+    budgets.move(session, award, old, award.status)  # paid: +paid on the award's budget rows
     audit.record(session, actor.username, f"payment.{payment.status}", payment)
     audit.record(session, actor.username, f"award.{award.status}", award)
     return payment

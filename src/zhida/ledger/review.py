@@ -28,7 +28,7 @@ from zhida.engine.case import Case, CaseError, case_from_data
 from zhida.ledger import audit
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, require
-from zhida.ledger.budgets import budget_room, level, over_budget
+from zhida.ledger.budgets import budget_room, level, move, over_budget
 from zhida.ledger.subjects import LIVE_AWARD, cap_use, department_of, subject_for
 from zhida.ledger.workdays import CHINA_2025_2026, add_working_days
 from zhida.rules.model import CapScope, Kind, Rule
@@ -216,6 +216,7 @@ def award(
         publicity_until=add_working_days(today, publicity_days(session, department), CHINA_2025_2026) if cash else None,
     )
     session.add(row)
+    move(session, row, None, row.status)  # +committed, on the area row _within_budget locked
     audit.record(session, actor.username, "award.grant", row)
     return row
 
@@ -334,7 +335,8 @@ def object_to(session: Session, actor: Actor, award_id: int, text: str, today: d
         raise Refused(422, "text: 异议须写明理由,不超过 2000 字")
     objection = t.Objection(award_id=award_id, text=text.strip())
     session.add(objection)
-    row.status = "held"
+    old, row.status = row.status, "held"
+    move(session, row, old, row.status)  # still committed: no money moves
     audit.record(session, actor.username, "objection.raise", objection)
     audit.record(session, actor.username, "award.hold", row)
     return objection
@@ -361,10 +363,12 @@ def resolve_objection(session: Session, actor: Actor, objection_id: int, upheld:
             t.Objection.award_id == row.id, t.Objection.resolution.is_(None), t.Objection.id != objection.id
         )
     )
+    old = row.status
     if upheld:
         row.status = "cancelled"
     elif not still_open:
         row.status = "publicity"
+    move(session, row, old, row.status)  # cancelled: -committed, the budget freed (area row locked here)
     audit.record(session, actor.username, "objection.resolve", objection)
     audit.record(session, actor.username, "award.cancel" if upheld else "award.release", row)
     return objection
@@ -377,7 +381,8 @@ def release_due(session: Session, today: dt.date | None = None) -> list[t.Award]
         select(t.Award).where(t.Award.status == "publicity", t.Award.publicity_until < today).with_for_update()
     ))
     for row in due:
-        row.status = "payable"
+        old, row.status = row.status, "payable"
+        move(session, row, old, row.status)  # still committed: no money moves
         audit.record(session, "zhida", "award.payable", row)
     return due
 

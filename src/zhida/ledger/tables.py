@@ -38,6 +38,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 CENT = Decimal("0.01")
+# A column whose value follows from other rows (a running total): left out of the audited state.
+DERIVED = {"derived": True}
 
 
 class Money(TypeDecorator):
@@ -342,6 +344,11 @@ class Budget(Base):
     source: Mapped[str] = mapped_column(String(200))  # the clause, or who set it
     set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     set_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Running totals of the cash awards counted against this row (budgets.move keeps them, in the
+    # transaction of each award's change; budgets.totals recounts them). Derived, so not audited:
+    # the chain records decisions, and `zhida audit verify` checks these against the recount.
+    committed: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"), info=DERIVED)
+    paid: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"), info=DERIVED)
 
 
 # --------------------------------------------------------------------------- targets and tasks
