@@ -263,6 +263,26 @@ def test_rooms_name_the_binding_budget(factory, pack, admin, awards):
         "剩余 289,999.74 元(依据:由 admin1(管理员)设定)")
 
 
+def test_rows_keep_running_totals_equal_to_the_sums(factory, pack, admin, awards):
+    """Each budget row carries committed and paid (budgets.move), equal to `totals` to the 分; an
+    allocation set after the awards starts from their sum and moves with the ones after it."""
+    set_(factory, pack, admin, 1, "2000000.00", rule_id="lab-new")
+    set_(factory, pack, admin, 1, "1500000.00", county="南浔区")
+    award(factory, pack, admin, "lab-new", "南浔区", "0.01", "paid")
+    with transaction(factory) as session:
+        kept = {(row.area, row.rule_id, row.county): (row.committed, row.paid)
+                for row in session.scalars(select(t.Budget)) if row.committed or row.area == 1}
+        assert budgets.recount(session) == []
+        assert audit.verify(session) == []
+    assert kept == {
+        # 1,810,000.75 committed and 500,000.50 paid (above) + the 0.01 paid since
+        (1, "", ""): (D("1810000.76"), D("500000.51")),
+        (1, "lab-new", ""): (D("1510000.52"), D("500000.51")),
+        (1, "", "南浔区"): (D("500000.51"), D("500000.51")),  # 500,000.50 + 0.01, both paid
+        (5, "", ""): (D("1000.00"), D("0.00")),  # the floor award of export-credit-insurance
+    }
+
+
 # --------------------------------------------------------------------------- setting and refusing
 
 

@@ -151,13 +151,9 @@ def _counted_rows(session: Session, area: int, rule_id: str | None, county: str 
     area_row = _area_row(session, area, lock=True)
     if area_row is None:
         return []  # no allocation exists without its area's row (set_budget)
-    rows = [area_row]
-    for key in ({"rule_id": rule_id}, {"county": county}):
-        if next(iter(key.values())):
-            row = _allocation(session, area, lock=True, **key)
-            if row is not None:
-                rows.append(row)
-    return rows
+    by_rule = _allocation(session, area, rule_id=rule_id, lock=True) if rule_id else None
+    by_county = _allocation(session, area, county=county, lock=True) if county else None
+    return [row for row in (area_row, by_rule, by_county) if row is not None]
 
 
 def recount(session: Session) -> list[audit.Problem]:
@@ -428,12 +424,12 @@ def _allocation(session: Session, area: int, rule_id: str | None = None, county:
 
 
 def _budget_row(session: Session, area: int, rule_id: str, county: str, lock: bool) -> t.Budget | None:
-    """One budget row; locked, it is read afresh (populate_existing), so its running totals are the
-    ones committed before the lock was granted, not an older copy in the session."""
+    """One budget row, read afresh (populate_existing: the session's own changes are flushed first),
+    so its running totals are the database's, not an older copy kept in the session. An allocation
+    read after its area's row was locked is current: every `move` locks that row first."""
     query = select(t.Budget).where(t.Budget.area == area, t.Budget.rule_id == rule_id, t.Budget.county == county)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return session.scalars(query).one_or_none()
+    query = query.execution_options(populate_existing=True)
+    return session.scalars(query.with_for_update() if lock else query).one_or_none()
 
 
 # --------------------------------------------------------------------------- labels
