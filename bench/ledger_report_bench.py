@@ -13,7 +13,13 @@ PostgreSQL; the bench rows are not audit-recorded (the report does not read the 
 
 Timed, each `--repeat` times in a fresh transaction, median and best reported:
 - budget_report(session, pack): the whole report (one grouped scan of the awards);
-- totals(session, area=1): committed and paid of area 一 (the most cash rules), the sum a decision runs.
+- totals(session, area=1): committed and paid of area 一 (the most cash rules), the full SUM that a
+  decision ran before migration 0003 and that `budgets.recount` still runs;
+- budget_room(session, pack, 1, <its first cash rule>, 吴兴区): what a decision runs now, holding the
+  area's lock: the three budget rows' running totals (area, rule and county allocation).
+
+The bulk load bypasses `budgets.move`, so the running totals are then filled from `totals` (as
+migration 0003 fills them from the awards), and the rooms' committed are checked against the SUMs.
 
 --covering-index adds an index on awards (area, cash, status, rule_id, county, amount) after the
 load (an experiment: the migration has no such index), to see what it does for `totals`.
@@ -37,7 +43,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
 from zhida.ledger import budgets
@@ -87,7 +93,7 @@ def prepare(engine, pack) -> None:
         session.flush()
         admin = Actor(user.id, "bench", Role.ADMIN)
         for area in pack.document.areas:
-            first = next((rule for rule in pack.rules if rule.area == area.number and rule.amount is not None), None)
+            first = first_cash_rule(pack, area.number)
             if first is not None:
                 budgets.set_budget(session, pack, area.number, area.budget / 2, admin, rule_id=first.id)
             budgets.set_budget(session, pack, area.number, area.budget / 4, admin, county="吴兴区")
@@ -95,6 +101,18 @@ def prepare(engine, pack) -> None:
                  "created_at": t.utcnow()} for n in range(SUBJECTS)]
     with engine.begin() as connection:
         connection.execute(insert(t.Subject), subjects)
+
+
+def first_cash_rule(pack, area: int):
+    return next((rule for rule in pack.rules if rule.area == area and rule.amount is not None), None)
+
+
+def fill_running_totals(factory) -> None:
+    """The bulk-loaded awards never went through budgets.move: fill each budget row from `totals`."""
+    with transaction(factory) as session:
+        for row in session.scalars(select(t.Budget)):
+            counted = budgets.totals(session, row.area, row.rule_id or None, row.county or None)
+            row.committed, row.paid = counted.committed, counted.paid
 
 
 def load_sqlite(engine, pack, count: int) -> float:
@@ -169,13 +187,22 @@ def run(name: str, url: str, pack, count: int, repeat: int, loader, covering: bo
         if covering:
             add_covering_index(engine)
         factory = sessions(engine)
+        fill_running_totals(factory)
         report_times, report = timed(factory, lambda session: budgets.budget_report(session, pack), repeat)
         totals_times, _ = timed(factory, lambda session: budgets.totals(session, 1), repeat)
+        rule_id = first_cash_rule(pack, 1).id
+        room_times, rooms = timed(factory, lambda session: budgets.budget_room(session, pack, 1, rule_id, "吴兴区"), repeat)
+        with transaction(factory) as session:
+            summed = [budgets.totals(session, 1).committed, budgets.totals(session, 1, rule_id=rule_id).committed,
+                      budgets.totals(session, 1, county="吴兴区").committed]
+        if [room.committed for room in rooms] != summed:
+            sys.exit(f"{name}: budget_room's running totals {[r.committed for r in rooms]} differ from the SUMs {summed}")
         with engine.connect() as connection:
             stored = connection.execute(text("SELECT COUNT(*) FROM awards")).scalar_one()
     finally:
         engine.dispose()
     return {"name": name, "awards": stored, "load": load_seconds, "report": report_times, "totals": totals_times,
+            "room": room_times,
             "committed": report.committed, "paid": report.paid, "tax": report.tax_savings,
             "groups": len(report.rules)}
 
@@ -221,12 +248,14 @@ def main() -> None:
     extra = ", with the covering index" if arguments.covering_index else ""
     table = Table(title=f"budget report over {arguments.awards:,} awards (median of {arguments.repeat}{extra})")
     for header in ("database", "awards", "bulk load (s)", "budget_report median (s)", "best (s)",
-                   "totals(area 1) median (ms)", "committed (元)", "rules in report"):
+                   "totals(area 1) median (ms)", "budget_room(area 1) median (ms)", "committed (元)",
+                   "rules in report"):
         table.add_column(header, justify="right")
     for result in results:
         table.add_row(result["name"], f"{result['awards']:,}", f"{result['load']:.1f}",
                       f"{statistics.median(result['report']):.2f}", f"{min(result['report']):.2f}",
-                      f"{statistics.median(result['totals']) * 1000:.0f}", f"{result['committed']:,.2f}",
+                      f"{statistics.median(result['totals']) * 1000:.0f}",
+                      f"{statistics.median(result['room']) * 1000:.1f}", f"{result['committed']:,.2f}",
                       str(result["groups"]))
     console.print(table)
     if len(results) == 2 and (results[0]["committed"], results[0]["paid"], results[0]["tax"]) != (
