@@ -382,7 +382,7 @@ def test_cli_set_and_report_json(factory, pack, admin, awards, ledger_url):
     result = _cli("budget", "set", "1", "100", "--rule", "lab-new", "--user", "admin1", "--database", ledger_url)
     assert result.exit_code == 2 and "已承诺 1,510,000.51 元" in result.flat
     result = _cli("budget", "set", "1", "100", "--rule", "lab-new", "--user", "nobody", "--database", ledger_url)
-    assert result.exit_code == 2 and "没有用户 nobody" in result.flat
+    assert result.exit_code == 2 and "--user: 没有可用的用户 nobody(先用 zhida users add 添加)" in result.flat
     result = _cli("report", "budget", "--json", "--database", ledger_url)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

@@ -370,7 +370,7 @@ def test_cli_assign_report_json_and_xlsx(ledger_url, pack, tmp_path):
     assert refused.exit_code == 2 and "indicator-60 的份额合计将为 1.1" in refused.output
     nobody = runner.invoke(cli, ["targets", "assign", INVESTMENT, "--department", "市农业农村局", "--share", "0.1",
                                  "--user", "ghost", *base])
-    assert nobody.exit_code == 2 and "没有用户 ghost" in nobody.output
+    assert nobody.exit_code == 2 and "--user: 没有可用的用户 ghost(先用 zhida users add 添加)" in nobody.output
     reported = runner.invoke(cli, ["targets", "report", "1", "--value", "1487671232", "--period", "2025-Q2",
                                    "--as-of", "2025-06-30", "--note", "=HYPERLINK(\"x\")", "--user", "farm", *base])
     assert reported.exit_code == 0, reported.output

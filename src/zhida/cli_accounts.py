@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
-from zhida.cli_ledger import DATABASE_OPTION, fail, open_ledger, open_pack, refused, users_app
+from zhida.cli_ledger import DATABASE_OPTION, fail, ledger_session, open_pack, users_app
 from zhida.ledger import accounts
-from zhida.ledger.access import ROLE_NAMES, Actor, Refused, Role
-from zhida.ledger.database import transaction
+from zhida.ledger.access import ROLE_NAMES, Actor, Role
 
 PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认为内置的 huzhou-2025):审核部门须为其牵头部门")
 ROLE_CHOICES = "、".join(f"{role.value}({ROLE_NAMES[role]})" for role in Role)
@@ -31,16 +27,6 @@ def _operator() -> str:
         return f"cli:{getpass.getuser()}"
     except Exception:  # noqa: BLE001 — no login name in some containers
         return "cli"
-
-
-@contextmanager
-def _ledger(database: str | None) -> Iterator[sessionmaker[Session]]:
-    """The ledger's sessions for one command; its connections closed when the command ends."""
-    engine, factory = open_ledger(database)
-    try:
-        yield factory
-    finally:
-        engine.dispose()
 
 
 def _role(text: str) -> Role:
@@ -75,15 +61,12 @@ def users_add(
     chosen = _role(role)
     departments = accounts.lead_departments(open_pack(pack_path)) if chosen is Role.REVIEWER else None
     password = _password(password_stdin)
-    try:
-        with _ledger(database) as factory, transaction(factory) as session:
-            user = accounts.add_user(
-                session, username, password, chosen, display_name=display_name, department=department,
-                subject_id=subject, departments=departments, by=_operator(),
-            )
-            user_id = user.id
-    except Refused as error:
-        refused(error)
+    with ledger_session(database) as session:
+        user = accounts.add_user(
+            session, username, password, chosen, display_name=display_name, department=department,
+            subject_id=subject, departments=departments, by=_operator(),
+        )
+        user_id = user.id
     where = f",部门 {department}" if department else (f",主体 {subject}" if subject else "")
     print(f"已新建用户 {username}(编号 {user_id},{ROLE_NAMES[chosen]}{where})")
 
@@ -96,11 +79,8 @@ def users_token(
 ) -> None:
     """为用户签发系统间调用的令牌;令牌只显示这一次"""
     operator = Actor(0, _operator(), Role.ADMIN)  # whoever runs the CLI on the server administers it
-    try:
-        with _ledger(database) as factory, transaction(factory) as session:
-            token = accounts.issue_token(session, operator, username, name)
-    except Refused as error:
-        refused(error)
+    with ledger_session(database) as session:
+        token = accounts.issue_token(session, operator, username, name)
     print(token)
     print(f"以上是用户 {username} 的令牌 {name}:只显示这一次,请立即保存;调用时放在 Authorization: Bearer 头中",
           file=sys.stderr)
@@ -110,7 +90,7 @@ def users_token(
 def users_list(database: str | None = DATABASE_OPTION) -> None:
     """列出全部用户(不含密码)"""
     operator = Actor(0, _operator(), Role.ADMIN)
-    with _ledger(database) as factory, transaction(factory) as session:
+    with ledger_session(database) as session:
         for user in accounts.list_users(session, operator):
             extra = user.department or user.subject_id or ""
             state = "(已停用)" if user.disabled else ""

@@ -10,7 +10,6 @@ sheet per grouping, amounts as numeric cells (format #,##0.00) and text neutrali
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from decimal import Decimal
@@ -21,18 +20,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
-from zhida.cli_ledger import DATABASE_OPTION, budget_app, fail, open_ledger, open_pack, refused, report_app
+from zhida.cli_ledger import (
+    DATABASE_OPTION, PACK_OPTION, acting, budget_app, fail, ledger_session, open_pack, report_app,
+    show_report,
+)
 from zhida.engine.match import neutralise
 from zhida.ledger import budgets
-from zhida.ledger import tables as t
-from zhida.ledger.access import Actor, Refused
-from zhida.ledger.accounts import actor_of
-from zhida.ledger.database import transaction
+from zhida.ledger.access import Refused
 from zhida.web.access import money
 
-PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认湖州 2025)")
 XLSX_MODE = 0o644
 MONEY_FORMAT = "#,##0.00"
 SHARE_FORMAT = "0.00"
@@ -59,22 +56,16 @@ def budget_set(
 ) -> None:
     """设定领域预算,或领域内按规则、按区县的分配(不得低于已承诺金额)"""
     pack = open_pack(pack_path)
-    engine, factory = open_ledger(database)
-    try:
+    with ledger_session(database) as session:
         number = _area_number(area)
         amount = money(yuan, "金额")
-        with transaction(factory) as session:
-            budgets.seed_budgets(session, pack)
-            row = budgets.set_budget(session, pack, number, amount, _actor(session, user), rule_id=rule, county=county)
-            what = (budgets.rule_label(pack, row.rule_id) if row.rule_id
-                    else f"{budgets.area_label(pack, row.area, short=True)}{row.county}分配" if row.county
-                    else budgets.area_label(pack, row.area))
-            room = budgets.committed(session, row.area, row.rule_id or None, row.county or None)
-            print(f"{what}已设为 {yuan_words(row.yuan)}({row.yuan:,.2f} 元);已承诺 {room:,.2f} 元,剩余 {row.yuan - room:,.2f} 元")
-    except Refused as error:
-        refused(error)
-    finally:
-        engine.dispose()
+        budgets.seed_budgets(session, pack)
+        row = budgets.set_budget(session, pack, number, amount, acting(session, user), rule_id=rule, county=county)
+        what = (budgets.rule_label(pack, row.rule_id) if row.rule_id
+                else f"{budgets.area_label(pack, row.area, short=True)}{row.county}分配" if row.county
+                else budgets.area_label(pack, row.area))
+        room = budgets.committed(session, row.area, row.rule_id or None, row.county or None)
+        print(f"{what}已设为 {yuan_words(row.yuan)}({row.yuan:,.2f} 元);已承诺 {room:,.2f} 元,剩余 {row.yuan - room:,.2f} 元")
 
 
 @report_app.command("budget")
@@ -86,21 +77,12 @@ def report_budget(
 ) -> None:
     """预算执行:按领域、部门、区县、规则的已承诺、已拨付与剩余,对照文件预算"""
     pack = open_pack(pack_path)
-    engine, factory = open_ledger(database)
-    try:
-        with transaction(factory) as session:
-            budgets.seed_budgets(session, pack)
-            report = budgets.budget_report(session, pack)
-    finally:
-        engine.dispose()
-    if xlsx is not None:
-        write_xlsx(report, xlsx)
-    if as_json:
-        print(json.dumps(budgets.report_json(report), ensure_ascii=False, indent=2))
-    elif xlsx is None:
-        _print(report)
-    else:
-        print(f"已写入 {xlsx}:{len(report.areas)} 个领域、{len(report.rules)} 条规则")
+    with ledger_session(database) as session:
+        budgets.seed_budgets(session, pack)
+        report = budgets.budget_report(session, pack)
+    show_report(as_json, xlsx, data=lambda: budgets.report_json(report), terminal=lambda: _print(report),
+                write=lambda path: write_xlsx(report, path),
+                written=f"已写入 {xlsx}:{len(report.areas)} 个领域、{len(report.rules)} 条规则")
 
 
 def _area_number(text: str) -> int:
@@ -110,13 +92,6 @@ def _area_number(text: str) -> int:
     if text.isdigit():
         return int(text)
     raise Refused(422, f"领域须为编号 1…8 或 一…八,不是“{text}”")
-
-
-def _actor(session, username: str) -> Actor:
-    user = session.scalar(select(t.User).where(t.User.username == username))
-    if user is None or user.disabled:
-        raise Refused(404, f"没有用户 {username}(先用 zhida users add 添加)")
-    return actor_of(user)
 
 
 def yuan_words(value: Decimal) -> str:

@@ -7,16 +7,22 @@ current folder, migrated first; bad input gives one Chinese sentence and exit co
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhida.ledger import audit, budgets
-from zhida.ledger.access import Refused
-from zhida.ledger.database import DatabaseError, connect, database_url, sessions, transaction, upgrade
+from zhida.ledger import tables as t
+from zhida.ledger.access import Actor, Refused
+from zhida.ledger.accounts import actor_of
+from zhida.ledger.database import DatabaseError, connect, database_url, reading, sessions, transaction, upgrade
 from zhida.rules.pack import Pack, load_pack
 
 db_app = typer.Typer(help="账本数据库:创建与迁移", no_args_is_help=True)
@@ -41,6 +47,8 @@ def register(app: typer.Typer) -> None:
         app.command()(command)
 
 DATABASE_OPTION = typer.Option(None, "--database", help="数据库地址(默认取 DATABASE_URL,否则当前目录的 zhida.db)")
+USER_OPTION = typer.Option(..., "--user", help="以此账本用户的身份操作(其角色决定可做之事)")
+PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认湖州 2025)")
 
 
 def default_pack_path() -> Path:
@@ -72,6 +80,42 @@ def refused(error: Refused) -> None:
     fail(error.message, 2)
 
 
+@contextmanager
+def ledger_session(database: str | None, *, read_only: bool = False) -> Iterator[Session]:
+    """A transaction on the ledger for one command: a refusal becomes one sentence and exit 2; the
+    connections are closed. The commit happens when the with-block ends: print after it."""
+    engine, factory = open_ledger(database)
+    try:
+        with (reading if read_only else transaction)(factory) as session:
+            yield session
+    except Refused as error:
+        refused(error)
+    finally:
+        engine.dispose()
+
+
+def show_report(as_json: bool, xlsx: Path | None, *, data: Callable[[], Any], terminal: Callable[[], None],
+                write: Callable[[Path], None], written: str) -> None:
+    """A report's output: the workbook when --xlsx, then the JSON (--json), else the terminal's tables,
+    else the line `written` saying what went into the workbook."""
+    if xlsx is not None:
+        write(xlsx)
+    if as_json:
+        print(json.dumps(data(), ensure_ascii=False, indent=2))
+    elif xlsx is None:
+        terminal()
+    else:
+        print(written)
+
+
+def acting(session: Session, username: str) -> Actor:
+    """The ledger user named by --user, as the actor a command acts as (its role decides what it may do)."""
+    user = session.scalar(select(t.User).where(t.User.username == username))
+    if user is None or user.disabled:
+        raise Refused(404, f"--user: 没有可用的用户 {username}(先用 zhida users add 添加)")
+    return actor_of(user)
+
+
 @db_app.command("upgrade")
 def db_upgrade(database: str | None = DATABASE_OPTION) -> None:
     """创建账本数据库,或把它迁移到最新结构"""
@@ -83,13 +127,9 @@ def db_upgrade(database: str | None = DATABASE_OPTION) -> None:
 @audit_app.command("verify")
 def audit_verify(database: str | None = DATABASE_OPTION) -> None:
     """逐条核对审计链与各表:指出被改动、插入或删除的记录;完好时退出码 0,否则 1"""
-    engine, factory = open_ledger(database)
-    try:
-        with transaction(factory) as session:
-            problems = audit.verify(session) + budgets.recount(session)  # running totals vs SUM
-            entries = session.query(audit.t.AuditEntry).count()
-    finally:
-        engine.dispose()
+    with ledger_session(database) as session:
+        problems = audit.verify(session) + budgets.recount(session)  # running totals vs SUM
+        entries = session.query(audit.t.AuditEntry).count()
     if not problems:
         print(f"审计链完好:{entries} 条记录,各表与链上最后状态一致")
         return

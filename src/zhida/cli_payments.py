@@ -23,22 +23,11 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from zhida.cli_ledger import DATABASE_OPTION, fail, open_ledger, open_pack, payments_app, refused
+from zhida.cli_ledger import DATABASE_OPTION, USER_OPTION, acting, fail, ledger_session, open_pack, payments_app
 from zhida.ledger import payments, proposals
 from zhida.ledger import tables as t
-from zhida.ledger.access import Actor, Refused
-from zhida.ledger.accounts import actor_of
-from zhida.ledger.database import transaction
 
-USER_OPTION = typer.Option(..., "--user", help="以此账本用户的身份操作(其角色决定可做之事)")
 PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认为内置的 huzhou-2025)")
-
-
-def _actor(session, username: str) -> Actor:
-    user = session.scalars(select(t.User).where(t.User.username == username)).one_or_none()
-    if user is None or user.disabled:
-        raise Refused(404, f"--user: 没有可用的用户 {username}(用 zhida users add 添加)")
-    return actor_of(user)
 
 
 def propose(
@@ -50,18 +39,13 @@ def propose(
 ) -> None:
     """免申即享:把 zhida match 算出的应享金额导入为待部门确认的建议(全部成功或全部不写)"""
     pack = open_pack(pack_path)
-    engine, factory = open_ledger(database)
-    started = time.perf_counter()
-    print("导入开始", flush=True)  # the kill tests wait for this line
     try:
-        with transaction(factory) as session:
-            summary = proposals.import_proposals(session, pack, _actor(session, user), entitlements, subjects)
-    except Refused as error:
-        refused(error)
+        with ledger_session(database) as session:
+            started = time.perf_counter()
+            print("导入开始", flush=True)  # the kill tests wait for this line
+            summary = proposals.import_proposals(session, pack, acting(session, user), entitlements, subjects)
     except IntegrityError:  # another import committed the same proposals or subjects meanwhile
         fail("另一个导入同时写入了相同的建议或主体;本次导入未写入任何内容,请重新运行(已导入的会计为已存在)")
-    finally:
-        engine.dispose()
     _print_summary(summary, time.perf_counter() - started)
 
 
@@ -93,17 +77,11 @@ def batch(
     database: str | None = DATABASE_OPTION,
 ) -> None:
     """把公示期满、待拨付的奖补生成一个拨付批次(财政)"""
-    engine, factory = open_ledger(database)
-    print("拨付批次生成开始", flush=True)
-    try:
-        with transaction(factory) as session:
-            made = payments.make_batch(session, _actor(session, user), department=department, today=dt.date.today())
-            rows = list(session.scalars(select(t.Payment).where(t.Payment.batch_id == made.id)))
-            batch_id = made.id
-    except Refused as error:
-        refused(error)
-    finally:
-        engine.dispose()
+    with ledger_session(database) as session:
+        print("拨付批次生成开始", flush=True)
+        made = payments.make_batch(session, acting(session, user), department=department, today=dt.date.today())
+        rows = list(session.scalars(select(t.Payment).where(t.Payment.batch_id == made.id)))
+        batch_id = made.id
     total = sum((row.amount for row in rows), start=Decimal("0.00"))
     print(f"拨付批次 {batch_id}:{len(rows)} 笔,合计 {total:,.2f} 元")
 
@@ -118,15 +96,9 @@ def export(
 ) -> None:
     """导出拨付批次给银行(含完整的统一社会信用代码/身份证号码,仅限财政)"""
     pack = open_pack(pack_path)
-    engine, factory = open_ledger(database)
-    try:
-        with transaction(factory) as session:
-            rows = payments.export_rows(session, pack, _actor(session, user), batch_id)
-        payments.write_export(out, rows)
-    except Refused as error:
-        refused(error)
-    finally:
-        engine.dispose()
+    with ledger_session(database) as session:
+        rows = payments.export_rows(session, pack, acting(session, user), batch_id)
+        payments.write_export(out, rows)  # export_rows only reads: the file is written inside for its refusal
     print(f"拨付批次 {batch_id}:{len(rows)} 笔,已写入 {out}")
 
 
@@ -141,15 +113,9 @@ def mark(
     """登记银行回单:--paid,或 --failed 原因"""
     if paid == (failed is not None):
         fail("须且只能给出 --paid 或 --failed 原因 之一")
-    engine, factory = open_ledger(database)
-    try:
-        with transaction(factory) as session:
-            payment = payments.mark(session, _actor(session, user), payment_id, paid, failed)
-            status, award_id = payment.status, payment.award_id
-    except Refused as error:
-        refused(error)
-    finally:
-        engine.dispose()
+    with ledger_session(database) as session:
+        payment = payments.mark(session, acting(session, user), payment_id, paid, failed)
+        status, award_id = payment.status, payment.award_id
     print(f"拨付 {payment_id}(奖补 {award_id}):{payments.PAYMENT_STATUS[status]}", file=sys.stdout)
 
 

@@ -10,7 +10,6 @@ The two change commands act as a named existing user (--user), with that user's 
 
 from __future__ import annotations
 
-import json
 import os
 from decimal import Decimal
 from fractions import Fraction
@@ -21,19 +20,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import select
 
-from zhida.cli_ledger import DATABASE_OPTION, fail, open_ledger, open_pack, refused, report_app, targets_app
+from zhida.cli_ledger import (
+    DATABASE_OPTION, PACK_OPTION, USER_OPTION, acting, fail, ledger_session, open_pack, report_app, show_report,
+    targets_app,
+)
 from zhida.engine.match import neutralise
-from zhida.ledger import tables as t
 from zhida.ledger import targets
-from zhida.ledger.access import Actor, Refused
-from zhida.ledger.accounts import actor_of
-from zhida.ledger.database import reading, transaction
 from zhida.source.script import to_simplified
 
-PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认湖州 2025)")
-USER_OPTION = typer.Option(..., "--user", help="以哪个已有用户的身份操作(管理员,或牵头/承担部门的审核用户)")
 XLSX_HEADERS = ("编号", "类别", "条款", "领域", "内容", "牵头部门", "责任部门", "区县", "份额", "目标(按原文单位)",
                 "目标值", "目标上限", "单位", "最新值", "报告期", "截至日期", "状态", "备注")
 XLSX_MODE = 0o644
@@ -49,20 +44,10 @@ def report_targets(
 ) -> None:
     """目标与任务的责任分解与进度:每个目标任务的责任部门、区县、目标、最新值与状态"""
     pack = open_pack(pack_path)
-    engine, factory = open_ledger(database)
-    try:
-        with reading(factory) as session:
-            result = targets.board(session, pack)
-    finally:
-        engine.dispose()
-    if xlsx is not None:
-        write_xlsx(result, xlsx)
-    if as_json:
-        print(json.dumps(targets.as_json(result), ensure_ascii=False, indent=2))
-    elif xlsx is None:
-        _print(result)
-    else:
-        print(f"已写入 {xlsx}:{len(result.lines)} 行")
+    with ledger_session(database, read_only=True) as session:
+        result = targets.board(session, pack)
+    show_report(as_json, xlsx, data=lambda: targets.as_json(result), terminal=lambda: _print(result),
+                write=lambda path: write_xlsx(result, path), written=f"已写入 {xlsx}:{len(result.lines)} 行")
 
 
 @targets_app.command("assign")
@@ -77,14 +62,8 @@ def targets_assign(
 ) -> None:
     """把目标或任务分解给部门(及区县)"""
     pack = open_pack(pack_path)
-    engine, factory = open_ledger(database)
-    try:
-        with transaction(factory) as session:
-            row = targets.assign(session, pack, item, department, county, share, _actor(session, user))
-    except Refused as error:
-        refused(error)
-    finally:
-        engine.dispose()
+    with ledger_session(database) as session:
+        row = targets.assign(session, pack, item, department, county, share, acting(session, user))
     place = row.county or targets.CITY
     print(f"责任分解 {row.id}:{item} → {row.department}({place}),份额 {targets.decimal_text(row.share)}")
 
@@ -101,24 +80,11 @@ def targets_report(
     database: str | None = DATABASE_OPTION,
 ) -> None:
     """报送一条进度(以前的报送保留)"""
-    engine, factory = open_ledger(database)
-    try:
-        with transaction(factory) as session:
-            report = targets.report_progress(session, assignment, value, period, as_of, _actor(session, user),
-                                             note=note, evidence=evidence)
-    except Refused as error:
-        refused(error)
-    finally:
-        engine.dispose()
+    with ledger_session(database) as session:
+        report = targets.report_progress(session, assignment, value, period, as_of, acting(session, user),
+                                         note=note, evidence=evidence)
     value_text = targets.decimal_text(report.value)
     print(f"进度报送 {report.id}:责任分解 {assignment},{period} 截至 {report.as_of.isoformat()} 为 {value_text}")
-
-
-def _actor(session, username: str) -> Actor:
-    user = session.scalar(select(t.User).where(t.User.username == username))
-    if user is None or user.disabled:
-        raise Refused(404, f"没有用户 {username}(先用 zhida users add 添加)")
-    return actor_of(user)
 
 
 # --------------------------------------------------------------------------- terminal
