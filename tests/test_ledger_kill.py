@@ -184,6 +184,8 @@ def test_a_killed_payment_batch_leaves_all_or_nothing(ledger_engine, ledger_url,
     script.write_text(SCRIPT, encoding="utf-8")
     outcomes = []
     for after in (0.3, 1.5, None):
+        if after is None and outcomes[-1] == 1:
+            break  # a kill came after the commit: the batch is made, and a second run would find nothing payable
         run_and_kill([sys.executable, str(script), "batch", "caizheng", str(PACK)], ledger_url, after)
         with transaction(factory) as session:
             batches, pending = count(session, t.PaymentBatch), count(session, t.Payment, t.Payment.status == "pending")
