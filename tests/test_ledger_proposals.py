@@ -22,6 +22,12 @@ from zhida.ledger.identity import id_number_problem
 from zhida.ledger.proposals import confirm_proposals, dismiss_proposals, import_proposals, list_proposals
 from zhida.synth import credit_code, resident_id_numbers
 
+
+
+def code(serial: int) -> str:
+    """A valid 统一社会信用代码 not in the test register."""
+    return credit_code("330502", 20000000 + serial)
+
 FIRM = credit_code("330502", 10000001)  # 吴兴区 enterprise
 EXPORTER = credit_code("330522", 10000002)  # 长兴县 enterprise
 PERSON = str(resident_id_numbers(np.array([7]), np.array(["330521"]))[0])  # 德清县 consumer
@@ -253,6 +259,13 @@ def test_cli_propose_prints_a_summary_and_refuses_a_bad_file(ledger, pack, ledge
     assert "1,000,000.00" in result.output and "市商务局" in result.output
     again = CliRunner().invoke(app, command, terminal_width=200)
     assert "新导入建议 0 条,已存在 3 条" in again.output
+    # The subjects are in the ledger now: `zhida propose OUT` alone is enough.
+    alone = CliRunner().invoke(app, ["propose", str(out), "--user", "admin", "--database", ledger_url], terminal_width=200)
+    assert alone.exit_code == 0 and "新导入建议 0 条,已存在 3 条" in alone.output
+    stranger = write(tmp_path, [{**ROWS[0], "subject_id": code(777), "event_id": "X9"}], "stranger.parquet")
+    missing = CliRunner().invoke(app, ["propose", str(stranger), "--user", "admin", "--database", ledger_url],
+                                 terminal_width=400)
+    assert missing.exit_code == 2 and f"主体 {code(777)} 不在账本中;请用 --subjects 给出登记主体表" in missing.output
     bad = write(tmp_path, [{**ROWS[0], "amount": Decimal("-5.00")}], "bad.parquet")
     refused = CliRunner().invoke(app, ["propose", str(bad), "--subjects", str(register), "--user", "admin",
                                        "--database", ledger_url], terminal_width=400)

@@ -32,7 +32,9 @@ PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认为内置
 
 def propose(
     entitlements: Path = typer.Argument(..., help="zhida match 的输出(.parquet 或 .csv)"),
-    subjects: Path = typer.Option(..., "--subjects", help="登记主体表(subject_id, kind, name, county)"),
+    subjects: Path | None = typer.Option(
+        None, "--subjects", help="登记主体表(subject_id, kind, name, county):账本中尚无的主体从此登记"
+    ),
     user: str = USER_OPTION,
     database: str | None = DATABASE_OPTION,
     pack_path: Path | None = PACK_OPTION,

@@ -214,10 +214,12 @@ def subject_code_problem(kind: str, code: str) -> str | None:
 
 
 def import_proposals(
-    session: Session, pack: Pack, actor: Actor, entitlements: Path, subjects: Path
+    session: Session, pack: Pack, actor: Actor, entitlements: Path, subjects: Path | None = None
 ) -> ImportSummary:
     """Every money row of `entitlements` as a proposal (see the module's docstring); raises Refused
-    before writing anything when a row is bad. The caller's transaction makes it all or nothing."""
+    before writing anything when a row is bad. The caller's transaction makes it all or nothing.
+    Subjects not yet in the ledger are taken from the register's `subjects` file; without one, every
+    subject must be in the ledger already."""
     require(actor, Role.ADMIN, Role.REVIEWER)
     raw = read_table(entitlements)
     _columns(entitlements, raw, REQUIRED)
@@ -304,10 +306,12 @@ def _existing(session: Session, rule_ids: set[str]) -> set[tuple[str, str]]:
     return existing
 
 
-def _register(path: Path, wanted: set[str]) -> dict[str, tuple[str, str, str | None]]:
+def _register(path: Path | None, wanted: set[str]) -> dict[str, tuple[str, str, str | None]]:
     """kind, name and county (Simplified) of the subjects in `wanted`, from the register's subjects file."""
     if not wanted:
         return {}
+    if path is None:
+        return {}  # each missing subject is then refused by name in _check_subject
     raw = read_table(path)
     _columns(path, raw, ("subject_id", "kind"))
     found: dict[str, tuple[str, str, str | None]] = {}
@@ -329,10 +333,12 @@ def _register(path: Path, wanted: set[str]) -> dict[str, tuple[str, str, str | N
     return found
 
 
-def _check_subject(entitlements: Path, subjects: Path, row: _Row, kinds: dict[str, str], allowed: tuple[str, ...]) -> None:
+def _check_subject(entitlements: Path, subjects: Path | None, row: _Row, kinds: dict[str, str], allowed: tuple[str, ...]) -> None:
     where = _where(entitlements, row.number, "subject_id")
     kind = kinds.get(row.subject_id)
     if kind is None:
+        if subjects is None:
+            raise Refused(422, f"{where}: 主体 {row.subject_id} 不在账本中;请用 --subjects 给出登记主体表")
         raise Refused(422, f"{where}: 主体 {row.subject_id} 既不在账本中,也不在主体表 {subjects} 中")
     problem = subject_code_problem(kind, row.subject_id)
     if problem:
