@@ -123,3 +123,22 @@ def test_the_same_request_sent_ten_times_at_once_grants_once(live):
     assert len({r.json()["award"]["id"] for r in responses}) == 1
     with transaction(ledger.state.factory) as session:
         assert session.scalar(select(func.count()).select_from(t.Award)) == 1
+
+
+def test_one_subject_registered_twenty_times_at_once_is_one_subject(live):
+    """Twenty different requests (different keys) race to register the same code: one wins, the
+    others are refused with a sentence (409), none is a server error."""
+    ledger, base = live
+    subject = code(304)
+
+    def register(number: int) -> httpx.Response:
+        with httpx.Client(base_url=base, timeout=120) as client:
+            return client.post("/api/v1/subjects", json={"id": subject, "kind": "enterprise", "name": f"湖州{number}有限公司"},
+                               headers={"Authorization": f"Bearer {ledger.tokens['admin']}", "Idempotency-Key": f"r{number}"})
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(register, range(20)))
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 19
+    assert all("已登记" in r.json()["detail"] or "冲突" in r.json()["detail"] for r in responses if r.status_code == 409)
+    with transaction(ledger.state.factory) as session:
+        assert session.scalar(select(func.count()).select_from(t.Subject).where(t.Subject.id == subject)) == 1

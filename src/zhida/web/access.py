@@ -115,15 +115,18 @@ def once(
             status, payload = work(session)
             session.add(t.IdempotentRequest(user_id=actor.user_id, key=key, request_hash=fingerprint,
                                             status_code=status, response=payload))
-    except (IntegrityError, Refused):
+    except (IntegrityError, Refused) as error:
         # The same key may have raced in from a second connection and committed first (this one then
         # fails on the unique key, or is refused because the first already changed the state it
         # needed): answer as the first did. Otherwise the refusal stands.
         with transaction(state.factory) as session:
             earlier = _earlier(session, actor, key, fingerprint)
-        if earlier is None:
-            raise
-        return earlier
+        if earlier is not None:
+            return earlier
+        if isinstance(error, IntegrityError):
+            # Another request committed the same row first (a subject registered twice at once …).
+            raise Refused(409, "与同时进行的另一项变更冲突,本请求未写入任何内容;请查看当前状态后重试") from None
+        raise
     return JSONResponse(payload, status_code=status)
 
 
