@@ -70,7 +70,7 @@ def files(folder: Path, n: int, first: int = 0) -> tuple[Path, Path]:
     rows = {"subject_id": ids, "event_id": [f"T{i}" for i in numbers], "date": [dt.date(2025, 5, 1)] * n,
             "rule": ["appliance-grade-1"] * n, "article": [17] * n, "kind": ["exact"] * n,
             "amount": [Decimal("100.00")] * n, "tax_due": [None] * n, "caps_hit": [""] * n, "in_validity": [True] * n,
-            "department": ["市发展改革委"] * n, "county": ["长兴县"] * n}
+            "department": ["市发展改革委"] * n, "county": ["长兴县"] * n, "carrier": [None] * n}
     out, register = folder / "out.parquet", folder / "subjects.parquet"
     pq.write_table(pa.Table.from_pydict(rows, schema=MATCH_SCHEMA), out)
     pq.write_table(pa.Table.from_pydict({"subject_id": ids, "kind": ["consumer"] * n,

@@ -37,13 +37,15 @@ MATCH_SCHEMA = pa.schema([
     ("subject_id", pa.string()), ("event_id", pa.string()), ("date", pa.date32()), ("rule", pa.string()),
     ("article", pa.int32()), ("kind", pa.string()), ("amount", pa.decimal128(18, 2)), ("tax_due", pa.decimal128(18, 2)),
     ("caps_hit", pa.string()), ("in_validity", pa.bool_()), ("department", pa.string()), ("county", pa.string()),
+    ("carrier", pa.string()),
 ])
 
 
-def row(subject, event, date, rule, article, kind, amount, caps="", valid=True, department="市科技局", county="吴兴区"):
+def row(subject, event, date, rule, article, kind, amount, caps="", valid=True, department="市科技局", county="吴兴区",
+        carrier=None):
     return {"subject_id": subject, "event_id": event, "date": dt.date.fromisoformat(date), "rule": rule, "article": article,
             "kind": kind, "amount": None if amount is None else Decimal(amount), "tax_due": None, "caps_hit": caps,
-            "in_validity": valid, "department": department, "county": county}
+            "in_validity": valid, "department": department, "county": county, "carrier": carrier}
 
 
 ROWS = [
@@ -272,3 +274,34 @@ def test_cli_propose_prints_a_summary_and_refuses_a_bad_file(ledger, pack, ledge
     assert refused.exit_code == 2 and f"{bad}: 第 2 行,列 amount: 金额 -5.00 为负数" in refused.output.replace("\n", "")
     unknown = CliRunner().invoke(app, [*command[:5], "nobody", "--database", ledger_url], terminal_width=200)
     assert unknown.exit_code == 2 and "没有可用的用户 nobody" in unknown.output
+
+
+def test_a_carriers_cap_counts_applications_and_proposals_alike(ledger, pack, tmp_path):
+    """(四) "單個孵化載體單年度內獎勵額度最高30萬元": 载体A already has 280,000 元 of awards this year, so
+    a 免申即享 proposal of 3万元 for it ("每培育1家高新技術企業(首次認定)…給予…3萬元") is refused with
+    what is left (20,000 元), while the same proposal for 载体B of the same operator is confirmed."""
+    factory, actors = ledger
+    operator = code(500)
+    with transaction(factory) as session:
+        session.add(t.Subject(id=operator, kind="incubator", name="湖州某孵化器运营有限公司", county="吴兴区"))
+        session.flush()
+        prior = t.Award(subject_id=operator, rule_id="cultivate-high-tech", article=4, area=1, department="市科技局",
+                        county="吴兴区", year=2025, carrier="载体A", verdict="exact", cash=True, amount=Decimal("280000.00"),
+                        ceiling=Decimal("280000.00"), clause="", trace=[], status="payable", decided_by=actors["keji"].user_id)
+        session.add(prior)
+        audit.record(session, "keji", "award.grant", prior)
+    rows = [row(operator, f"C{n}", "2025-08-01", "cultivate-high-tech", 4, "exact", "30000.00", carrier=carrier)
+            for n, carrier in ((1, "载体A"), (2, "载体B"))]
+    with transaction(factory) as session:
+        import_proposals(session, pack, actors["admin"], write(tmp_path, rows))
+        ids = {p.event_id: p.id for p in session.scalars(select(t.Proposal))}
+        assert session.get(t.Proposal, ids["C1"]).carrier == "载体A"
+    with transaction(factory) as session:
+        outcome = confirm_proposals(session, pack, actors["keji"], [ids["C1"], ids["C2"]], TODAY)
+    assert [reason for _, reason in outcome.refused] == [
+        "超过单个载体年度上限(单个孵化载体单年度内奖励额度最高30万元):载体 载体A 2025 年已核定 280000.00 元,"
+        "尚余 20000.00 元,不能再核定 30000.00 元"
+    ]
+    with transaction(factory) as session:
+        confirmed = session.scalar(select(t.Award).where(t.Award.proposal_id == ids["C2"]))
+        assert (confirmed.carrier, confirmed.amount) == ("载体B", Decimal("30000.00"))

@@ -6,7 +6,7 @@ Input relations:
 Output: one row per entitlement, exactly what `zhida.engine.calculate` says for
 each subject's case, to the 分:
     subject_id, event_id, date, rule, article, kind, amount, tax_due, caps_hit,
-    in_validity, department, county
+    in_validity, department, county, carrier (the holder of a per-carrier cap, else NULL)
 
 How the single-case semantics become set operations:
 - each rule is one SELECT (its `when` as the WHERE, its `amount` as a column);
@@ -383,12 +383,17 @@ def _final(depth: int, previous: str) -> exp.Select:
         cut = exp.LT(this=_column(f"a{k}"), expression=_column(f"a{k - 1}"))
         hits.append(exp.case().when(cut, _column(f"c{k}"), copy=False))
     caps_hit = exp.ConcatWs(expressions=[_string(","), *hits], safe=True, coalesce=True)
+    # The carrier a per-carrier cap counted the claim under (g_k is NULL at a per-subject level), so
+    # that the ledger can go on counting that carrier's cap when the claim is confirmed.
+    holders = [_column(f"g{k}") for k in range(1, depth + 1)]
+    carrier = exp.Coalesce(this=holders[0], expressions=holders[1:]) if holders else _null(TEXT)
     columns = [
         *(_column(name) for name in ("subject_id", "event_id", "date", "rule", "article", "kind")),
         _alias(_money(_column(f"a{depth}")), "amount"),
         _column("tax_due"),
         _alias(caps_hit, "caps_hit"),
         *(_column(name) for name in ("in_validity", "department", "county")),
+        _alias(carrier, "carrier"),
     ]
     return (
         exp.select(*columns)

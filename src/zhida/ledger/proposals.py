@@ -82,6 +82,7 @@ class _Row:
     amount: Decimal | None
     caps_hit: str
     in_validity: bool
+    carrier: str | None  # the holder of a per-carrier cap (column `carrier` of zhida match), else None
 
 
 # --------------------------------------------------------------------------- reading files
@@ -151,7 +152,17 @@ def _rows(path: Path, raw: list[dict[str, Any]]) -> Iterator[_Row]:
             amount=_amount(path, index, data["amount"]),
             caps_hit=str(data["caps_hit"] or ""),
             in_validity=_flag(path, index, data["in_validity"]),
+            carrier=_carrier(path, index, data.get("carrier")),
         )
+
+
+def _carrier(path: Path, row: int, value: Any) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    if len(text) > 100:
+        raise Refused(422, f"{_where(path, row, 'carrier')}: 载体名称超过 100 个字")
+    return text
 
 
 def _where(path: Path, row: int, column: str) -> str:
@@ -249,7 +260,8 @@ def import_proposals(
         department = to_simplified(rule.department)
         proposals.append(t.Proposal(subject_id=row.subject_id, rule_id=row.rule_id, department=department,
                                     event_id=row.event_id, event_date=row.date, verdict=verdict,
-                                    amount=row.amount, status="proposed", source=str(entitlements)))
+                                    amount=row.amount, carrier=row.carrier, status="proposed",
+                                    source=str(entitlements)))
         summary.add(department, verdict, row.amount)
     _write(session, actor, new_subjects, proposals)
     summary.subjects_created = len(new_subjects)
@@ -442,7 +454,7 @@ def confirm_proposals(session: Session, pack: Pack, actor: Actor, ids: list[int]
                 award = review.award(
                     session, pack, actor,
                     subject_id=proposal.subject_id, rule_id=proposal.rule_id, year=proposal.event_date.year,
-                    carrier=None, verdict=proposal.verdict,
+                    carrier=proposal.carrier, verdict=proposal.verdict,
                     ceiling=proposal.amount,
                     amount=proposal.amount, trace=_trace(proposal), proposal_id=proposal.id, today=today,
                 )

@@ -248,6 +248,7 @@ class Proposal(Base):
     event_date: Mapped[dt.date] = mapped_column(Date)
     verdict: Mapped[str] = mapped_column(String(20))
     amount: Mapped[Decimal | None] = mapped_column(Money)
+    carrier: Mapped[str | None] = mapped_column(String(100))  # whose per-carrier cap the batch counted it under
     status: Mapped[str] = mapped_column(String(20), default="proposed")
     reason: Mapped[str | None] = mapped_column(Text)  # why it was dismissed
     source: Mapped[str] = mapped_column(String(300))  # the file it came from
