@@ -16,7 +16,7 @@ from decimal import Decimal
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from ledger_helpers import code, ledger_app
 from zhida.ledger import audit
