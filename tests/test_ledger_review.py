@@ -298,3 +298,14 @@ def test_leadership_changes_nothing_on_any_route(ledger):
         assert "领导角色只能查看" in response.json()["detail"], (method, url)
     with transaction(ledger.state.factory) as session:
         assert session.scalar(select(func.count()).select_from(t.AuditEntry)) == before
+
+
+def test_a_bad_code_is_refused_with_one_sentence_that_names_it(ledger):
+    # 91330502100000008X: the check character of this body is Y, not X (GB 32100 mod 31).
+    wrong = ledger.post("admin", "/api/v1/subjects", {"id": "91330502100000008X", "kind": "enterprise", "name": "湖州某公司"})
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"] == "id: 统一社会信用代码第18位（校验码）应为“Y”，实为“X”"
+    person = ledger.post("admin", "/api/v1/subjects", {"id": "110105194912310021", "kind": "resident", "name": "李四"})
+    assert person.json()["detail"] == "id: 居民身份证号码第18位（校验码）应为“X”，实为“1”"
+    bracket = ledger.post("admin", "/api/v1/subjects", {"id": "9133\\'\"]);--", "kind": "enterprise", "name": "x"})
+    assert bracket.status_code == 422 and bracket.json()["detail"].startswith("id: 统一社会信用代码")

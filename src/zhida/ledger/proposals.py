@@ -37,12 +37,11 @@ from sqlalchemy.orm import Session
 from zhida.ledger import audit
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, require
-from zhida.ledger.identity import county_problem, credit_code_problem, id_number_problem, normalise_code
+from zhida.ledger.identity import county_name, county_problem, normalise_code
+from zhida.ledger.subjects import department_of, subject_id_problem
 from zhida.rules.model import Kind
 from zhida.rules.pack import Pack
-from zhida.source.script import to_simplified
 
-PERSON_KINDS = frozenset({"consumer", "resident"})  # identified by 居民身份证号码 (events.yaml subjects)
 REQUIRED = ("subject_id", "event_id", "date", "rule", "kind", "amount", "caps_hit", "in_validity")
 SKIP_REASONS = {
     "outside_validity": "不在政策有效期内(无金额)",
@@ -219,11 +218,6 @@ def _flag(path: Path, row: int, value: Any) -> bool:
 # --------------------------------------------------------------------------- import
 
 
-def subject_code_problem(kind: str, code: str) -> str | None:
-    """Why `code` cannot identify a subject of `kind`: persons by 居民身份证号码, others by credit code."""
-    return id_number_problem(code) if kind in PERSON_KINDS else credit_code_problem(code)
-
-
 def import_proposals(
     session: Session, pack: Pack, actor: Actor, entitlements: Path, subjects: Path | None = None
 ) -> ImportSummary:
@@ -257,7 +251,7 @@ def import_proposals(
             new_subjects[row.subject_id] = register[row.subject_id]
         rule = rules[row.rule_id]
         verdict = _verdict(rule.spec.kind, row.caps_hit)
-        department = to_simplified(rule.department)
+        department = department_of(rule)
         proposals.append(t.Proposal(subject_id=row.subject_id, rule_id=row.rule_id, department=department,
                                     event_id=row.event_id, event_date=row.date, verdict=verdict,
                                     amount=row.amount, carrier=row.carrier, status="proposed",
@@ -338,7 +332,7 @@ def _register(path: Path | None, wanted: set[str]) -> dict[str, tuple[str, str, 
             problem = county_problem(county)
             if problem:
                 raise Refused(422, f"{_where(path, number, 'county')}: {problem}")
-            county = to_simplified(county)
+            county = county_name(county)
         if len(name) > 200:
             raise Refused(422, f"{_where(path, number, 'name')}: 主体名称超过 200 个字")
         found[code] = (kind, name, county)
@@ -352,7 +346,7 @@ def _check_subject(entitlements: Path, subjects: Path | None, row: _Row, kinds: 
         if subjects is None:
             raise Refused(422, f"{where}: 主体 {row.subject_id} 不在账本中;请用 --subjects 给出登记主体表")
         raise Refused(422, f"{where}: 主体 {row.subject_id} 既不在账本中,也不在主体表 {subjects} 中")
-    problem = subject_code_problem(kind, row.subject_id)
+    problem = subject_id_problem(kind, row.subject_id)
     if problem:
         raise Refused(422, f"{where}: {problem}")
     if kind not in allowed:

@@ -34,11 +34,9 @@ LIVE_AWARD = ("publicity", "held", "payable", "in_batch", "paid", "failed", "gra
 
 
 def subject_id_problem(kind: str, code: str) -> str | None:
-    if kind in PERSON_KINDS:
-        problem = id_number_problem(code)
-        return f"居民身份证号码 {problem}" if problem else None
-    problem = credit_code_problem(code)
-    return f"统一社会信用代码 {problem}" if problem else None
+    """Why `code` cannot identify a subject of `kind`: persons by 居民身份证号码, others by credit code
+    (each message names the kind of number itself)."""
+    return id_number_problem(code) if kind in PERSON_KINDS else credit_code_problem(code)
 
 
 def register_subject(
