@@ -59,8 +59,6 @@ from zhida.rules.pack import Pack
 from zhida.source.model import Area
 from zhida.source.script import to_simplified
 
-COMMITTED_STATUSES = ("publicity", "held", "payable", "in_batch", "paid", "failed")
-PAID_STATUSES = ("paid",)
 TAX_VERDICT = "tax"
 WARNING_LEVELS = (Decimal(90), Decimal(70))  # percent committed, highest first
 MAX_YUAN = Decimal(10) ** 16  # NUMERIC(18,2)
@@ -103,8 +101,8 @@ def totals(session: Session, area: int, rule_id: str | None = None, county: str 
 
     This is what a decision calls before it approves an amount; no row is read into Python."""
     amount = t.Award.amount
-    committed = func.coalesce(func.sum(case((t.Award.status.in_(COMMITTED_STATUSES), amount))), ZERO)
-    paid = func.coalesce(func.sum(case((t.Award.status.in_(PAID_STATUSES), amount))), ZERO)
+    committed = func.coalesce(func.sum(case((t.Award.status.in_(t.COMMITTED_STATUSES), amount))), ZERO)
+    paid = func.coalesce(func.sum(case((t.Award.status.in_(t.PAID_STATUSES), amount))), ZERO)
     query = select(committed, paid).where(t.Award.area == area, t.Award.cash.is_(True))
     if rule_id is not None:
         query = query.where(t.Award.rule_id == rule_id)
@@ -129,12 +127,12 @@ def move(session: Session, award: t.Award, old_status: str | None, new_status: s
     Call it at every status change of an award, before audit.record (the audit head is locked
     last). A change that moves no money (publicity → held → payable → in_batch, failed → in_batch)
     touches no row and takes no lock."""
-    if old_status in PAID_STATUSES and new_status not in PAID_STATUSES:
+    if old_status in t.PAID_STATUSES and new_status not in t.PAID_STATUSES:
         raise ValueError(f"award {award.id}: a paid award never un-pays ({old_status} -> {new_status})")
     if not award.cash or award.amount is None:
         return
-    committed_by = _counts(new_status, COMMITTED_STATUSES) - _counts(old_status, COMMITTED_STATUSES)
-    paid_by = _counts(new_status, PAID_STATUSES) - _counts(old_status, PAID_STATUSES)
+    committed_by = _counts(new_status, t.COMMITTED_STATUSES) - _counts(old_status, t.COMMITTED_STATUSES)
+    paid_by = _counts(new_status, t.PAID_STATUSES) - _counts(old_status, t.PAID_STATUSES)
     if not committed_by and not paid_by:
         return
     for row in _counted_rows(session, award.area, award.rule_id, award.county):
@@ -555,14 +553,14 @@ def budget_report(session: Session, pack: Pack) -> Report:
 
 
 def _grouped(session: Session) -> dict[tuple[int, str, str | None, str], _Sums]:
-    live = t.Award.status.in_(COMMITTED_STATUSES)
+    live = t.Award.status.in_(t.COMMITTED_STATUSES)
     cash = t.Award.cash.is_(True)
     amount = t.Award.amount
     query = (
         select(
             t.Award.area, t.Award.department, t.Award.county, t.Award.rule_id,
             func.sum(case((and_(cash, live), amount))),
-            func.sum(case((and_(cash, t.Award.status.in_(PAID_STATUSES)), amount))),
+            func.sum(case((and_(cash, t.Award.status.in_(t.PAID_STATUSES)), amount))),
             func.sum(case((and_(t.Award.cash.is_(False), t.Award.verdict == TAX_VERDICT, live), amount))),
         )
         .group_by(t.Award.area, t.Award.department, t.Award.county, t.Award.rule_id)

@@ -29,7 +29,7 @@ from zhida.ledger import audit
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, require
 from zhida.ledger.budgets import budget_room, level, move, over_budget
-from zhida.ledger.subjects import LIVE_AWARD, cap_use, department_of, subject_for
+from zhida.ledger.subjects import cap_use, department_of, subject_for
 from zhida.ledger.workdays import CHINA_2025_2026, add_working_days
 from zhida.rules.model import CapScope, Kind, Rule
 from zhida.rules.pack import Pack
@@ -255,7 +255,7 @@ def _within_caps(session: Session, pack: Pack, rule: Rule, subject_id: str, year
         sharing = [other.id for other in pack.rules if cap in other.caps]
         query = select(func.coalesce(func.sum(t.Award.amount), 0)).where(
             t.Award.subject_id == subject_id, t.Award.year == year, t.Award.rule_id.in_(sharing),
-            t.Award.status.in_(LIVE_AWARD),
+            t.Award.status.in_(t.LIVE_STATUSES),
         )
         if cap.per is CapScope.CARRIER_YEAR:
             query = query.where(t.Award.carrier == carrier)

@@ -29,8 +29,6 @@ from zhida.source.script import to_simplified
 
 PERSON_KINDS = frozenset({"consumer", "resident"})  # identified by 居民身份证号码; all others by credit code
 SOURCES = {Role.APPLICANT: "declared", Role.ADMIN: "imported", Role.REVIEWER: "confirmed"}
-# Awards that use up a cap or a budget: approved and not cancelled (cancelled: an objection upheld).
-LIVE_AWARD = ("publicity", "held", "payable", "in_batch", "paid", "failed", "granted")
 
 
 def subject_id_problem(kind: str, code: str) -> str | None:
@@ -125,7 +123,7 @@ def cap_use(session: Session, pack: Pack, subject_id: str) -> CapUse:
     免申即享 alike), in the calculator's own terms so that a new ceiling leaves room only for the rest."""
     rows = session.execute(
         select(t.Award.rule_id, t.Award.year, t.Award.carrier, func.sum(t.Award.amount))
-        .where(t.Award.subject_id == subject_id, t.Award.status.in_(LIVE_AWARD), t.Award.amount.is_not(None))
+        .where(t.Award.subject_id == subject_id, t.Award.status.in_(t.LIVE_STATUSES), t.Award.amount.is_not(None))
         .group_by(t.Award.rule_id, t.Award.year, t.Award.carrier)
     )
     used: dict[tuple[str, str, str | None, int], Decimal] = {}

@@ -38,6 +38,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 CENT = Decimal("0.01")
+# An award's statuses by what they count for (the state machine above): a cash award in any of
+# COMMITTED counts against its budgets; every LIVE award, cash or not (granted), uses up its caps.
+COMMITTED_STATUSES = ("publicity", "held", "payable", "in_batch", "paid", "failed")
+PAID_STATUSES = ("paid",)
+LIVE_STATUSES = (*COMMITTED_STATUSES, "granted")
 # A column whose value follows from other rows (a running total): left out of the audited state.
 DERIVED = {"derived": True}
 

@@ -20,7 +20,7 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-# As budgets.COMMITTED_STATUSES and PAID_STATUSES stood at this revision (a migration is frozen).
+# As tables.COMMITTED_STATUSES and PAID_STATUSES stood at this revision (a migration is frozen).
 COMMITTED = ("publicity", "held", "payable", "in_batch", "paid", "failed")
 PAID = ("paid",)
 
