@@ -309,3 +309,15 @@ def test_a_bad_code_is_refused_with_one_sentence_that_names_it(ledger):
     assert person.json()["detail"] == "id: 居民身份证号码第18位（校验码）应为“X”，实为“1”"
     bracket = ledger.post("admin", "/api/v1/subjects", {"id": "9133\\'\"]);--", "kind": "enterprise", "name": "x"})
     assert bracket.status_code == 422 and bracket.json()["detail"].startswith("id: 统一社会信用代码")
+
+
+def test_the_awards_list_shows_each_role_its_own(ledger):
+    for user, subject in (("a", A), ("b", B)):
+        app = voucher(ledger, user, subject, "100000").json()
+        ledger.post("kejiju", f"/api/v1/applications/{app['id']}/decision", {"decision": "approve"})
+    mine = ledger.get("a", "/api/v1/awards").json()["awards"]
+    assert [(row["subject"], row["amount"]) for row in mine] == [("湖州甲科技有限公司", "50000.00")]
+    assert len(ledger.get("kejiju", "/api/v1/awards").json()["awards"]) == 2
+    assert ledger.get("shangwuju", "/api/v1/awards").json()["awards"] == []
+    assert len(ledger.get("leader", "/api/v1/awards", status="publicity").json()["awards"]) == 2
+    assert ledger.get("leader", "/api/v1/awards", status="paid").json()["awards"] == []

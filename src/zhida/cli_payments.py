@@ -24,8 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from zhida.cli_ledger import DATABASE_OPTION, USER_OPTION, acting, fail, ledger_session, open_pack, payments_app
+from zhida.engine.calculate import VERDICTS
 from zhida.ledger import payments, proposals
 from zhida.ledger import tables as t
+from zhida.rules.model import Kind
 
 PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认为内置的 huzhou-2025)")
 
@@ -57,7 +59,7 @@ def _print_summary(summary: proposals.ImportSummary, seconds: float) -> None:
     for column in ("牵头部门", "性质", "笔数", "金额(元)"):
         table.add_column(column, justify="right" if column in ("笔数", "金额(元)") else "left")
     for (department, verdict), (count, amount) in sorted(summary.by_department.items()):
-        table.add_row(department, VERDICT_NAMES.get(verdict, verdict), str(count), f"{amount:,.2f}")
+        table.add_row(department, VERDICTS[Kind(verdict)], str(count), f"{amount:,.2f}")
     if summary.by_department:
         console.print(table)
     skipped = ";".join(f"{proposals.SKIP_REASONS[reason]} {count} 行" for reason, count in sorted(summary.skipped.items()))
@@ -67,9 +69,6 @@ def _print_summary(summary: proposals.ImportSummary, seconds: float) -> None:
         + f";用时 {seconds:.1f} 秒",
         soft_wrap=True,  # one line, whatever the terminal's width: scripts grep it
     )
-
-
-VERDICT_NAMES = {"ceiling": "最高可得", "floor": "保底", "exact": "定额", "tax": "节税", "by_measure": "按配套政策"}
 
 
 @payments_app.command("batch")

@@ -28,6 +28,7 @@ from zhida.engine.case import Case, CaseError, case_from_data
 from zhida.ledger import audit
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, require
+from zhida.ledger.accounts import lead_departments
 from zhida.ledger.budgets import budget_room, level, move, over_budget
 from zhida.ledger.subjects import cap_use, department_of, subject_for
 from zhida.ledger.workdays import CHINA_2025_2026, add_working_days
@@ -103,7 +104,7 @@ def application_for(session: Session, actor: Actor, application_id: int, *, lock
     (reviewer), any (finance, leadership, admin). 404 otherwise: another's is not disclosed."""
     query = select(t.Application).where(t.Application.id == application_id)
     application = session.scalars(query.with_for_update() if lock else query).one_or_none()
-    if application is None or not _may_see(actor, application.subject_id, application.department):
+    if application is None or not may_see(actor, application.subject_id, application.department):
         raise Refused(404, f"没有申请 {application_id}")
     return application
 
@@ -123,6 +124,24 @@ def applications(
             query = query.where(column == value)
     query = query.order_by(t.Application.submitted_at.desc(), t.Application.id.desc()).limit(limit).offset(offset)
     return list(session.scalars(query))
+
+
+def awards(
+    session: Session, actor: Actor, *, status: str | None = None, department: str | None = None,
+    limit: int = 100, offset: int = 0,
+) -> list[tuple[t.Award, t.Subject]]:
+    """Awards with their subjects, as `applications` lists applications: the applicant's own, the
+    reviewer's department's, or all; newest first."""
+    query = select(t.Award, t.Subject).join(t.Subject, t.Subject.id == t.Award.subject_id)
+    if actor.role is Role.APPLICANT:
+        query = query.where(t.Award.subject_id == actor.subject_id)
+    elif actor.role is Role.REVIEWER:
+        query = query.where(t.Award.department == actor.department)
+    for column, value in ((t.Award.status, status), (t.Award.department, department)):
+        if value is not None:
+            query = query.where(column == value)
+    query = query.order_by(t.Award.id.desc()).limit(limit).offset(offset)
+    return [(row[0], row[1]) for row in session.execute(query)]
 
 
 # --------------------------------------------------------------------------- decisions
@@ -298,9 +317,9 @@ def publicity_days(session: Session, department: str) -> int:
 
 def set_publicity_days(session: Session, pack: Pack, actor: Actor, department: str, days: int) -> t.Department:
     require(actor, Role.ADMIN)
-    leads = sorted({department_of(rule) for rule in pack.rules})
+    leads = lead_departments(pack)
     if department not in leads:
-        raise Refused(404, f"{department} 不是本政策任何条款的牵头部门;可选:{'、'.join(leads)}")
+        raise Refused(404, f"{department} 不是本政策任何条款的牵头部门;可选:{'、'.join(sorted(leads))}")
     if not 1 <= days <= 30:
         raise Refused(422, f"publicity_days: 公示期须为 1 至 30 个工作日,收到 {days}")
     settings = session.get(t.Department, department) or t.Department(name=department)
@@ -396,7 +415,8 @@ STATUS_NAMES = {
 }
 
 
-def _may_see(actor: Actor, subject_id: str, department: str) -> bool:
+def may_see(actor: Actor, subject_id: str, department: str) -> bool:
+    """An applicant sees its own subject's rows, a reviewer its department's, every other role all."""
     if actor.role is Role.APPLICANT:
         return actor.subject_id == subject_id
     if actor.role is Role.REVIEWER:

@@ -284,18 +284,8 @@ def list_awards(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ):
-    query = select(t.Award, t.Subject).join(t.Subject, t.Subject.id == t.Award.subject_id)
-    if actor.role is Role.APPLICANT:
-        query = query.where(t.Award.subject_id == actor.subject_id)
-    elif actor.role is Role.REVIEWER:
-        query = query.where(t.Award.department == actor.department)
-    if status is not None:
-        query = query.where(t.Award.status == status)
-    if department is not None:
-        query = query.where(t.Award.department == department)
-    query = query.order_by(t.Award.id.desc()).limit(limit).offset(offset)
     with reading(ledger_state(request).factory) as session:
-        rows = session.execute(query).all()
+        rows = review.awards(session, actor, status=status, department=department, limit=limit, offset=offset)
         return {"awards": [_award(award, subject, actor) for award, subject in rows]}
 
 
@@ -303,7 +293,7 @@ def list_awards(
 def read_award(request: Request, award_id: int, actor: ActorDep):
     with reading(ledger_state(request).factory) as session:
         row = session.get(t.Award, award_id)
-        if row is None or not review._may_see(actor, row.subject_id, row.department):
+        if row is None or not review.may_see(actor, row.subject_id, row.department):
             raise Refused(404, f"没有奖补 {award_id}")
         return {**_award(row, session.get(t.Subject, row.subject_id), actor), "trace": row.trace, "clause": row.clause}
 
