@@ -65,15 +65,19 @@ def _approve_all(ledger, base: str, ids: list[int], key=lambda i: f"approve-{i}"
         return list(pool.map(approve, ids))
 
 
-def test_one_subjects_annual_cap_holds(live):
-    ledger, base = live
-    subject = code(301)
+def _approve_claims_of_one_subject(ledger, base: str, subject: str) -> tuple[list[httpx.Response], list[httpx.Response]]:
+    """CLAIMS applications of one subject, all approved at once: the answers granted and refused."""
     ledger.subject(subject)
     ledger.user("applicant", Role.APPLICANT, subject_id=subject)
     ids = [_apply(ledger, "applicant", subject) for _ in range(CLAIMS)]
     responses = _approve_all(ledger, base, ids)
-    granted = [r for r in responses if r.status_code == 200]
-    refused = [r for r in responses if r.status_code != 200]
+    return [r for r in responses if r.status_code == 200], [r for r in responses if r.status_code != 200]
+
+
+def test_one_subjects_annual_cap_holds(live):
+    ledger, base = live
+    subject = code(301)
+    granted, refused = _approve_claims_of_one_subject(ledger, base, subject)
     assert len(granted) == 40 and len(refused) == 60
     for response in refused:
         assert response.status_code == 409
@@ -93,12 +97,7 @@ def test_a_nearly_spent_budget_holds(live):
         budget.yuan = Decimal("100000")
         audit.record(session, "admin", "budget.set", budget)
     subject = code(303)
-    ledger.subject(subject)
-    ledger.user("applicant", Role.APPLICANT, subject_id=subject)
-    ids = [_apply(ledger, "applicant", subject) for _ in range(CLAIMS)]
-    responses = _approve_all(ledger, base, ids)
-    granted = [r for r in responses if r.status_code == 200]
-    refused = [r for r in responses if r.status_code != 200]
+    granted, refused = _approve_claims_of_one_subject(ledger, base, subject)
     assert len(granted) == 20 and len(refused) == 80
     for response in refused:
         assert response.status_code == 409
