@@ -103,10 +103,19 @@ def once(
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         raise Refused(428, f"状态变更请求须带 {IDEMPOTENCY_HEADER} 头(同一请求重试时用同一值)")
+    return run_once(ledger_state(request), actor, key, _fingerprint(request, body), work)
+
+
+def run_once(
+    state: LedgerState,
+    actor: Actor,
+    key: str,
+    fingerprint: str,
+    work: Callable[[Session], tuple[int, Any]],
+) -> JSONResponse:
+    """`once` for a key that came from anywhere: a header of the API, or a hidden field of a page's form."""
     if not KEY_PATTERN.fullmatch(key):
         raise Refused(422, f"{IDEMPOTENCY_HEADER} 须为 1 至 100 个字母、数字或 . _ : -")
-    fingerprint = _fingerprint(request, body)
-    state = ledger_state(request)
     try:
         with transaction(state.factory) as session:
             earlier = _earlier(session, actor, key, fingerprint)
@@ -143,7 +152,12 @@ def _earlier(session: Session, actor: Actor, key: str, fingerprint: str) -> JSON
 
 def _fingerprint(request: Request, body: BaseModel | dict | None) -> str:
     data = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-    text = json.dumps([request.method, request.url.path, str(request.url.query), data], sort_keys=True, ensure_ascii=False)
+    return fingerprint_of([request.method, request.url.path, str(request.url.query), data])
+
+
+def fingerprint_of(data: Any) -> str:
+    """What a request asked for, as one digest: the same key must come back with the same request."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

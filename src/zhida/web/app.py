@@ -23,9 +23,11 @@ The ledger's API (under /api/v1, over app.state.ledger):
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 import anyio
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -39,8 +41,9 @@ from zhida.web import accounts_api, budgets_api, payments_api, review_api, targe
 from zhida.web.access import LEDGER_RESPONSES, LedgerState, document_idempotency, refused_response
 from zhida.web.api import COMPUTE_THREADS, LIMITS_TEXT, MAX_BODY_BYTES, api_router
 from zhida.web.catalogue import build_catalogue
-from zhida.web.pages import STATIC, pages, swagger_page, template_environment
-from zhida.web.server import BodyLimit, SecurityHeaders, http_error, server_error, validation_error
+from zhida.web.pages import pages, swagger_page
+from zhida.web.server import BodyLimit, SecurityHeaders, error_response, http_error, server_error, validation_error
+from zhida.web.site import STATIC, LoginNeeded, site, template_environment
 
 TITLE = "zhida 政策直达 API"
 
@@ -84,7 +87,8 @@ def create_app(pack: Pack, ledger: LedgerState | None = None) -> FastAPI:
             HTTPException: http_error,
             RequestValidationError: validation_error,
             Exception: server_error,
-            Refused: refused_response,
+            Refused: _refused,
+            LoginNeeded: _login_needed,
         },
     )
     app.add_middleware(
@@ -102,10 +106,22 @@ def create_app(pack: Pack, ledger: LedgerState | None = None) -> FastAPI:
         app.include_router(room.router, responses=LEDGER_RESPONSES)
         ledger_paths.update(route.path for route in room.router.routes)
     app.openapi = _with_idempotency(app, ledger_paths)
+    app.include_router(site)
     app.include_router(pages)
     app.add_api_route("/docs", swagger_page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _refused(request: Request, error: Refused) -> Response:
+    """A refusal of the ledger: JSON for the API, the error page (with its sentence) for a page."""
+    if request.url.path.startswith("/api/"):
+        return refused_response(request, error)
+    return error_response(request, error.status, error.message)
+
+
+def _login_needed(request: Request, error: LoginNeeded) -> Response:
+    return RedirectResponse("/login?" + urlencode({"next": error.path}), status_code=303)
 
 
 def _with_idempotency(app: FastAPI, paths: set[str]):

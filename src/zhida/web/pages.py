@@ -21,15 +21,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 
 from zhida.engine.calculate import SUMMED, VERDICTS, calculate
@@ -38,79 +34,21 @@ from zhida.engine.evaluate import EvaluationError
 from zhida.engine.output import result_to_dict
 from zhida.rules.model import EventType, FieldType
 from zhida.rules.pack import Pack
-from zhida.source.script import to_traditional
 from zhida.web.catalogue import Catalogue, clause_text
+from zhida.web.site import lang_of as _lang
+from zhida.web.site import page_lang
+from zhida.web.site import render
 
-# An installed regular package is a directory on disk: `files()` is a real path there.
-TEMPLATES = Path(str(files("zhida.web") / "templates"))
-STATIC = Path(str(files("zhida.web") / "static"))
 MAX_EVENTS = 5  # event rows one calculator form holds
 KIND_LABELS = {kind.value: label for kind, label in VERDICTS.items()}
 # The sub-totals of a result, each a sum of one verdict only (DESIGN.md: sums never mix kinds).
 TOTAL_LABELS = {"ceiling": "最高可得", "floor": "至少", "exact": "应得", "tax": "节税"}
 
 
-def template_environment() -> Environment:
-    """The Jinja environment of the pages, /docs and the error pages (autoescaped HTML)."""
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 # --------------------------------------------------------------------------- calculator
 
 pages = APIRouter(include_in_schema=False)
-_MARK = re.compile("\ue000(\\d+)\ue001")
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ue000-\uf8ff]")  # control and private-use characters
-
-
-class _Keeper:
-    """Protects fragments from the Simplified -> Traditional conversion of a whole page.
-
-    `keep(text)` stands for text that must appear as it is in either script: what the
-    user typed and the clause quoted verbatim from the document. In Traditional the
-    page is rendered with placeholders, converted, and the fragments put back.
-    """
-
-    def __init__(self, traditional: bool):
-        self.traditional = traditional
-        self.kept: list[str] = []
-
-    def __call__(self, value: Any) -> Markup:
-        text = str(escape("" if value is None else value))
-        if not self.traditional:
-            return Markup(text)
-        self.kept.append(text)
-        return Markup(f"\ue000{len(self.kept) - 1}\ue001")
-
-    def finish(self, html: str) -> str:
-        if not self.traditional:
-            return html
-        return _MARK.sub(lambda match: self.kept[int(match[1])], to_traditional(html))
-
-
-def _lang(value: str | None) -> str:
-    return "zh-Hant" if value in ("zh-Hant", "zh-TW", "zh-HK", "hant", "traditional") else "zh-Hans"
-
-
-def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    app = request.app
-    keep = _Keeper(context.get("lang") == "zh-Hant")
-    pack: Pack = app.state.pack
-    html = app.state.templates.get_template(name).render(
-        {
-            "document_title": app.state.catalogue.document_title,
-            "subjects": pack.subjects,
-            "keep": keep,
-            "lang": "zh-Hans",
-            "error": None,
-            **context,
-        }
-    )
-    return HTMLResponse(keep.finish(html), status_code=status)
 
 
 @dataclass
@@ -187,7 +125,7 @@ def _case_data(kind: str, name: str, rows: list[Row]) -> dict[str, Any]:
 @pages.get("/", response_class=HTMLResponse)
 async def index(request: Request, lang: str | None = None) -> HTMLResponse:
     catalogue: Catalogue = request.app.state.catalogue
-    return render(request, "index.html", {"lang": _lang(lang), "kinds": catalogue.kinds})
+    return render(request, "index.html", {"lang": page_lang(request), "kinds": catalogue.kinds})
 
 
 def _calc_page(
@@ -228,8 +166,8 @@ async def calc_form(request: Request, subject: str | None = None, lang: str | No
         known = "、".join(pack.subjects.values())
         message = f"请先选择主体类型({known})" if not subject else f"未知的主体类型 {subject!r};可选:{known}"
         catalogue: Catalogue = request.app.state.catalogue
-        return render(request, "index.html", {"lang": _lang(lang), "kinds": catalogue.kinds, "error": message}, 422)
-    return _calc_page(request, subject, "", [], _lang(lang))
+        return render(request, "index.html", {"lang": page_lang(request), "kinds": catalogue.kinds, "error": message}, 422)
+    return _calc_page(request, subject, "", [], page_lang(request))
 
 
 @pages.post("/calc", response_class=HTMLResponse)

@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhida.web.api import MAX_BODY_BYTES
-from zhida.web.pages import render
+from zhida.web.site import render
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
