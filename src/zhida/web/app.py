@@ -37,7 +37,20 @@ from zhida.ledger.budgets import seed_budgets
 from zhida.ledger.database import connect, database_url, sessions, transaction, upgrade
 from zhida.rules.pack import Pack, load_pack
 from zhida.source.script import to_simplified
-from zhida.web import accounts_api, budgets_api, payments_api, review_api, targets_api
+from zhida.web import (
+    accounts_api,
+    budgets_api,
+    console_pages,
+    dashboard_pages,
+    exports,
+    finance_pages,
+    import_pages,
+    payments_api,
+    policy_pages,
+    review_api,
+    self_pages,
+    targets_api,
+)
 from zhida.web.access import LEDGER_RESPONSES, LedgerState, document_idempotency, refused_response
 from zhida.web.api import COMPUTE_THREADS, LIMITS_TEXT, MAX_BODY_BYTES, api_router
 from zhida.web.catalogue import build_catalogue
@@ -92,7 +105,13 @@ def create_app(pack: Pack, ledger: LedgerState | None = None) -> FastAPI:
         },
     )
     app.add_middleware(
-        BodyLimit, limit=MAX_BODY_BYTES, larger=((review_api.ATTACHMENT_PATH, review_api.ATTACHMENT_BODY_BYTES),)
+        BodyLimit,
+        limit=MAX_BODY_BYTES,
+        larger=(
+            (review_api.ATTACHMENT_PATH, review_api.ATTACHMENT_BODY_BYTES),
+            (self_pages.UPLOAD_PATH, review_api.ATTACHMENT_BODY_BYTES),
+            (import_pages.UPLOAD_PATH, import_pages.UPLOAD_BODY_BYTES),
+        ),
     )
     app.add_middleware(SecurityHeaders)  # added last, so outermost: it sees BodyLimit's 413 too
     app.state.compute_limiter = anyio.CapacityLimiter(COMPUTE_THREADS)
@@ -108,6 +127,8 @@ def create_app(pack: Pack, ledger: LedgerState | None = None) -> FastAPI:
     app.openapi = _with_idempotency(app, ledger_paths)
     app.include_router(site)
     app.include_router(pages)
+    for room in (policy_pages, self_pages, console_pages, finance_pages, dashboard_pages, import_pages, exports):
+        app.include_router(room.router)
     app.add_api_route("/docs", swagger_page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
