@@ -26,6 +26,7 @@ import hashlib
 import re
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -224,27 +225,51 @@ def resubmit(request: Request, application_id: int, body: Resubmission, actor: A
 def attach(request: Request, application_id: int, actor: ActorDep, file: Annotated[UploadFile, File()]):
     """Material for an application: stored under its SHA-256, its type checked by name and by content."""
     state = ledger_state(request)
+    upload = checked_upload(file, state.files)
+
+    def work(session):
+        row = add_attachment(session, actor, application_id, upload)
+        return 201, {"id": row.id, "filename": row.filename, "media_type": row.media_type, "size": row.size,
+                     "sha256": row.sha256}
+
+    return once(request, actor, {"application": application_id, "sha256": upload.sha256, "name": upload.name}, work)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file received and stored under its hash, its type checked (the API's and the pages' uploads alike)."""
+
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+
+
+def checked_upload(file: UploadFile, directory: Path) -> Upload:
+    """Store an upload if its name has an allowed suffix and its content starts as such a file does."""
     name = Path(file.filename or "").name
     suffix = Path(name).suffix.lower()
     if suffix not in ATTACHMENT_TYPES or not 1 <= len(name) <= 200:
         raise Refused(422, f"file: 附件须为 {'、'.join(ATTACHMENT_TYPES)} 文件,文件名不超过 200 字;收到 {name!r}")
     media_type, magics = ATTACHMENT_TYPES[suffix]
-    digest, size, stored = _store(file, state.files)
+    digest, size, stored = _store(file, directory)
     with stored.open("rb") as handle:
         head = handle.read(16)
     if not head.startswith(magics):
         raise Refused(422, f"file: {name} 的内容不是 {suffix} 文件")
+    return Upload(name, media_type, size, digest)
 
-    def work(session):
-        application = review.application_for(session, actor, application_id)
-        if actor.role is not Role.APPLICANT or application.status not in review.OPEN:
-            raise Refused(409, "只有申报主体可以在决定之前为本申请上传材料")
-        row = t.Attachment(application_id=application_id, filename=name, media_type=media_type, size=size, sha256=digest)
-        session.add(row)
-        audit.record(session, actor.username, "attachment.add", row)
-        return 201, {"id": row.id, "filename": name, "media_type": media_type, "size": size, "sha256": digest}
 
-    return once(request, actor, {"application": application_id, "sha256": digest, "name": name}, work)
+def add_attachment(session, actor: Actor, application_id: int, upload: Upload) -> t.Attachment:
+    """An uploaded file recorded as material of an application still open, by its own applicant."""
+    application = review.application_for(session, actor, application_id)
+    if actor.role is not Role.APPLICANT or application.status not in review.OPEN:
+        raise Refused(409, "只有申报主体可以在决定之前为本申请上传材料")
+    row = t.Attachment(application_id=application_id, filename=upload.name, media_type=upload.media_type,
+                       size=upload.size, sha256=upload.sha256)
+    session.add(row)
+    audit.record(session, actor.username, "attachment.add", row)
+    return row
 
 
 def _store(file: UploadFile, directory: Path) -> tuple[str, int, Path]:
