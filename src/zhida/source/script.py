@@ -1,5 +1,13 @@
 """Scripts and punctuation: Traditional/Simplified (OpenCC) and full/half width.
 
+Traditional, as this app writes it, is the document's own: Taiwan character forms (OpenCC
+s2tw.json: 審核, 為, 眾, 群, 啟, where plain s2t.json writes the rarer 審覈, 爲, 衆, 羣, 啓)
+with the mainland characters the document keeps where one Simplified character stands for
+two Traditional ones (關于 not 關於, 示范, 制造, 售后, 布局, 占, 旅游, 并: DOCUMENT_FORMS).
+Both were found by converting the Simplified form of the Huzhou document back to Traditional
+and comparing it with the original; what still differs is a word here and there
+(tests/test_script_phrases.py lists them), where OpenCC's reading is standard Traditional.
+
 The parser reads a *canonical* copy of the text: Simplified characters and
 half-width punctuation, with exactly one character per original character.
 Every offset found in the canonical copy is therefore an offset into the
@@ -53,9 +61,28 @@ def to_simplified(text: str) -> str:
     return _converter("t2s.json").convert(text)
 
 
+# OpenCC's Traditional character -> the document's, where the document keeps the mainland one
+# every time (>= 3 times, never the other): 關于, 高于, 不低于; 示范, 規范, 范圍; 制造; 售后, 最后;
+# 布局; 占比; 旅游; 并. One character for one, so a converted text keeps its length.
+DOCUMENT_FORMS = str.maketrans("於範製後佈佔遊並", "于范制后布占游并")
+# Texts up to this length are cached (titles, clauses, messages); a whole page is not.
+_CACHED_LENGTH = 512
+
+
 @lru_cache(maxsize=8192)
+def _traditional_cached(text: str) -> str:
+    return _traditional(text)
+
+
+def _traditional(text: str) -> str:
+    return _converter("s2tw.json").convert(text).translate(DOCUMENT_FORMS)
+
+
 def to_traditional(text: str) -> str:
-    return _converter("s2t.json").convert(text)
+    """Simplified -> Traditional as the document writes it (审核 -> 審核, 关于 -> 關于)."""
+    # A page is converted once per request and is never the same twice (its form keys): caching
+    # whole pages would only fill memory.
+    return _traditional_cached(text) if len(text) <= _CACHED_LENGTH else _traditional(text)
 
 
 def canonical(text: str) -> str:
