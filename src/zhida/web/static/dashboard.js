@@ -1,0 +1,114 @@
+/* The leadership dashboard's charts (templates/dashboard.html): reads the JSON the page embeds in
+   #dashboard-data and draws it with the vendored ECharts. Amounts arrive as exact decimal strings;
+   they become numbers (万元) only to size the bars, and tooltips show the exact strings. Tooltips
+   are drawn on the canvas (renderMode richText): HTML tooltips would carry style="" attributes,
+   which the page's Content-Security-Policy refuses. */
+(function () {
+  "use strict";
+  var source = document.getElementById("dashboard-data");
+  if (!source || typeof echarts === "undefined") { return; }
+  var data = JSON.parse(source.textContent);
+  var report = data.report;
+  var charts = [];
+  var COLORS = { allocated: "#bcccdc", committed: "#b42318", paid: "#0e7a4d" };
+  var STATUS_COLORS = { behind: "#d92d20", not_reported: "#98a2b3", above_range: "#f79009",
+                        on_track: "#2e90fa", reported: "#7a5af8", met: "#12b76a" };
+  var NUMERALS = "一二三四五六七八九十";
+
+  /* "1234567.8" -> "1,234,567.80": exact, on the string, never through a float. */
+  function yuan(text) {
+    if (text === null || text === undefined) { return "—"; }
+    var negative = text.charAt(0) === "-";
+    var parts = (negative ? text.slice(1) : text).split(".");
+    var cents = ((parts[1] || "") + "00").slice(0, 2);
+    var whole = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return (negative ? "-" : "") + whole + "." + cents;
+  }
+  /* A decimal string as 万元, for drawing only. */
+  function wan(text) { return text === null || text === undefined ? null : Number(text) / 10000; }
+
+  function areaName(row) {
+    var number = parseInt(row.key, 10);
+    var numeral = number >= 1 && number <= NUMERALS.length ? NUMERALS.charAt(number - 1) : row.key;
+    return numeral + "、" + (row.name || "");
+  }
+
+  function draw(id, option) {
+    var element = document.getElementById(id);
+    if (!element) { return; }
+    var chart = echarts.init(element, null, { renderer: "canvas" });
+    option.animation = false;
+    option.textStyle = { fontFamily: "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif" };
+    chart.setOption(option);
+    charts.push(chart);
+  }
+
+  /* Bars of allocated (where set), committed and paid per row, horizontal so long names fit. */
+  function moneyBars(id, rows, nameOf, withAllocated) {
+    if (!rows.length) { return; }
+    var names = rows.map(nameOf).reverse();
+    var ordered = rows.slice().reverse();
+    var series = [];
+    var kinds = [["committed", "已承诺"], ["paid", "已拨付"]];
+    if (withAllocated) { kinds.unshift(["allocated", "预算"]); }
+    kinds.forEach(function (kind) {
+      series.push({
+        name: kind[1], type: "bar", barMaxWidth: 14, itemStyle: { color: COLORS[kind[0]] },
+        data: ordered.map(function (row) { return { value: wan(row[kind[0]]), exact: row[kind[0]] }; })
+      });
+    });
+    draw(id, {
+      legend: { top: 0 },
+      grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
+      tooltip: {
+        trigger: "axis", renderMode: "richText", axisPointer: { type: "shadow" },
+        formatter: function (items) {
+          return items[0].name + "\n" + items.map(function (item) {
+            return item.seriesName + ":" + yuan(item.data.exact) + " 元";
+          }).join("\n");
+        }
+      },
+      xAxis: { type: "value", name: "万元", nameLocation: "end", axisLabel: { hideOverlap: true } },
+      yAxis: { type: "category", data: names, axisLabel: { width: 130, overflow: "truncate" } },
+      series: series
+    });
+  }
+
+  /* The targets' lines stacked by status, per department or county. */
+  function statusBars(id, entries) {
+    if (!entries.length) { return; }
+    var ordered = entries.slice().reverse();
+    draw(id, {
+      legend: { top: 0, type: "scroll" },
+      grid: { left: 8, right: 16, top: 34, bottom: 8, containLabel: true },
+      tooltip: { trigger: "axis", renderMode: "richText", axisPointer: { type: "shadow" } },
+      xAxis: { type: "value", name: "条", minInterval: 1 },
+      yAxis: { type: "category", data: ordered.map(function (entry) { return entry.name; }),
+               axisLabel: { width: 110, overflow: "truncate" } },
+      series: data.targets.statuses.map(function (status) {
+        return {
+          name: status[1], type: "bar", stack: "lines", barMaxWidth: 16,
+          itemStyle: { color: STATUS_COLORS[status[0]] },
+          data: ordered.map(function (entry) { return entry.counts[status[0]]; })
+        };
+      })
+    });
+  }
+
+  var byKey = {};
+  report.rules.forEach(function (row) { byKey[row.key] = row; });
+  moneyBars("chart-areas", report.areas, areaName, true);
+  moneyBars("chart-departments", report.departments, function (row) { return row.key; }, true);
+  moneyBars("chart-counties", report.counties, function (row) { return row.key; },
+            report.counties.some(function (row) { return row.allocated !== null; }));
+  moneyBars("chart-rules", data.top_rules.map(function (key) { return byKey[key]; }),
+            function (row) { return row.name || row.key; }, false);
+  statusBars("chart-target-departments", data.targets.departments);
+  statusBars("chart-target-counties", data.targets.counties);
+
+  var pending = null;
+  window.addEventListener("resize", function () {
+    if (pending) { window.clearTimeout(pending); }
+    pending = window.setTimeout(function () { charts.forEach(function (chart) { chart.resize(); }); }, 150);
+  });
+})();
