@@ -82,9 +82,11 @@ def fields_of(pack: Pack) -> dict[str, EventField]:
 
 
 def record_facts(
-    session: Session, pack: Pack, actor: Actor, subject_id: str, facts: dict[str, object], as_of: dt.date
+    session: Session, pack: Pack, actor: Actor, subject_id: str, facts: dict[str, object], as_of: dt.date,
+    source: str | None = None,
 ) -> list[t.ProfileFact]:
-    """Add facts to a profile: by the subject itself (declared), a department (confirmed) or admin (imported)."""
+    """Add facts to a profile: by the subject itself (declared), a department (confirmed) or admin (imported);
+    `source` overrides the role's word (a department importing a spreadsheet records "imported")."""
     if actor.role not in SOURCES:
         require(actor, Role.APPLICANT, Role.REVIEWER, Role.ADMIN)
     subject_for(session, actor, subject_id)
@@ -99,7 +101,7 @@ def record_facts(
         except CaseError as error:
             raise Refused(422, str(error)) from None
         fact = t.ProfileFact(
-            subject_id=subject_id, field=name, value=_text(value), source=SOURCES[actor.role],
+            subject_id=subject_id, field=name, value=_text(value), source=source or SOURCES[actor.role],
             as_of=as_of, recorded_by=actor.user_id,
         )
         session.add(fact)
