@@ -21,6 +21,7 @@ changes reads one row instead of the awards.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +29,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -194,7 +196,7 @@ def dashboard(request: Request, department: str = "", county: str = "") -> HTMLR
     return render(request, "dashboard.html", {
         "viewer": who,
         "report": report,
-        "payload": shot.payload,
+        "payload": embedded_json(shot.payload),
         "areas": [(area_heading(row.key, row.name), row) for row in report.areas],
         "top_rules": rules_ranked(report, shot.payload["top_rules"]),
         "top_awards": shot.payload["top_awards"],
@@ -214,6 +216,16 @@ def dashboard(request: Request, department: str = "", county: str = "") -> HTMLR
 def dashboard_data(request: Request) -> JSONResponse:
     signed_in_page(request, Role.LEADERSHIP)
     return JSONResponse(snapshot(request).payload, headers={"Cache-Control": "no-store"})
+
+
+def embedded_json(payload: dict[str, Any]) -> Markup:
+    """The payload as the text of a <script type="application/json">: Chinese kept as characters (so
+    a Traditional page converts the charts' labels too), and < > & ' escaped as JSON escapes, so no
+    text in it can close the element."""
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    for character, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
+        text = text.replace(character, escape)
+    return Markup(text)
 
 
 def _yi(value: Decimal | None) -> str:
