@@ -111,7 +111,7 @@ class TaskView:
 class SentenceView:
     index: int  # the sentence's position in the document: its anchor #s{index}
     text: Quote
-    rules: tuple[str, ...]  # ids of the rules quoting a clause of this sentence
+    rules: tuple[tuple[int, RuleView], ...]  # the rules quoting a clause of this sentence, numbered in the article
 
 
 @dataclass(frozen=True)
@@ -259,6 +259,7 @@ def article_rules(pack: Pack, number: int) -> tuple[Rule, ...]:
 def _article_view(pack: Pack, article: Article, department: str) -> ArticleView:
     document = pack.document
     rules = article_rules(pack, article.number)
+    views = tuple(_rule_view(pack, rule) for rule in rules)
     heading, *body = article.sentences
     return ArticleView(
         number=article.number,
@@ -266,10 +267,10 @@ def _article_view(pack: Pack, article: Article, department: str) -> ArticleView:
         title=Quote.of(article.title),
         area=article.area,
         sentences=tuple(
-            SentenceView(sentence.index, Quote.of(sentence.text), _rules_within(rules, sentence.span))
+            SentenceView(sentence.index, Quote.of(sentence.text), _rules_within(rules, views, sentence.span))
             for sentence in body
         ),
-        rules=tuple(_rule_view(pack, rule) for rule in rules),
+        rules=views,
         # Tasks (責任分解) and targets of the article, as the API's article endpoint gathers them.
         tasks=tuple(
             TaskView(TASK_NAMES[task.kind], Quote.of(task.text))
@@ -285,8 +286,12 @@ def _article_view(pack: Pack, article: Article, department: str) -> ArticleView:
     )
 
 
-def _rules_within(rules: tuple[Rule, ...], span: Span) -> tuple[str, ...]:
-    return tuple(rule.id for rule in rules if span.start <= rule.clause_span[0] < span.end)
+def _rules_within(rules: tuple[Rule, ...], views: tuple[RuleView, ...], span: Span) -> tuple[tuple[int, RuleView], ...]:
+    return tuple(
+        (number, view)
+        for number, (rule, view) in enumerate(zip(rules, views, strict=True), start=1)
+        if span.start <= rule.clause_span[0] < span.end
+    )
 
 
 def _rule_view(pack: Pack, rule: Rule) -> RuleView:
