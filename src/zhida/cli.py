@@ -294,9 +294,12 @@ def serve(
     port: int = typer.Option(8000, help="端口"),
     pack_path: Path | None = PACK_OPTION,
     database: str | None = typer.Option(None, "--database", help="账本数据库地址(默认取 DATABASE_URL,否则当前目录的 zhida.db)"),
+    no_demo: bool = typer.Option(False, "--no-demo", help="首次启动时不载入演示数据与演示账号"),
 ) -> None:
-    """启动网页计算器、账本与 API(http://127.0.0.1:8000,接口文档在 /docs);账本数据库不存在时创建并迁移。"""
+    """启动网页计算器、账本与 API(http://127.0.0.1:8000,接口文档在 /docs);账本数据库不存在时创建并迁移。
+    首次启动(账本还没有用户)时载入演示数据,并列出演示账号(密码公开,仅用于本机试用)。"""
     from zhida.ledger.database import DatabaseError, database_url
+    from zhida.ledger.demo import accounts_text, in_use, seed_demo
     from zhida.web.app import create_app, open_ledger_state
     from zhida.web.server import run
 
@@ -305,6 +308,11 @@ def serve(
         ledger = open_ledger_state(pack, database_url(database))
     except DatabaseError as error:
         _fail(str(error))
+    if not no_demo and not in_use(ledger.factory):
+        typer.echo("首次启动:正在载入演示数据(数秒)…")
+        summary = seed_demo(ledger.factory, pack, ledger.files)
+        if summary.seeded:
+            typer.echo(accounts_text(summary, f"http://{host}:{port}"))
     run(create_app(pack, ledger), host=host, port=port)
 
 

@@ -67,9 +67,19 @@ def default_pack_path() -> Path:
 
 def create_default_app() -> FastAPI:
     """The app over this repository's Huzhou 2025 pack (a factory for `uvicorn --factory`), with the
-    ledger at DATABASE_URL or in ./zhida.db, created, migrated and given the pack's budgets."""
+    ledger at DATABASE_URL or in ./zhida.db, created, migrated and given the pack's budgets; on a first
+    start (no users yet) the demo data too, its accounts printed (ZHIDA_DEMO=0: none), as `zhida serve`."""
+    import os
+
+    from zhida.ledger.demo import accounts_text, seed_demo
+
     pack = load_pack(default_pack_path())
-    return create_app(pack, open_ledger_state(pack, database_url()))
+    ledger = open_ledger_state(pack, database_url())
+    if os.environ.get("ZHIDA_DEMO", "1") != "0":
+        summary = seed_demo(ledger.factory, pack, ledger.files)
+        if summary.seeded:
+            print(accounts_text(summary), flush=True)
+    return create_app(pack, ledger)
 
 
 def open_ledger_state(pack: Pack, url: str, files: Path | None = None) -> LedgerState:
