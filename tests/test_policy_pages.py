@@ -147,7 +147,10 @@ def test_article_shows_text_rules_and_department(client):
     assert len(titles) == 10
     assert "/calc?subject=enterprise" in page.links and "/calc?subject=institution" in page.links
     # the sentence quoted by a rule links to the rule, numbered as the rules are listed
-    assert re.search(r'<a class="rule-ref" href="#rule-high-tech-first" title="首次认定高新技术企业奖励">规则 4</a>', response.text)
+    assert re.search(r'<a class="rule-ref" href="#rule-high-tech-first" title="首次认定高新技术企业奖励">规则 1</a>', response.text)
+    # … and listed in the order of the text: 首次認定, 重新通過認定, then 聚焦八大新興產業鏈 …
+    assert titles[:3] == [("首次认定高新技术企业奖励", "最高可得"), ("重新认定高新技术企业奖励", "最高可得"),
+                          ("组建创新联合体支持", "按市科技局配套政策文件执行")]
 
 
 def test_article_targets_and_tasks(client):

@@ -258,7 +258,8 @@ def article_rules(pack: Pack, number: int) -> tuple[Rule, ...]:
 
 def _article_view(pack: Pack, article: Article, department: str) -> ArticleView:
     document = pack.document
-    rules = article_rules(pack, article.number)
+    # listed in the order of the clauses they quote, so the numbers follow the text
+    rules = tuple(sorted(article_rules(pack, article.number), key=lambda rule: rule.clause_span))
     views = tuple(_rule_view(pack, rule) for rule in rules)
     heading, *body = article.sentences
     return ArticleView(
