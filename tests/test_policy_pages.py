@@ -136,8 +136,11 @@ def test_article_shows_text_rules_and_department(client):
     assert "牵头部门 市科技局" in page.text and "17.25亿元" in page.text
     # 對首次認定的高新技術企業,每家給予最高20萬元獎勵;對重新通過認定的高新技術企業,每家給予最高10萬元獎勵
     assert "对首次认定的高新技术企业,每家给予最高20万元奖励" in page.text
-    titles = re.findall(r'<article class="item rule" id="rule-[^"]+">\s*<header>\s*<h3><span class="rule-number">规则 \d+</span> ([^<]+)</h3>\s*<span class="verdict">([^<]+)<',
-                        response.text)
+    titles = re.findall(
+        r'<article class="item rule" id="rule-[^"]+">\s*<header>\s*'
+        r'<h3><span class="rule-number">规则 \d+</span> ([^<]+)</h3>\s*<span class="verdict">([^<]+)<',
+        response.text,
+    )
     assert ("首次认定高新技术企业奖励", "最高可得") in titles
     assert ("重新认定高新技术企业奖励", "最高可得") in titles
     # 支持企業建立研發準備金制度,落實企業研發投入后補助政策: no amount here, the department's measures set it
@@ -197,7 +200,8 @@ def test_search_finds_the_same_sentences_in_either_script(client):
     # 高新技術企業: (二) 首次認定的… (四) 每培育1家… (七)做深做實科技金融大文章 … 鼓勵科技型中小企業、高新技術企業…
     high_tech = hits(client, "高新技术企业")
     assert high_tech == hits(client, "高新技術企業")
-    assert [url.split("#")[0] for url, _ in high_tech] == ["/policy/articles/2", "/policy/articles/4", "/policy/articles/7"]
+    articles = [url.split("#")[0] for url, _ in high_tech]
+    assert articles == ["/policy/articles/2", "/policy/articles/4", "/policy/articles/7"]
 
 
 def test_search_marks_every_match_and_all_words(client):

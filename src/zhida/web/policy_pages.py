@@ -1,4 +1,5 @@
-"""The policy browser: the document by area and article, with rules, tasks, indicators, departments and budgets; search in either script.
+"""The policy browser: the document by area and article, with rules, tasks, indicators,
+departments and budgets; search in either script.
 
     GET /policy                  contents: the preamble, the 8 areas (lead department, budget as the
                                  document states it and in 元, goals, targets) and their articles,
