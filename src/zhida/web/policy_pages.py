@@ -35,7 +35,7 @@ from zhida.engine.calculate import VERDICTS
 from zhida.ledger.access import Refused
 from zhida.rules.model import Kind, Rule
 from zhida.rules.pack import Pack
-from zhida.source.model import Article, Direction, Indicator, Span, TaskKind
+from zhida.source.model import Area, Article, Direction, Indicator, Span, TaskKind
 from zhida.source.numerals import format_value
 from zhida.source.script import canonical, to_simplified
 from zhida.web.catalogue import clause_text
@@ -209,11 +209,11 @@ def build_policy_book(pack: Pack) -> PolicyBook:
         total=total,
         total_yuan=document.stated_total,
         budgets_yuan=sum((area.budget or Decimal(0) for area in document.areas), Decimal(0)),
-        passages=_passages(pack, areas, text[:first], text[last:]),
+        passages=_passages(areas, text[:first], text[last:]),
     )
 
 
-def _area_view(pack: Pack, area) -> AreaView:
+def _area_view(pack: Pack, area: Area) -> AreaView:
     document = pack.document
     heading_end = area.goals[0].span.start if area.goals else area.span.start
     heading_line = document.text[area.span.start : heading_end].strip().splitlines()[0]
@@ -366,7 +366,7 @@ def _lines(text: str) -> list[str]:
 _SENTENCE = re.compile(r"[^。\n]+。?")
 
 
-def _passages(pack: Pack, areas: tuple[AreaView, ...], before: str, after: str) -> tuple[Passage, ...]:
+def _passages(areas: tuple[AreaView, ...], before: str, after: str) -> tuple[Passage, ...]:
     """Every sentence of the document, in order, with the page and anchor it is shown at."""
     found: list[Passage] = []
 
