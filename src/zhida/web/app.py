@@ -127,6 +127,7 @@ def create_app(pack: Pack, ledger: LedgerState | None = None) -> FastAPI:
     app.state.compute_limiter = anyio.CapacityLimiter(COMPUTE_THREADS)
     app.state.pack = pack
     app.state.catalogue = build_catalogue(pack)
+    app.state.policy_book = policy_pages.build_policy_book(pack)  # built at start, not on the first visit
     app.state.templates = template_environment()
     app.state.ledger = ledger
     app.include_router(api_router(pack))
