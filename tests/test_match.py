@@ -16,6 +16,7 @@ from zhida.cli import app
 from zhida.engine.calculate import calculate
 from zhida.engine.case import Case, Event, Subject
 from zhida.rules.pack import load_pack
+from zhida.source.script import to_simplified
 from zhida.synth import COUNTIES, credit_code, credit_code_is_valid
 
 PACK = load_pack(Path(__file__).resolve().parents[1] / "policies" / "huzhou-2025")
@@ -89,9 +90,12 @@ def test_match_writes_csv_and_excel(register, tmp_path):
     excel_rows = list(workbook.worksheets[0].iter_rows(values_only=True))
     workbook.close()
     assert len(excel_rows) == len(csv_rows) + 1
-    assert excel_rows[0][:7] == ("subject_id", "event_id", "date", "rule", "article", "kind", "amount")
-    # amounts stay exact text in both
-    assert [r["amount"] for r in csv_rows] == [row[6] or "" for row in excel_rows[1:]]  # "" = a qualification
+    # Excel is for people: Chinese headers, the rule's title beside its id, amounts as numeric cells
+    assert excel_rows[0][:8] == ("主体代码", "事件编号", "发生日期", "规则", "政策", "条", "类别", "金额(元)")
+    assert {row[4] for row in excel_rows[1:]} <= {to_simplified(rule.spec.title) for rule in PACK.rules}
+    # the same amounts in both: exact text in CSV, the same decimal in the numeric cell ("" = a qualification)
+    assert [r["amount"] and Decimal(r["amount"]) for r in csv_rows] == [
+        "" if row[7] is None else Decimal(repr(row[7])) for row in excel_rows[1:]]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out.csv", "out.xlsx"]  # no temporary files left behind
 
 

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zhida.cli import app
-from zhida.engine.match import neutralise
+from zhida.engine.match import COLUMN_TITLES, neutralise
 
 runner = CliRunner()
 
@@ -59,12 +59,14 @@ def test_no_excel_cell_is_a_formula(written):
     # the text is kept, behind the apostrophe; the amount is exact: (十七) 一級能效家電按20%補貼, 20% of 1000.10
     # A carriage return comes back from the sheet's XML as a line feed (XML end-of-line handling).
     expected = ["'" + value.replace("\r", "\n") for value in HOSTILE]
-    by_event = {row[header.index("event_id")].value: row for row in rows[1:]}
+    column = {key: header.index(title) for key, title in COLUMN_TITLES.items()}  # Chinese headers
+    by_event = {row[column["event_id"]].value: row for row in rows[1:]}
     assert sorted(by_event) == sorted(expected)
     for value in expected:
         row = by_event[value]
-        assert [row[header.index(name)].value for name in TEXT_COLUMNS] == [value] * 3
-        assert row[header.index("amount")].value == "200.02"
+        assert [row[column[name]].value for name in TEXT_COLUMNS] == [value] * 3
+        amount = row[column["amount"]]  # a numeric cell Excel can sum, its exact digits in the file
+        assert (amount.data_type, amount.value, amount.number_format) == ("n", 200.02, "#,##0.00")
     workbook.close()
 
 

@@ -28,6 +28,7 @@ from rich.tree import Tree
 from zhida.engine.calculate import calculate
 from zhida.engine.case import CaseError, load_case
 from zhida.engine.evaluate import EvaluationError
+from zhida.engine.money_text import amount_text
 from zhida.engine.output import result_to_dict
 from zhida.rules.coverage import BenefitSentence, SentenceCoverage, coverage, sentence_coverage
 from zhida.rules.pack import Pack, PackError, load_pack
@@ -154,7 +155,7 @@ def calc(
     for column in ("事件", "日期", "规则", "条", "金额含义", "金额(元)", "牵头部门"):
         table.add_column(script(column), justify="right" if column == "金额(元)" else "left")
     for item in data["entitlements"]:
-        amount = item["amount"]
+        amount = amount_text(Decimal(item["amount"])) if item["amount"] is not None else None
         if item["verdict"] == "by_measure":
             amount = f"{item['verdict_label']}{script(':金额按')}{item['amount_by']}{script('执行')}"
         elif amount is None:
@@ -166,12 +167,12 @@ def calc(
     for item in data["entitlements"]:
         console.print(_styled((item["title"], "bold"), f" ({script('第')}{item['article']}{script('条')})"))
         for line in item["trace"]:
-            console.print(f"  {line}")
+            console.print(Text(f"  {line}"))  # a trace quotes the case's text: never markup
         console.print(_styled("  ", (f"{script('条文')}:{item['clause']}", "dim")))
     for item in data["unmatched"]:
         console.print(_styled((f"{script('事件')} {item['event']} {script('无可享受的政策')}:", "yellow")))
         for reason in item["reasons"]:
-            console.print(f"  {reason}")
+            console.print(Text(f"  {reason}"))
     _print_subtotals(console, data, script)
 
 
@@ -183,7 +184,8 @@ def _print_subtotals(console: Console, data: dict, script) -> None:
     present = {item["verdict"] for item in data["entitlements"]}
     for verdict, label in SUBTOTAL_LABELS.items():
         if verdict in present:
-            console.print(_styled((f"{script(label)} {data['totals'][verdict]} {script('元')}", "bold")))
+            total = amount_text(Decimal(data["totals"][verdict]))
+            console.print(_styled((f"{script(label)} {total} {script('元')}", "bold")))
     if data["by_measure"]:
         console.print(_styled((script(f"另有 {data['by_measure']} 项金额按相关政策执行(不计入上列金额)"), "bold")))
     if not present & SUBTOTAL_LABELS.keys() and not data["by_measure"]:
@@ -348,10 +350,18 @@ def match(
     pack = _pack(pack_path)
     console = _console()
     try:
-        with Progress(TextColumn("匹配中"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
-            task = bar.add_task("match", total=100)
-            summary = run_match(pack, subjects, events, out, lambda value: bar.update(task, completed=value), memory_limit)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("匹配中", total=100)
+            writing = bar.add_task("写入 Excel", total=None, visible=False)
+
+            def written(rows: int, total: int) -> None:
+                # Excel is written row by row after the query (a million rows take seconds): show it
+                bar.update(writing, visible=True, completed=rows, total=max(total, 1),
+                           description=f"写入 Excel {rows:,}/{total:,} 行")
+
+            summary = run_match(pack, subjects, events, out, lambda value: bar.update(task, completed=value), memory_limit,
+                                written)
     except RegisterError as error:
         _fail(str(error))
     except duckdb.Error as error:

@@ -15,6 +15,14 @@ than a day old (another host's run, whose pid cannot be checked from here).
 A spreadsheet written here cannot attack its reader: a text cell that a
 spreadsheet would take for a formula (=, +, -, @, tab, CR) gets a leading
 apostrophe, as OWASP's CSV-injection guidance says. Amounts are never touched.
+
+The Excel output is for people: Chinese headers (COLUMN_TITLES), each rule's title beside its
+id, amounts as numeric cells Excel can sum (the exact Decimal digits in the file, format
+#,##0.00). Parquet and CSV keep the keys as the columns' names: they are what `zhida propose`
+and other programs read (propose maps the Chinese headers of the Excel output back to keys).
+`written(rows, total)` reports the rows written to Excel as they go (a million rows take a
+while). The file is left readable by its user's group and others (0644), whatever mode the
+private directory's files had.
 """
 
 from __future__ import annotations
@@ -48,6 +56,15 @@ STALE_AFTER = 24 * 3600  # seconds: a directory from another host is left alone 
 # OWASP CSV injection: cells starting with these are formulas to Excel, LibreOffice or Sheets. The full-width
 # forms are added because Chinese input methods type them, and some spreadsheet versions accept them too.
 FORMULA_START = "=+-@\t\r＝＋－＠"
+FILE_MODE = 0o644
+# The Excel output's headers (Parquet and CSV keep the keys); "title" is the rule's title, added beside its id.
+COLUMN_TITLES = {
+    "subject_id": "主体代码", "event_id": "事件编号", "date": "发生日期", "rule": "规则", "title": "政策",
+    "article": "条", "kind": "类别", "amount": "金额(元)", "tax_due": "税额(元)", "caps_hit": "触及的上限",
+    "in_validity": "在有效期内", "department": "牵头部门", "county": "区县", "carrier": "载体",
+}
+MONEY_COLUMNS = ("amount", "tax_due")
+MONEY_FORMAT = "#,##0.00"
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,7 @@ def match(
     out: Path,
     progress: Callable[[float], None] | None = None,
     memory_limit: str = "1GB",
+    written: Callable[[int, int], None] | None = None,
 ) -> Summary:
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv", ".xlsx"):
@@ -107,7 +125,7 @@ def match(
     try:
         con = connect(memory_limit, private / "duckdb")
         try:
-            return _match(con, pack, subjects, events, out, private, progress)
+            return _match(con, pack, subjects, events, out, private, progress, written)
         finally:
             con.close()
     finally:
@@ -122,6 +140,7 @@ def _match(
     out: Path,
     private: Path,
     progress: Callable[[float], None] | None,
+    written: Callable[[int, int], None] | None = None,
 ) -> Summary:
     open_register(con, pack, subjects, events)
     # Row numbers were needed for the checks' messages; the query orders what it writes itself.
@@ -141,7 +160,8 @@ def _match(
     if suffix == ".csv":
         con.execute(_copy(_neutralised(con, "written"), final, "csv"))
     elif suffix == ".xlsx":
-        _write_excel(con, final, summary.rows, out)
+        _write_excel(con, pack, final, summary.rows, out, written)
+    os.chmod(final, FILE_MODE)  # the private directory's files may be the owner's only
     os.replace(final, out)
     return summary
 
@@ -282,20 +302,29 @@ def _regex_class_char(char: str) -> str:
     return {"-": r"\-", "\t": r"\t", "\r": r"\r"}.get(char, char)
 
 
-def _write_excel(con: duckdb.DuckDBPyConnection, path: Path, rows: int, out: Path) -> None:
-    """The `written` view as one sheet at `path`; messages name `out`, the file the user asked for."""
+def _write_excel(
+    con: duckdb.DuckDBPyConnection, pack: Pack, path: Path, rows: int, out: Path,
+    written: Callable[[int, int], None] | None = None,
+) -> None:
+    """The `written` view as one sheet at `path`, with Chinese headers and each rule's title; amounts
+    numeric (the Decimal's exact digits); messages name `out`, the file the user asked for."""
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     if rows > EXCEL_ROW_LIMIT:
         raise RegisterError(
             f"{out}: 结果有 {rows} 行,超过 Excel 单表上限 {EXCEL_ROW_LIMIT} 行;请输出 .parquet 或 .csv"
         )
+    titles = {rule.id: to_simplified(rule.spec.title) for rule in pack.rules}
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("免申即享")
+    sheet.freeze_panes = "A2"
     result = con.execute("SELECT * FROM written")
     header = [column[0] for column in result.description]
-    sheet.append(header)
+    at_rule = header.index("rule") + 1
+    keys = header[:at_rule] + ["title"] + header[at_rule:]
+    sheet.append([COLUMN_TITLES.get(key, key) for key in keys])
     number = 1
     while batch := result.fetchmany(10_000):
         for row in batch:
@@ -309,10 +338,15 @@ def _write_excel(con: duckdb.DuckDBPyConnection, path: Path, rows: int, out: Pat
                             "请输出 .parquet 或 .csv"
                         )
                     value = neutralise(value)  # a str starting with = would be stored as a formula
-                elif isinstance(value, Decimal):
-                    value = str(value)  # amounts as text: a spreadsheet cell would turn them into binary floats
+                if name in MONEY_COLUMNS and value is not None:
+                    value = WriteOnlyCell(sheet, value=value)  # a Decimal: its exact digits go into the file
+                    value.number_format = MONEY_FORMAT
                 cells.append(value)
+                if name == "rule":
+                    cells.append(titles.get(row[at_rule - 1], ""))
             sheet.append(cells)
+        if written:
+            written(number - 1, rows)
     workbook.save(path)
 
 

@@ -116,13 +116,22 @@ def _xlsx_rows(path: Path) -> list[dict[str, Any]]:
     """The first sheet's rows under its header row (zhida match writes amounts there as exact text)."""
     from openpyxl import load_workbook
 
+    from zhida.engine.match import COLUMN_TITLES
+
+    keys = {title: key for key, title in COLUMN_TITLES.items()}  # zhida match's Excel has Chinese headers
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:
         rows = workbook.worksheets[0].iter_rows(values_only=True)
-        header = [str(name) if name is not None else "" for name in next(rows, ())]
-        return [dict(zip(header, values, strict=False)) for values in rows if any(v is not None for v in values)]
+        header = [keys.get(str(name), str(name)) if name is not None else "" for name in next(rows, ())]
+        return [dict(zip(header, map(_exact, values), strict=False)) for values in rows if any(v is not None for v in values)]
     finally:
         workbook.close()
+
+
+def _exact(value: Any) -> Any:
+    """A numeric cell as the decimal it was written as (zhida match writes amounts as numeric cells):
+    the float's shortest round-trip text, which `_amount` then checks for two decimals at most."""
+    return Decimal(repr(value)) if isinstance(value, float) else value
 
 
 def _all_text(path: Path) -> dict[str, Any]:
