@@ -557,6 +557,7 @@ def _shown(raw: Any) -> str:
     return f"“{text}”" if len(text) <= 40 else f"“{text[:30]}…”(共 {len(text)} 个字符)"
 
 
-def _order(error: RowError) -> tuple[int, str]:
-    return error.row, error.column
+def _order(error: RowError) -> int:
+    """By row; within a row, as found: the file's column order (the sort is stable)."""
+    return error.row
 
