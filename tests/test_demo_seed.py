@@ -8,9 +8,11 @@ above what the calculator allows. A ledger in use (any user) is never touched.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +20,7 @@ from typer.testing import CliRunner
 
 from zhida.ledger import accounts, audit, budgets, review, targets
 from zhida.ledger import tables as t
-from zhida.ledger.access import Role
+from zhida.ledger.access import ROLE_NAMES, Role
 from zhida.ledger.database import reading, transaction
 from zhida.ledger.demo import DEMO_NOTE, password_of, seed_demo
 from zhida.rules.model import Kind
@@ -69,7 +71,8 @@ def test_the_demo_ledger_has_every_state_and_stays_whole(seeded, pack):
         # The register: organisations with their year-end figures, persons from 免申即享.
         kinds = _counts(session, t.Subject.kind)
         assert kinds["enterprise"] == 200 and kinds["incubator"] == 1 and kinds["consumer"] >= 1
-        facts = session.scalar(select(func.count()).select_from(t.ProfileFact).where(t.ProfileFact.source == "imported"))
+        imported = select(func.count()).select_from(t.ProfileFact).where(t.ProfileFact.source == "imported")
+        facts = session.scalar(imported)
         assert facts == 2 * 200  # 营业收入 and 研发费用 of each enterprise
         # Payable (and batched, paid, failed) awards were granted before their 公示 ended; those on it, today.
         today = dt.date.today()
@@ -96,7 +99,8 @@ def test_no_award_is_above_what_the_calculator_allows(seeded):
             if award.application_id is not None:
                 application = session.get(t.Application, award.application_id)
                 assert award.ceiling == application.ceiling
-        by_status = {award.status: award for award in rows if award.application_id is not None and award.rule_id == "innovation-voucher"}
+        by_status = {award.status: award for award in rows
+                     if award.application_id is not None and award.rule_id == "innovation-voucher"}
         # (三) 创新券 "按實際發生服務費用給予最高50%比例的補助": 60,000 × 50% = 30,000 paid in full;
         # 40,000 × 50% = 20,000, granted at 90% = 18,000 (a department may grant below 最高), its payment failed.
         assert (by_status["paid"].ceiling, by_status["paid"].amount) == (Decimal("30000.00"), Decimal("30000.00"))
@@ -105,7 +109,8 @@ def test_no_award_is_above_what_the_calculator_allows(seeded):
         # 120,000 × 60% = 72,000 (payable); 90,000 × 60% = 54,000 (held by an objection).
         insurance = {award.status: award.amount for award in rows
                      if award.application_id is not None and award.rule_id == "export-credit-insurance"}
-        assert insurance == {"in_batch": Decimal("120000.00"), "payable": Decimal("72000.00"), "held": Decimal("54000.00")}
+        assert insurance == {"in_batch": Decimal("120000.00"), "payable": Decimal("72000.00"),
+                             "held": Decimal("54000.00")}
         # (十七) "一級、二級能效家電分別按20%、15%補貼": a 5,000 元 一级 appliance → 1,000 元, paid.
         appliance = session.scalars(select(t.Award).where(t.Award.rule_id == "appliance-grade-1",
                                                            t.Award.application_id.is_not(None))).one()
@@ -123,11 +128,18 @@ def test_every_demo_user_signs_in_and_a_second_seed_does_nothing(seeded, pack):
     assert applied <= departments and {"市科技局", "市商务局", "市经信局", "市发展改革委"} <= applied
     names = {user.username for user in summary.users}
     assert {"admin", "kejiju", "shangwuju", "jingxinju", "finance", "leader", "qiye", "fuhuaqi", "jumin"} <= names
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     for user in summary.users:
         assert user.password == password_of(user.username)
+        # The README's table of demo accounts is the one the seed makes.
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{user.username}` |"))
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[1:3] == [f"`{user.password}`", ROLE_NAMES[user.role]], row
+        assert (cells[3] == "—") if not user.where else (user.where.split("(")[0] in cells[3]), row
         with transaction(state.factory) as session:
             signed = accounts.log_in(session, user.username, user.password)
             assert signed is not None and signed.actor.role is user.role, user.username
+    assert sum(1 for line in readme.splitlines() if "| `demo-" in line) == len(summary.users)
     with reading(state.factory) as session:
         before = (session.scalar(select(func.count()).select_from(t.User)),
                   session.scalar(select(func.max(t.AuditEntry.seq))))
@@ -149,6 +161,19 @@ def test_a_ledger_in_use_is_not_seeded(pack, ledger_url, tmp_path):
             assert session.scalar(select(func.count()).select_from(t.Subject)) == 0
             assert session.scalar(select(func.count()).select_from(t.User)) == 1
         assert not (tmp_path / "files" / "demo").exists()  # not even the register was made
+    finally:
+        state.factory.kw["bind"].dispose()
+
+
+def test_another_pack_gets_no_demo(pack, tmp_path):
+    """The demo tells its story in the Huzhou pack's rules; a pack without them is left alone."""
+    other = dataclasses.replace(pack, rules=tuple(rule for rule in pack.rules if rule.id != "innovation-voucher"))
+    state = open_ledger_state(other, f"sqlite:///{tmp_path / 'ledger.db'}", files=tmp_path / "files")
+    try:
+        summary = seed_demo(state.factory, other, state.files)
+        assert not summary.seeded and "innovation-voucher" in summary.message
+        with reading(state.factory) as session:
+            assert session.scalar(select(func.count()).select_from(t.User)) == 0
     finally:
         state.factory.kw["bind"].dispose()
 

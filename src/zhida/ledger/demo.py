@@ -59,6 +59,12 @@ REVIEWER_NAMES = {
     "市科技局": "kejiju", "市商务局": "shangwuju", "市经信局": "jingxinju", "市发展改革委": "fagaiwei",
     "市农业农村局": "nongyeju", "市交通运输局": "jiaotongju", "市人力社保局": "renshe",
 }
+# The rules the demo's applications claim (_Demo._applications).
+DEMO_RULES = frozenset({
+    "innovation-voucher", "plan-key-rd", "high-tech-first", "patent-silver", "award-provincial-second",
+    "rd-intensity-list", "equipment-renewal-funds", "export-credit-insurance", "cultivate-high-tech",
+    "incubator-national", "appliance-grade-1", "digital-products", "furniture-ordinary",
+})
 PAGES = {Role.ADMIN: "/console /import /dashboard", Role.REVIEWER: "/console", Role.FINANCE: "/finance",
          Role.LEADERSHIP: "/dashboard", Role.APPLICANT: "/me"}
 
@@ -105,7 +111,11 @@ def seed_demo(
     factory: sessionmaker[Session], pack: Pack, files: Path, *, enterprises: int = 200, seed: int = 2025,
     today: dt.date | None = None,
 ) -> DemoSummary:
-    """The demo ledger (module docstring) on a ledger without users; on any other, nothing."""
+    """The demo ledger (module docstring) on a ledger without users; on any other, nothing. The demo's
+    story is told in the Huzhou 2025 pack's rules: another pack gets none."""
+    missing = sorted(DEMO_RULES - {rule.id for rule in pack.rules})
+    if missing:
+        return DemoSummary(False, f"演示数据基于湖州 2025 政策包,本政策包没有规则 {'、'.join(missing[:3])},未载入")
     if in_use(factory):
         return DemoSummary(False, "账本已有用户,未载入演示数据")
     # The register is made (DuckDB) while the staff's passwords are hashed (argon2): both leave the
@@ -290,7 +300,8 @@ class _Demo:
         science = self._apply("qiye", "award-provincial-second", "2025-02-20", award="省科学技术奖二等奖", lead_unit=True)
         self._decide(science, "reject", reason="经核查,获奖证书所列第一完成单位不是申报企业")
         rd_expense, revenue = self.facts["qiye"]
-        listed = self._apply("qiye", "rd-intensity-list", "2025-12-31", rd_expense=f"{rd_expense}", revenue=f"{revenue}")
+        listed = self._apply("qiye", "rd-intensity-list", "2025-12-31", rd_expense=f"{rd_expense}",
+                             revenue=f"{revenue}")
         self._decide(listed, "approve", reason="研发投入强度达到5%")  # a qualification: granted, no money
         # 市经信局 — a benefit whose amount the department's measures set: left for the department.
         self._apply("qiye", "equipment-renewal-funds", "2025-10-09", project="设备更新")
@@ -329,7 +340,8 @@ class _Demo:
         """Per department: about half confirmed (some granted earlier, so payable now), one dismissed,
         the rest waiting. Returns the awards confirmed earlier (payable)."""
         payable: list[int] = []
-        waiting = self.session.scalars(select(t.Proposal).where(t.Proposal.status == "proposed").order_by(t.Proposal.id))
+        waiting = self.session.scalars(
+            select(t.Proposal).where(t.Proposal.status == "proposed").order_by(t.Proposal.id))
         by_department: dict[str, list[int]] = {}
         for proposal in waiting:
             by_department.setdefault(proposal.department, []).append(proposal.id)
@@ -358,7 +370,8 @@ class _Demo:
         ready = [award_id for award_id in confirmed if award_id in cash]
         first = [awards["paid"].id, awards["failed"].id, awards["jumin_paid"].id, *ready[: len(ready) // 2]]
         batch = payments.make_batch(self.session, finance, award_ids=first, today=self.today)
-        for payment in self.session.scalars(select(t.Payment).where(t.Payment.batch_id == batch.id).order_by(t.Payment.id)):
+        batched = select(t.Payment).where(t.Payment.batch_id == batch.id).order_by(t.Payment.id)
+        for payment in self.session.scalars(batched):
             if payment.award_id == awards["failed"].id:
                 payments.mark(self.session, finance, payment.id, False, "户名与开户行登记信息不符")
             else:
