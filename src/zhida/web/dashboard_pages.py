@@ -208,7 +208,7 @@ def dashboard(request: Request, department: str = "", county: str = "") -> HTMLR
         "counties": [targets.CITY, *COUNTIES],
         "department": wanted_department,
         "county": wanted_county,
-        "yi": _yi,
+        "headline": headline,
     })
 
 
@@ -228,8 +228,11 @@ def embedded_json(payload: dict[str, Any]) -> Markup:
     return Markup(text)
 
 
-def _yi(value: Decimal | None) -> str:
-    """An amount in 亿元 for a card's headline (the exact 元 figure is beside it)."""
+def headline(value: Decimal | None) -> str:
+    """An amount for a card's headline, in 亿元 or 万元 as it reads best (the exact 元 figure is beside it)."""
     if value is None:
-        return ""
-    return f"{(value / Decimal(10) ** 8).quantize(Decimal('0.01')):,}"
+        return "—"
+    for unit, scale in (("亿元", Decimal(10) ** 8), ("万元", Decimal(10) ** 4)):
+        if abs(value) >= scale:
+            return f"{(value / scale).quantize(Decimal('0.01')):,} {unit}"
+    return f"{value:,.2f} 元"

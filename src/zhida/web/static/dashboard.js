@@ -43,23 +43,58 @@
     charts.push(chart);
   }
 
-  /* Bars of allocated (where set), committed and paid per row, horizontal so long names fit. */
-  function moneyBars(id, rows, nameOf, withAllocated) {
-    if (!rows.length) { return; }
-    var names = rows.map(nameOf).reverse();
+  function labelWidth(element, widest) {
+    return Math.max(60, Math.min(widest, Math.round(element.clientWidth * 0.32)));
+  }
+
+  function percent(part, whole) {
+    if (whole === null || whole === undefined || Number(whole) === 0) { return null; }
+    return Math.round(Number(part) / Number(whole) * 10000) / 100;
+  }
+
+  /* Execution against the budget: committed and paid as % of each row's budget (areas, departments),
+     so a department's 0.1% shows beside another's 60% whatever their sizes; the tooltip gives the
+     exact amounts. */
+  function executionBars(id, rows, nameOf) {
+    var element = document.getElementById(id);
+    if (!element || !rows.length) { return; }
     var ordered = rows.slice().reverse();
-    var series = [];
-    var kinds = [["committed", "已承诺"], ["paid", "已拨付"]];
-    if (withAllocated) { kinds.unshift(["allocated", "预算"]); }
-    kinds.forEach(function (kind) {
-      series.push({
-        name: kind[1], type: "bar", barMaxWidth: 14, itemStyle: { color: COLORS[kind[0]] },
-        data: ordered.map(function (row) { return { value: wan(row[kind[0]]), exact: row[kind[0]] }; })
-      });
-    });
+    function series(kind, label) {
+      return {
+        name: label, type: "bar", barMaxWidth: 14, itemStyle: { color: COLORS[kind] },
+        data: ordered.map(function (row) { return { value: percent(row[kind], row.allocated), row: row }; })
+      };
+    }
     draw(id, {
       legend: { top: 0 },
-      grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
+      grid: { left: 8, right: 24, top: 32, bottom: 28, containLabel: true },
+      tooltip: {
+        trigger: "axis", renderMode: "richText", axisPointer: { type: "shadow" },
+        formatter: function (items) {
+          var row = items[0].data.row;
+          return items[0].name + "\n预算:" + yuan(row.allocated) + " 元\n已承诺:" + yuan(row.committed) +
+            " 元(" + (row.committed_share === null ? "—" : row.committed_share + "%") + ")\n已拨付:" + yuan(row.paid) + " 元";
+        }
+      },
+      xAxis: { type: "value", name: "占预算 %", nameLocation: "middle", nameGap: 22, max: function (extent) {
+        return Math.max(100, Math.ceil(extent.max / 10) * 10); }, axisLabel: { formatter: "{value}%" } },
+      yAxis: { type: "category", data: ordered.map(nameOf),
+               axisLabel: { width: labelWidth(element, 150), overflow: "truncate" } },
+      series: [series("committed", "已承诺"), series("paid", "已拨付")]
+    });
+  }
+
+  /* Committed and paid in 万元 per row (counties, rules: most have no budget of their own), with the
+     allocation where one is set. */
+  function moneyBars(id, rows, nameOf, withAllocated) {
+    var element = document.getElementById(id);
+    if (!element || !rows.length) { return; }
+    var ordered = rows.slice().reverse();
+    var kinds = [["committed", "已承诺"], ["paid", "已拨付"]];
+    if (withAllocated) { kinds.unshift(["allocated", "分配预算"]); }
+    draw(id, {
+      legend: { top: 0 },
+      grid: { left: 8, right: 24, top: 32, bottom: 28, containLabel: true },
       tooltip: {
         trigger: "axis", renderMode: "richText", axisPointer: { type: "shadow" },
         formatter: function (items) {
@@ -68,23 +103,31 @@
           }).join("\n");
         }
       },
-      xAxis: { type: "value", name: "万元", nameLocation: "end", axisLabel: { hideOverlap: true } },
-      yAxis: { type: "category", data: names, axisLabel: { width: 130, overflow: "truncate" } },
-      series: series
+      xAxis: { type: "value", name: "万元", nameLocation: "middle", nameGap: 22, axisLabel: { hideOverlap: true } },
+      yAxis: { type: "category", data: ordered.map(nameOf),
+               axisLabel: { width: labelWidth(element, 150), overflow: "truncate" } },
+      series: kinds.map(function (kind) {
+        return {
+          name: kind[1], type: "bar", barMaxWidth: 14, itemStyle: { color: COLORS[kind[0]] },
+          data: ordered.map(function (row) { return { value: wan(row[kind[0]]), exact: row[kind[0]] }; })
+        };
+      })
     });
   }
 
   /* The targets' lines stacked by status, per department or county. */
   function statusBars(id, entries) {
     if (!entries.length) { return; }
+    var element = document.getElementById(id);
+    if (!element) { return; }
     var ordered = entries.slice().reverse();
     draw(id, {
       legend: { top: 0, type: "scroll" },
-      grid: { left: 8, right: 16, top: 34, bottom: 8, containLabel: true },
+      grid: { left: 8, right: 16, top: 34, bottom: 28, containLabel: true },
       tooltip: { trigger: "axis", renderMode: "richText", axisPointer: { type: "shadow" } },
-      xAxis: { type: "value", name: "条", minInterval: 1 },
+      xAxis: { type: "value", name: "条", nameLocation: "middle", nameGap: 22, minInterval: 1 },
       yAxis: { type: "category", data: ordered.map(function (entry) { return entry.name; }),
-               axisLabel: { width: 110, overflow: "truncate" } },
+               axisLabel: { width: labelWidth(element, 110), overflow: "truncate" } },
       series: data.targets.statuses.map(function (status) {
         return {
           name: status[1], type: "bar", stack: "lines", barMaxWidth: 16,
@@ -97,8 +140,9 @@
 
   var byKey = {};
   report.rules.forEach(function (row) { byKey[row.key] = row; });
-  moneyBars("chart-areas", report.areas, areaName, true);
-  moneyBars("chart-departments", report.departments, function (row) { return row.key; }, true);
+  executionBars("chart-areas", report.areas, areaName);
+  executionBars("chart-departments", report.departments.filter(function (row) { return row.allocated !== null; }),
+                function (row) { return row.key; });
   moneyBars("chart-counties", report.counties, function (row) { return row.key; },
             report.counties.some(function (row) { return row.allocated !== null; }));
   moneyBars("chart-rules", data.top_rules.map(function (key) { return byKey[key]; }),
