@@ -45,10 +45,12 @@ from zhida.web import access
 from zhida.web.review_api import ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES, Upload, add_attachment, checked_upload
 from zhida.web.site import Viewer, guarded, redirect, render, signed_in_page, viewer, yuan
 
-try:  # 30万 / 0.3亿 as well as 300000: another helper's reader, used once it is there
+try:  # 30万 / 0.3亿 as well as 300000, and the read-back in 万元: used once zhida.engine.money_text is there
+    from zhida.engine.money_text import describe as _describe
     from zhida.engine.money_text import read_money as _read_money_text
 except ImportError:  # pragma: no cover - until zhida.engine.money_text lands
     _read_money_text = None
+    _describe = None
 
 router = APIRouter(include_in_schema=False)
 
@@ -223,7 +225,7 @@ def shown_value(event_field: EventField | None, value: str) -> str:
     if event_field is None:
         return value
     if event_field.type is FieldType.MONEY:
-        return f"{yuan(value)} 元"
+        return _describe(Decimal(value)) if _describe is not None else f"{yuan(value)} 元"
     if event_field.type is FieldType.FLAG:
         return "是" if value == "true" else "否"
     return f"{value} {event_field.unit}".strip()
