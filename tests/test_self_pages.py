@@ -270,3 +270,16 @@ def test_an_objection_needs_a_signed_in_user_and_holds_the_award(ledger):
         assert session.get(t.Award, award["id"]).status == "held"
         assert session.scalars(select(t.Objection)).one().text == "该企业服务费发票重复使用"
     assert "异议暂停" in ledger.client.get("/publicity").text
+
+
+def test_a_by_measure_claim_and_the_traditional_script(ledger):
+    sign_in(ledger, "qiye")
+    # 實施核心技術"揭榜掛帥"項目: no amount in this document; the department's measure sets it.
+    answer = submit(ledger, "/me/apply?rule=jiebang-guashuai", "/me/apply", {"rule": "jiebang-guashuai", "date": "2025-03-01"})
+    assert answer.status_code == 303, answer.text
+    detail = ledger.client.get(answer.headers["location"]).text
+    assert "按配套政策核定" in detail and "待审核" in detail
+    traditional = ledger.client.get("/me/applications", params={"lang": "zh-Hant"}).text
+    assert "我的申報" in traditional and "待審核" in traditional
+    page = ledger.client.get("/me", params={"lang": "zh-Hant"}).text
+    assert "湖州甲科技有限公司" in page and "可以申請的政策" in page

@@ -83,9 +83,9 @@ def error_response(request: Request, status: int, message: str, *, close: bool =
     return page
 
 
-def body_too_large_message(request: Request) -> str:
+def body_too_large_message(request: Request, limit: int = MAX_BODY_BYTES) -> str:
     what = "表单" if not _wants_json(request) else "请求体"
-    return f"{what}过大:最多 1 MB({MAX_BODY_BYTES} 字节),未予处理"
+    return f"{what}过大:最多 {limit // (1024 * 1024)} MB({limit} 字节),未予处理"
 
 
 class BodyTooLarge(HTTPException):
@@ -122,7 +122,7 @@ class BodyLimit:
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > limit:
             request = Request(scope)
-            await error_response(request, 413, body_too_large_message(request))(scope, receive, send)
+            await error_response(request, 413, body_too_large_message(request, limit))(scope, receive, send)
             return
         received = 0
 
