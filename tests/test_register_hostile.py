@@ -26,7 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zhida.cli import app
-from zhida.engine.match import match
+from zhida.engine.match import COLUMN_TITLES, match
 from zhida.engine.register import RegisterError
 from zhida.rules.model import EventField, FieldType
 from zhida.rules.pack import load_pack
@@ -292,7 +292,8 @@ def test_paths_with_a_quote_are_read_and_written(tmp_path, suffix):
     else:
         sheet = openpyxl.load_workbook(out, read_only=True).worksheets[0]
         header, *body = list(sheet.iter_rows(values_only=True))
-        rows = [(r[header.index("event_id")], r[header.index("rule")], r[header.index("amount")]) for r in body]
+        index = {key: header.index(title) for key, title in COLUMN_TITLES.items()}  # Excel: Chinese headers
+        rows = [(r[index["event_id"]], r[index["rule"]], f"{r[index['amount']]:.2f}") for r in body]
     assert rows == [("T1", "appliance-grade-1", "200.02")]
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
 
