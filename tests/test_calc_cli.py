@@ -55,15 +55,16 @@ def test_calc_json(tmp_path):
     first = data["entitlements"][0]
     assert first["article"] == 3 and first["kind"] == "ceiling" and first["department"] == "市科技局"
     assert first["clause"] == "按实际发生服务费用给予最高50%比例的补助,单个企业全年最高补助20万元"
-    assert "金额(最高额) = 0.5 * service_fee = 0.5 * 300000 = 150000 元" in first["trace"]
-    assert any("尚余 50000.00 元" in line for line in data["entitlements"][2]["trace"])
+    # fields by their titles, amounts thousands separated
+    assert "金额(最高额) = 0.5 * 实际发生服务费用 = 0.5 * 300,000.00 = 150,000.00 元" in first["trace"]
+    assert any("尚余 50,000.00 元" in line for line in data["entitlements"][2]["trace"])
 
 
 def test_calc_table_and_traditional(tmp_path):
     path = write(tmp_path, SOFTWARE_AND_VOUCHERS)
     result = runner.invoke(app, ["calc", str(path)])
     assert result.exit_code == 0, result.output
-    assert "最高可得 200000.00 元" in result.output and "节税 125000.00 元" in result.output
+    assert "最高可得 200,000.00 元" in result.output and "节税 125,000.00 元" in result.output
     assert "合计" not in result.output and "创新券补助" in result.output
     result = runner.invoke(app, ["calc", str(path), "--traditional", "--json"])
     data = json.loads(result.output)
@@ -86,7 +87,7 @@ def _with_event(**changes):
          "事件 v1: 缺少字段 service_fee(实际发生服务费用)"),
         (_with_event(colour="red"), "事件 v1: 多余的字段 colour"),
         (_with_event(service_fee=-1), "事件 v1 的字段 service_fee(实际发生服务费用): 不能为负数"),
-        (_with_event(service_fee="八万"), "事件 v1 的字段 service_fee(实际发生服务费用): 须为数字"),
+        (_with_event(service_fee="八万"), "事件 v1 的字段 service_fee(实际发生服务费用): 无法识别的金额 '八万',须为数字"),
         (_with_event(service_fee="100.001"), "金额最多精确到分"),
         (_with_event(service_fee="1e26"), "超出上限:金额须小于 10^15 元(至多 999999999999999.99 元)"),
         (_with_event(service_fee="1,0,0"), "千位分隔符须每三位一个"),
@@ -213,19 +214,19 @@ def test_a_capped_floor_is_shown_as_a_ceiling(tmp_path):
     data = json.loads(runner.invoke(app, ["calc", str(path), "--json"]).output)
     (item,) = data["entitlements"]
     assert (item["kind"], item["verdict"], item["verdict_label"]) == ("floor", "ceiling", "最高可得")
-    assert item["trace"][-1] == "最高可得 1000000.00 元(审核部门在此限额内核定)"
+    assert item["trace"][-1] == "最高可得 1,000,000.00 元(审核部门在此限额内核定)"
     assert not any(line.startswith("不低于") for line in item["trace"])
     assert data["totals"] == {"ceiling": "1000000.00", "floor": "0.00", "exact": "0.00", "tax": "0.00"}
     output = runner.invoke(app, ["calc", str(path)], terminal_width=200).output
-    assert "最高可得 1000000.00 元" in output and "不低于 1000000.00" not in output and "至少" not in output
+    assert "最高可得 1,000,000.00 元" in output and "不低于 1,000,000.00" not in output and "至少" not in output
     case["events"][0]["premium"] = 100000
     path = write(tmp_path, case, "floor.json")
     data = json.loads(runner.invoke(app, ["calc", str(path), "--json"]).output)
     assert data["entitlements"][0]["verdict"] == "floor"
-    assert data["entitlements"][0]["trace"][-1] == "不低于 60000.00 元"
+    assert data["entitlements"][0]["trace"][-1] == "不低于 60,000.00 元"
     assert data["totals"]["floor"] == "60000.00" and data["totals"]["ceiling"] == "0.00"
     output = runner.invoke(app, ["calc", str(path)], terminal_width=200).output
-    assert "至少 60000.00 元" in output and "最高可得" not in output
+    assert "至少 60,000.00 元" in output and "最高可得" not in output
 
 
 def test_a_by_measure_benefit_is_listed_with_its_source_and_counted(tmp_path):

@@ -55,7 +55,7 @@ def test_the_annual_cap_counts_every_approved_award(ledger):
     second = voucher(ledger, "a", A, "200000", "2025-06-01")
     assert second.json()["ceiling"] == "80000.00"
     trace = ledger.get("a", f"/api/v1/applications/{second.json()['id']}").json()["trace"]
-    assert any("已累计 120000.00 元" in line and "尚余 80000.00 元" in line for line in trace)
+    assert any("已累计 120,000.00 元" in line and "尚余 80,000.00 元" in line for line in trace)
     over = ledger.post("kejiju", f"/api/v1/applications/{second.json()['id']}/decision",
                        {"decision": "approve", "amount": "90000"})
     assert over.status_code == 409 and "80000.00" in over.json()["detail"]

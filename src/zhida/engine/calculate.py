@@ -14,7 +14,9 @@ Semantics (DESIGN.md, "Semantics decided once"):
 - what an amount means (its verdict) is the rule's kind, except that a floor a
   cap bound is a ceiling: 不低于60%…不超過100萬元 at a 200萬元 premium gives at
   most 100萬元, not at least. Totals are kept per verdict, never mixed.
-Every step is written into the entitlement's trace, in Simplified Chinese.
+Every step is written into the entitlement's trace, in Simplified Chinese, for people: fields by
+their titles (实际发生服务费用, not service_fee), amounts with thousands separators and every digit
+(0.5 * 实际发生服务费用 = 0.5 * 300,000.00 = 150,000.00 元; 899.9985 元 before a cap).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from zhida.engine.case import Case, Event, Value
-from zhida.engine.evaluate import evaluate, fill
+from zhida.engine.evaluate import evaluate
+from zhida.engine.money_text import amount_text
+from zhida.rules.expressions import Expression
 from zhida.rules.model import WITHOUT_AMOUNT, Cap, CapScope, EventType, FieldType, Kind, Rule
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
@@ -130,7 +134,7 @@ def calculate(pack: Pack, case: Case, already: CapUse | None = None) -> Result:
                 continue
             holds = evaluate(rule.when.tree, event.values)
             if not holds:
-                reasons.append(f"{rule.spec.title}:条件 {rule.when.text} 不成立({fill(rule.when, event.values)})")
+                reasons.append(f"{rule.spec.title}:{unmet(pack, rule, event.values)}")
                 continue
             found = True
             entitlements.append(_entitlement(pack, rule, case, event, tally))
@@ -144,9 +148,9 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, tally: CapUse
     event_type = pack.events[event.type]
     trace = [f"事件 {event.id}:{event.date.isoformat()} {event_type.title}"]
     for event_field in event_type.fields:
-        trace.append(f"  {event_field.title} {event_field.name} = {_show(event.values[event_field.name], event_field.type, event_field.unit)}")
+        trace.append(f"  {event_field.title} = {_show(event.values[event_field.name], event_field.type, event_field.unit)}")
     if rule.when.text.upper() != "TRUE":
-        trace.append(f"条件 {rule.when.text}:{fill(rule.when, event.values)} → 成立")
+        trace.append(f"条件 {titled(rule.when, event_type)}:{filled(rule.when, event_type, event.values)} → 成立")
     outside = _outside_validity(rule, event_type, event)
     if outside:
         trace.append(outside)
@@ -163,8 +167,9 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, tally: CapUse
         trace.append(f"可申请:金额按{rule.spec.amount_by}执行,本文件未写明金额,不计入合计")
         return Entitlement(rule, event, None, tuple(trace), rule.spec.kind)
     raw = evaluate(rule.amount.tree, event.values)
-    filled = fill(rule.amount, event.values)
-    steps = [rule.amount.text] if not rule.amount.fields else [rule.amount.text, filled, f"{raw.normalize():f}"]
+    steps = [amount_text(raw.normalize())]
+    if rule.amount.fields:
+        steps[:0] = [titled(rule.amount, event_type), filled(rule.amount, event_type, event.values)]
     trace.append(f"金额({KIND_NAMES[rule.spec.kind]}) = {' = '.join(steps)} 元")
     caps_hit: list[str] = []
     reached: list[str] = []  # caps whose limit the amount met exactly, without being cut
@@ -175,13 +180,13 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, tally: CapUse
         if cap.per is CapScope.ITEM and amount > cap.yuan:
             # The amount before rounding, as computed: 899.9985 元, not a rounded 900.00 元 that the cap never saw.
             trace.append(
-                f"{CAP_NAMES[cap.per]} {_yuan(cap.yuan)}({to_simplified(cap.clause)}):{amount.normalize():f} 元 → {_yuan(cap.yuan)}"
+                f"{CAP_NAMES[cap.per]} {_yuan(cap.yuan)}({to_simplified(cap.clause)}):{amount_text(amount.normalize())} 元 → {_yuan(cap.yuan)}"
             )
             amount = cap.yuan
             caps_hit.append(cap.id)
     rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
     if rounded != amount:
-        trace.append(f"四舍五入到分:{amount.normalize():f} → {_yuan(rounded)}")
+        trace.append(f"四舍五入到分:{amount_text(amount.normalize())} → {_yuan(rounded)}")
     amount = rounded
     for cap in rule.caps:
         if cap.per is not CapScope.ITEM:
@@ -189,7 +194,8 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, tally: CapUse
     tax_due = None
     if rule.tax_due is not None:
         tax_due = evaluate(rule.tax_due.tree, event.values).quantize(CENT, rounding=ROUND_HALF_UP)
-        trace.append(f"应纳税额 = {rule.tax_due.text} = {fill(rule.tax_due, event.values)} = {_yuan(tax_due)}")
+        steps = [titled(rule.tax_due, event_type), filled(rule.tax_due, event_type, event.values), _yuan(tax_due)]
+        trace.append(f"应纳税额 = {' = '.join(steps)}")
     verdict = rule.spec.kind
     if verdict is Kind.FLOOR and (caps_hit or reached):
         # 不低于 the rate, but 不超過 the cap: with the cap binding, the amount is the most, not the least.
@@ -244,11 +250,48 @@ def _annual_cap(
     return granted
 
 
+def unmet(pack: Pack, rule: Rule, values: dict[str, Value]) -> str:
+    """Why a rule's condition does not hold for these values, in the trace's words."""
+    event_type = pack.events[rule.spec.event]
+    return f"条件 {titled(rule.when, event_type)} 不成立({filled(rule.when, event_type, values)})"
+
+
+def titled(expression: Expression, event_type: EventType) -> str:
+    """An expression with each field named by its title: `0.5 * service_fee` -> `0.5 * 实际发生服务费用`."""
+    parts = list(expression.template)
+    for index in range(1, len(parts), 2):
+        found = event_type.field(parts[index])
+        parts[index] = found.title if found is not None else parts[index]
+    return "".join(parts)
+
+
+def filled(expression: Expression, event_type: EventType, values: dict[str, Value]) -> str:
+    """An expression with each field replaced by its value, amounts thousands separated: `0.5 * 300,000.00`."""
+    parts = list(expression.template)
+    for index in range(1, len(parts), 2):
+        found = event_type.field(parts[index])
+        parts[index] = _literal(values[parts[index]], found.type if found is not None else None)
+    return "".join(parts)
+
+
+def _literal(value: Value, field_type: FieldType | None) -> str:
+    """A value as an expression holds it: money as 300,000.00, text quoted as SQL quotes it."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if field_type is FieldType.MONEY:
+        return amount_text(value)
+    return str(value)
+
+
 def _yuan(value: Value) -> str:
-    return f"{Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)} 元"
+    return f"{amount_text(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))} 元"
 
 
 def _show(value: Value, field_type: FieldType, unit: str) -> str:
     if field_type is FieldType.FLAG:
         return "是" if value else "否"
+    if field_type is FieldType.MONEY:
+        return f"{amount_text(value)} {unit or '元'}"
     return f"{value} {unit}".strip()

@@ -12,6 +12,8 @@ Numbers and dates are read from their text, never guessed: JSON numbers and
 YAML scalars reach the field as written (`JsonNumber`, or a string), so that
 1e400, a 5,000-digit integer, 1_000, 012 or 2025-02-30 is refused by the field
 that names it instead of by the parser (or, worse, read as something else).
+A money field reads as a Chinese user writes it as well: 300,000, 30万, 0.3亿元
+(zhida.engine.money_text, one grammar for the API, `zhida calc` and the pages).
 The grammar is policies/huzhou-2025/README.md's "A case".
 """
 
@@ -28,6 +30,13 @@ from typing import Any
 
 import yaml
 
+from zhida.engine.money_text import (
+    MONEY_SCHEMA_PATTERN,  # noqa: F401 - the API's schema reads it from here
+    TOO_LARGE,
+    MoneyProblem,
+    parse_money,
+    why_not_a_number,
+)
 from zhida.rules.model import EventField, FieldType
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
@@ -38,15 +47,15 @@ Value = Decimal | int | str | bool
 # DECIMAL(18, 2) with a digit to spare for sums; a number fits its DECIMAL(18, 6).
 NUMBER_DIGITS = {FieldType.MONEY: 15, FieldType.NUMBER: 12, FieldType.INTEGER: 9}
 NUMBER_PLACES = {FieldType.MONEY: 2, FieldType.NUMBER: 6, FieldType.INTEGER: 0}
-MAX_MONEY = Decimal("999999999999999.99")
 MAX_TEXT = 200  # characters of an id, a name or a text field
 
 # ASCII digits only; thousands separators only where they belong (1,000,000.50); no exponent,
 # no underscore, no leading zero, no plus sign. A minus sign is read only to say "negative".
+# Money has its own grammar, this one and 30万 / 0.3亿 / 元 (zhida.engine.money_text).
 NUMBER_PATTERN = re.compile(r"(-?)(0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:,[0-9]{3})+)(?:\.([0-9]+))?")
 DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# The same grammar for a JSON schema (the API's OpenAPI document): a money string that is accepted.
-MONEY_SCHEMA_PATTERN = r"^(0|[1-9][0-9]{0,14}|[1-9][0-9]{0,2}(,[0-9]{3}){1,4})(\.[0-9]{1,2})?$"
+# The same grammar for a JSON schema (the API's OpenAPI document): a number string that is accepted.
+# MONEY_SCHEMA_PATTERN (money_text) is the money's.
 NUMBER_SCHEMA_PATTERN = r"^(0|[1-9][0-9]{0,11}|[1-9][0-9]{0,2}(,[0-9]{3}){1,3})(\.[0-9]{1,6})?$"
 DATE_SCHEMA_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # Characters that change how text is shown without being text: bidirectional overrides and isolates.
@@ -320,12 +329,15 @@ def _number(raw: Any, field_type: FieldType, where: str) -> Decimal | int:
 
 
 def _number_text(text: str, field_type: FieldType, where: str) -> Decimal | int:
+    if field_type is FieldType.MONEY:
+        try:
+            return parse_money(text)
+        except MoneyProblem as problem:
+            raise CaseError(problem.sentence(f"{where}: ", _shown(text))) from None
     noun = "整数" if field_type is FieldType.INTEGER else "数字"
     match = NUMBER_PATTERN.fullmatch(text)
-    if match is None and _exponent_beyond(text, NUMBER_DIGITS[field_type]):
-        raise CaseError(f"{where}: {_too_large(field_type)},且不接受科学计数法,收到 {_shown(text)}")
     if match is None:
-        raise CaseError(f"{where}: 须为{noun}{_why_not_a_number(text)},收到 {_shown(text)}")
+        raise CaseError(f"{where}: 须为{noun}{why_not_a_number(text, NUMBER_DIGITS[field_type])},收到 {_shown(text)}")
     sign, whole, fraction = match[1], match[2].replace(",", ""), match[3] or ""
     if sign and (whole != "0" or fraction.strip("0")):
         raise CaseError(f"{where}: 不能为负数,收到 {_shown(text)}")
@@ -333,8 +345,6 @@ def _number_text(text: str, field_type: FieldType, where: str) -> Decimal | int:
         raise CaseError(f"{where}: {_too_large(field_type)},收到 {_shown(text)}")
     places = NUMBER_PLACES[field_type]
     if len(fraction) > places:
-        if field_type is FieldType.MONEY:
-            raise CaseError(f"{where}: 金额最多精确到分(两位小数),收到 {_shown(text)}")
         if field_type is FieldType.INTEGER:
             raise CaseError(f"{where}: 须为整数,收到 {_shown(text)}")
         raise CaseError(f"{where}: 最多 {places} 位小数,收到 {_shown(text)}")
@@ -344,32 +354,9 @@ def _number_text(text: str, field_type: FieldType, where: str) -> Decimal | int:
     return Decimal(f"{whole}.{fraction}" if fraction else whole)
 
 
-def _exponent_beyond(text: str, digits: int) -> bool:
-    """Whether text is exponent notation (1e26, 1e400) for a number of more than `digits` digits."""
-    if not re.fullmatch(r"-?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]{1,12}", text):
-        return False
-    number = Decimal(text)  # exact at any exponent, never a float
-    return not number.is_zero() and number.adjusted() >= digits
-
-
-def _why_not_a_number(text: str) -> str:
-    """The likely mistake in a number, said in the message, or ""."""
-    if any(char.isdigit() and not char.isascii() for char in text) or any(char in "＋，－．" for char in text):
-        return "(须使用半角数字 0-9)"
-    if "_" in text:
-        return "(不接受下划线分隔,如 1_000 请写作 1000 或 1,000)"
-    if re.search(r"[0-9.][eE][-+]?[0-9]", text):
-        return "(不接受科学计数法,如 1e3 请写作 1000)"
-    if re.fullmatch(r"-?[0-9,]+(\.[0-9]*)?", text) and "," in text:
-        return "(千位分隔符须每三位一个,如 1,000,000.50)"
-    if re.fullmatch(r"-?0[0-9]+(\.[0-9]+)?", text):
-        return "(不能以 0 开头)"
-    return ""
-
-
 def _too_large(field_type: FieldType) -> str:
     if field_type is FieldType.MONEY:
-        return f"超出上限:金额须小于 10^15 元(至多 {MAX_MONEY} 元)"
+        return TOO_LARGE
     return f"超出上限:须小于 10^{NUMBER_DIGITS[field_type]}"
 
 

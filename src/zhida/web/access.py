@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from zhida.engine.case import MONEY_SCHEMA_PATTERN
+from zhida.engine.money_text import MoneyError, read_money
 from zhida.web.schema import ERROR_SCHEMA
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role
@@ -40,7 +40,6 @@ CSRF_HEADER = "X-CSRF-Token"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-MONEY = re.compile(MONEY_SCHEMA_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -162,10 +161,12 @@ def fingerprint_of(data: Any) -> str:
 
 
 def money(text: str, field: str) -> Decimal:
-    """An amount of the API (a decimal string: 300000, 300,000.50) as Decimal, or a 422 naming the field."""
-    if not isinstance(text, str) or not MONEY.fullmatch(text):
-        raise Refused(422, f"{field}: 金额须为十进制字符串,最多两位小数,小于 10^15 元(如 \"300000\" 或 \"300000.50\")")
-    return Decimal(text.replace(",", "")).quantize(Decimal("0.01"))
+    """An amount of the API as a case's money field reads it (300000, 300,000.50, 30万, 0.3亿) in 元
+    with two decimals, or a 422 naming the field (zhida.engine.money_text)."""
+    try:
+        return read_money(text, field)
+    except MoneyError as error:
+        raise Refused(422, str(error)) from None
 
 
 _ERROR = {"application/json": {"schema": ERROR_SCHEMA}}

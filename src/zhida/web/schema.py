@@ -30,7 +30,7 @@ def _field_schema(f: EventField) -> dict[str, Any]:
     described = f"{f.title}" + (f"({f.unit})" if f.unit else "")
     if f.type is FieldType.MONEY:
         return {
-            "description": f"{described};金额,精确到分,不为负,小于 10^15 元;可写作数字或字符串(如 \"80000.01\"),"
+            "description": f"{described};金额,精确到分,不为负,小于 10^15 元;可写作数字或字符串(如 \"80000.01\"、\"300,000\"、\"30万\"、\"0.3亿\"),"
             "不接受科学计数法",
             "anyOf": [
                 {"type": "string", "pattern": MONEY_SCHEMA_PATTERN},
