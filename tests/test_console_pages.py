@@ -25,7 +25,7 @@ from ledger_helpers import code, ledger_app
 from zhida.ledger import tables as t
 from zhida.ledger.access import Refused, Role
 from zhida.ledger.database import transaction
-from zhida.web.console_pages import read_amount
+from zhida.web.console_pages import BEIJING, local_time, read_amount
 
 A = code(201)
 B = code(202, "330503")
@@ -101,7 +101,7 @@ def test_approve_at_the_ceiling_and_refuse_one_fen_above(ledger):
         over = decide(client, number, decision="approve", amount="200,000.01", reason="")
         assert over.status_code == 409
         words = text_of(over.text)
-        assert "核定金额 200000.01 元超过计算的最高可得 200000.00 元(首次认定高新技术企业奖励)" in words
+        assert "核定金额 200000.01 元超过计算的最高可得 200000.00 元(首次认定高新技术企业奖励);依据:" + CLAUSE in words
         assert 'value="200,000.01"' in over.text and "读作 200,000.01 元(20.000001 万元)" in words
         # 30万 = 300,000 元 is above it too.
         thirty = decide(client, number, decision="approve", amount="30万")
@@ -130,6 +130,10 @@ def test_a_budget_warning_follows_the_decision(ledger):
         assert "已承诺 200,000.00 元,达到预算 250,000.00 元的 70%,尚余 50,000.00 元" in words
         home = text_of(client.get("/console").text)
         assert "已达 70% 预警线" in home and "80.00%" in home
+
+
+def test_times_are_shown_in_beijing_time():
+    assert local_time(dt.datetime(2025, 6, 30, 17, 5)) == "2025-07-01 01:05"  # 17:05 UTC is 01:05 the next day
 
 
 @pytest.mark.parametrize("typed, read", [("300000", "300000.00"), ("300,000", "300000.00"), ("30万", "300000.00"),
@@ -238,7 +242,7 @@ def test_queue_filters(ledger):
         assert ids(q="乙贸易") == [second]
         assert ids(q=A) == [third, first]
         assert ids(q="%") == [] and ids(q="_") == []  # LIKE's wildcards are just characters
-        today = dt.date.today()
+        today = dt.datetime.now(BEIJING).date()  # dates typed in the filter are Beijing dates
         assert ids(start=today.isoformat(), end=today.isoformat()) == [third, second, first]
         assert ids(start=(today + dt.timedelta(days=1)).isoformat()) == []
         decide(client, first, decision="reject", reason="证书不符")

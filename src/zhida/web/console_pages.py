@@ -63,6 +63,7 @@ LEVEL_CLASS = {"70%": "warn70", "90%": "warn90"}
 UNITS = {"万": Decimal(10) ** 4, "萬": Decimal(10) ** 4, "亿": Decimal(10) ** 8, "億": Decimal(10) ** 8}
 NUMBER = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?")
 MAX_REASON = 2000
+BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")  # the ledger keeps UTC; people read Beijing time
 
 
 # --------------------------------------------------------------------------- scope and shared reading
@@ -116,7 +117,9 @@ def _context(request: Request, scope: Scope, **extra: Any) -> dict[str, Any]:
 
 
 def _rules(pack: Pack, department: str | None) -> list[Rule]:
-    return [rule for rule in pack.rules if department is None or subjects.department_of(rule) == department]
+    """The department's rules (every rule for None), in the document's order of articles."""
+    found = [rule for rule in pack.rules if department is None or subjects.department_of(rule) == department]
+    return sorted(found, key=lambda rule: rule.spec.article)
 
 
 def _areas(pack: Pack, department: str | None) -> list[int]:
@@ -367,14 +370,19 @@ def _queue_query(department: str | None, filters: QueueFilters):
     if filters.county:
         query = query.where(t.Subject.county == filters.county)
     if filters.start:
-        query = query.where(t.Application.submitted_at >= dt.datetime.combine(dt.date.fromisoformat(filters.start), dt.time()))
+        query = query.where(t.Application.submitted_at >= _utc_midnight(dt.date.fromisoformat(filters.start)))
     if filters.end:
         end = dt.date.fromisoformat(filters.end) + dt.timedelta(days=1)
-        query = query.where(t.Application.submitted_at < dt.datetime.combine(end, dt.time()))
+        query = query.where(t.Application.submitted_at < _utc_midnight(end))
     if filters.q:
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", filters.q) + "%"
         query = query.where(or_(t.Subject.name.like(pattern, escape="\\"), t.Subject.id == normalise_code(filters.q)))
     return query
+
+
+def _utc_midnight(day: dt.date) -> dt.datetime:
+    """The start of a Beijing day as the ledger's naive UTC time (a date typed is a Beijing date)."""
+    return dt.datetime.combine(day, dt.time(), BEIJING).astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 @router.get("/console/queue", response_class=HTMLResponse)
@@ -436,7 +444,7 @@ def _queue_row(pack: Pack, actor: Actor, application: t.Application, subject: t.
         "status_name": review.STATUS_NAMES[application.status],
         "ceiling": application.ceiling,
         "verdict": VERDICTS[Kind(application.verdict)] if application.verdict else "",
-        "submitted": application.submitted_at.strftime("%Y-%m-%d %H:%M"),
+        "submitted": local_time(application.submitted_at),
     }
 
 
@@ -472,7 +480,7 @@ def _case(request: Request, session: Session, scope: Scope, number: int, typed: 
     subject = session.get(t.Subject, application.subject_id)
     rule = pack.rule(application.rule_id)
     event_type = pack.events[rule.spec.event]
-    titles = {event_field.name: event_field.title for event_field in event_type.fields}
+    titles = {"date": "事件日期", **{event_field.name: event_field.title for event_field in event_type.fields}}
     facts = subjects.profile(session, application.subject_id)
     award = session.scalar(select(t.Award).where(t.Award.application_id == application.id))
     attachments = list(session.scalars(select(t.Attachment).where(t.Attachment.application_id == application.id)
@@ -496,17 +504,22 @@ def _case(request: Request, session: Session, scope: Scope, number: int, typed: 
         status_name=review.STATUS_NAMES[application.status],
         event=[(titles.get(name, name), value) for name, value in application.event_values.items()],
         facts=[(titles[name], fact.value, SOURCE_NAMES.get(fact.source, fact.source), fact.as_of.isoformat())
-               for name, fact in facts.items() if name in titles],
+               for name, fact in facts.items() if name in titles and name != "date"],
         award=award,
         award_status=review.STATUS_NAMES[award.status] if award else "",
         attachments=attachments,
-        history=[(when.strftime("%Y-%m-%d %H:%M"), what, note) for when, what, note in history],
+        history=[(local_time(when), what, note) for when, what, note in history],
         decidable=decidable,
         decisions=DECISIONS,
         typed=typed or {"decision": "approve", "amount": "", "reason": ""},
         readback=None,
         warnings=[],
     )
+
+
+def local_time(moment: dt.datetime) -> str:
+    """A UTC time of the ledger (naive) as Beijing time, to the minute."""
+    return moment.replace(tzinfo=dt.timezone.utc).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
 def _verdict(verdict: str | None) -> str:
@@ -554,7 +567,9 @@ def _decide(request: Request, form, application_id: str) -> Response:
     except Refused as error:
         with reading(state.factory) as session:
             context = _case(request, session, scope, number, typed)
-        context.update(error=error.message, readback=readback_text)
+        # Over a ceiling, a cap or a budget: the clause it comes from beside the ledger's sentence.
+        clause = f";依据:{context['application'].clause}" if error.status == 409 and typed["decision"] == "approve" else ""
+        context.update(error=error.message + clause, readback=readback_text)
         return render(request, "console_case.html", context, error.status)
     return redirect(f"/console/applications/{number}?" + urlencode({"done": str(form.get("once", ""))}))
 
