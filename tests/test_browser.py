@@ -112,11 +112,11 @@ def test_a_consumer_computes_two_trade_ins(server, page, console):
     page.locator("button.primary", has_text="计算").click()
     # both subsidies are exact amounts (按15%/20%補貼, capped per item): one sub-total, no other kind shown
     total = page.locator("p.total-exact strong").inner_text()
-    assert total == "2277.78"  # 500.00 + 1777.78
-    assert page.locator("div.totals p").all_inner_texts() == ["应得 2277.78 元"]
+    assert total == "2,277.78"  # 500.00 + 1777.78, thousands separated
+    assert page.locator("div.totals p").all_inner_texts() == ["应得 2,277.78 元"]
     body = page.locator("body").inner_text()
     assert "按15%补贴,最高补贴500元" in body  # the clause, in Simplified
-    assert "1777.78" in body and "500.00" in body
+    assert "1,777.78" in body and "500.00" in body
     assert "市发展改革委" in body  # 三、…(由市發展改革委牽頭實施)
     # the stylesheet applied (it is a file now, not an inline <style>): the brand bar is red
     assert page.locator("header.top").evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(180, 35, 24)"

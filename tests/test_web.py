@@ -53,7 +53,7 @@ def test_first_high_tech_recognition(client):
     assert item["article"] == 2
     assert item["department"] == "市科技局"
     assert "首次认定的高新技术企业" in item["clause"]
-    assert item["trace"][-1].startswith("最高可得 200000.00 元")
+    assert item["trace"][-1].startswith("最高可得 200,000.00 元")
     assert data["unmatched"] == []
     assert data["subject"] == ENTERPRISE
 
@@ -68,7 +68,7 @@ def test_money_never_passes_through_float(client):
         assert response.status_code == 200, response.text
         [item] = response.json()["entitlements"]
         assert item["amount"] == "40000.01"
-        assert "四舍五入到分:40000.005 → 40000.01 元" in item["trace"]
+        assert "四舍五入到分:40,000.005 → 40,000.01 元" in item["trace"]
         assert response.json()["totals"]["ceiling"] == "40000.01"
 
 
@@ -330,7 +330,7 @@ def test_form_adds_rows_up_to_five(client):
     form = {"subject_kind": "enterprise", "action": "add", "new_type": "innovation_voucher"}
     html = client.post("/calc", data=form).text
     assert 'name="e0_type" value="innovation_voucher"' in html
-    assert 'name="e0_service_fee" value="" step="0.01" min="0"' in html
+    assert 'name="e0_service_fee" value="" inputmode="decimal"' in html  # text: 30万 is an amount too
     assert 'name="e0_date" value="2025-01-01"' in html
     form = {"subject_kind": "enterprise", "action": "add", "new_type": "high_tech_recognition",
             "e0_type": "innovation_voucher", "e0_date": "2025-03-01", "e0_service_fee": "100"}
@@ -370,10 +370,10 @@ def test_form_calculates(client):
     response = client.post("/calc", data=HIGH_TECH_FORM)
     assert response.status_code == 200
     html = response.text
-    assert "200000.00" in html
+    assert "200,000.00" in html
     assert "对首次认定的高新技术企业,每家给予最高20万元奖励" in html
     assert "依据第 2 条" in html and "市科技局" in html
-    assert "推理过程" in html and "认定类型 recognition = 首次认定" in html
+    assert "推理过程" in html and "认定类型 = 首次认定" in html  # the field by its title
     assert "未获支持的事件" in html and "不成立" in html  # 5% is not 高于5%
     assert 'value="湖州某科技有限公司"' in html
 
@@ -382,7 +382,7 @@ def test_form_in_traditional(client):
     html = client.post("/calc", data={**HIGH_TECH_FORM, "lang": "zh-Hant"}).text
     assert '<html lang="zh-Hant">' in html
     assert "對首次認定的高新技術企業,每家給予最高20萬元獎勵" in html  # quoted verbatim
-    assert "計算結果" in html and "牽頭部門" in html and "200000.00" in html
+    assert "計算結果" in html and "牽頭部門" in html and "200,000.00" in html
     assert 'value="湖州某科技有限公司"' in html  # what the user typed is left as typed
     assert "计算结果" not in html
     index = client.get("/", params={"lang": "zh-Hant"}).text
@@ -391,16 +391,17 @@ def test_form_in_traditional(client):
 
 def test_form_switches_script_and_keeps_the_result(client):
     html = client.post("/calc", data={**HIGH_TECH_FORM, "action": "", "shown": "1", "switch_lang": "zh-Hant"}).text
-    assert "計算結果" in html and "200000.00" in html
+    assert "計算結果" in html and "200,000.00" in html
+    client.cookies.clear()  # the switch is remembered in a cookie: back to Simplified for the next tests
 
 
 @pytest.mark.parametrize(
     ("field", "value", "words"),
     [
-        ("e0_rd_expense", "-1", ["第 1 个事件(年度研发投入)", "rd_expense", "不能为负数"]),
-        ("e0_rd_expense", "", ["第 1 个事件(年度研发投入)", "缺少字段 rd_expense"]),
-        ("e0_rd_expense", "12.345", ["rd_expense", "金额最多精确到分"]),
-        ("e0_date", "2025/06/01", ["date", "YYYY-MM-DD"]),
+        ("e0_rd_expense", "-1", ["第 1 个事件(年度研发投入)的“研发费用”", "不能为负数"]),
+        ("e0_rd_expense", "", ["第 1 个事件(年度研发投入)", "缺少“研发费用”"]),
+        ("e0_rd_expense", "12.345", ["“研发费用”", "金额最多精确到分"]),
+        ("e0_date", "2025/06/01", ["的发生日期", "YYYY-MM-DD"]),
     ],
 )
 def test_form_bad_input_is_422_with_the_message(client, field, value, words):
@@ -451,11 +452,11 @@ def test_form_shows_sub_totals_never_one_sum(client):
         "e1_type": "export_credit_insurance", "e1_date": "2025-06-01", "e1_premium": "100000",
     }
     html = result_section(client.post("/calc", data=form).text)
-    assert re.search(r'class="total total-ceiling">最高可得 <strong>200000.00</strong> 元', html)
-    assert re.search(r'class="total total-floor">至少 <strong>60000.00</strong> 元', html)
-    assert "260000.00" not in html and "合计 <strong>" not in html
+    assert re.search(r'class="total total-ceiling">最高可得 <strong>200,000.00</strong> 元', html)
+    assert re.search(r'class="total total-floor">至少 <strong>60,000.00</strong> 元', html)
+    assert "260,000.00" not in html and "260000.00" not in html and "合计 <strong>" not in html
     assert "total-exact" not in html and "total-tax" not in html  # only the kinds the result holds
-    assert "不低于 60000.00 元" in html
+    assert "不低于 60,000.00 元" in html
 
 
 def test_form_labels_a_capped_floor_as_a_ceiling(client):
@@ -463,9 +464,9 @@ def test_form_labels_a_capped_floor_as_a_ceiling(client):
     form = {"subject_kind": "enterprise", "action": "calculate",
             "e0_type": "export_credit_insurance", "e0_date": "2025-09-30", "e0_premium": "2000000"}
     html = result_section(client.post("/calc", data=form).text)
-    assert '<div class="amount">最高可得 1000000.00 元</div>' in html
-    assert "不低于 1000000.00" not in html
-    assert re.search(r'class="total total-ceiling">最高可得 <strong>1000000.00</strong> 元', html)
+    assert '<div class="amount">最高可得 1,000,000.00 元</div>' in html
+    assert "不低于 1,000,000.00" not in html
+    assert re.search(r'class="total total-ceiling">最高可得 <strong>1,000,000.00</strong> 元', html)
     assert "total-floor" not in html
 
 
@@ -492,7 +493,7 @@ def test_form_counts_benefits_whose_amount_another_policy_sets(client):
             "e1_type": "high_tech_recognition", "e1_date": "2025-05-01", "e1_recognition": "首次认定"}
     html = result_section(client.post("/calc", data=form).text)
     assert '<p class="total total-by_measure">另有 <strong>1</strong> 项金额按相关政策执行(不计入上列金额)</p>' in html
-    assert re.search(r'class="total total-ceiling">最高可得 <strong>200000.00</strong> 元', html)
+    assert re.search(r'class="total total-ceiling">最高可得 <strong>200,000.00</strong> 元', html)
     data = post_case(client, case({"id": "b1", "type": rule.spec.event, "date": "2025-05-01"})).json()
     assert data["by_measure"] == 1 and set(data["totals"].values()) == {"0.00"}
     assert data["entitlements"][0]["verdict"] == "by_measure" and data["entitlements"][0]["amount"] is None

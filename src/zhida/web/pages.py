@@ -1,20 +1,20 @@
-"""The server-rendered pages: the calculator in Simplified Chinese (`?lang=zh-Hant` for Traditional), and /docs.
+"""The calculator pages: choose a subject kind, add dated events, read the result, share its link.
 
-    GET  /             choose a subject kind
-    GET  /calc         the calculator form for one kind
-    POST /calc         add or remove an event row, switch script, or calculate
-    GET  /docs         Swagger UI from the app's own static files (static/swagger), offline
+    GET  /                     choose a subject kind
+    GET  /calc?subject=KIND    the calculator form for one kind; with its fields in the query
+                               (e0_type, e0_date, e0_<field>, …) and action=add / remove:N the
+                               form with one row more or less, with action=calculate the result
+    POST /calc                 an older form's post: answered with 303 to the same GET address
+    GET  /docs                 Swagger UI from the app's own static files (static/swagger), offline
 
-The form is plain HTML: each button posts the whole form back and the server
-re-renders it (one more event row, or the result under the form); checking,
-computing and rendering a post run in the worker thread, as the API's cases do.
-A page is rendered in Simplified; for Traditional the whole page is converted, and
-`_Keeper` holds back what must stay as it is: what the user typed and the clause
-quoted from the document. `render` is shared with the error pages (zhida.web.server).
-
-Templates and static files are package files of zhida.web (templates/*.html, static/*),
-found through importlib.resources; the pages and /docs use no inline script or style and
-load nothing from outside the app.
+Everything a calculation needs is in its address, so a result can be bookmarked, reloaded and
+shared (the page shows its link). The form is plain HTML sent with GET (`novalidate`: the server's
+Chinese messages, never the browser's bubbles); add and remove answer with a 303 to the tidy
+address of the new form. Money fields accept what zhida.engine.money_text reads (300,000, 30万,
+0.3亿) and show the amount read back in 元 and 万元 beside the field: rendered by the server, and
+kept up to date while typing by static/calc.js. Checking, computing and rendering run in a worker
+thread, as the API's cases do. The 简/繁 switch is the site's (/lang, a cookie), and the page is
+converted whole (site.render); what the user typed and the quoted clause are kept as they are.
 """
 
 from __future__ import annotations
@@ -22,27 +22,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from starlette.datastructures import FormData
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from zhida.engine.calculate import SUMMED, VERDICTS, calculate
 from zhida.engine.case import CaseError, case_from_data
 from zhida.engine.evaluate import EvaluationError
+from zhida.engine.money_text import FORMS, MoneyProblem, describe, parse_money
 from zhida.engine.output import result_to_dict
 from zhida.rules.model import EventType, FieldType
 from zhida.rules.pack import Pack
 from zhida.web.catalogue import Catalogue, clause_text
-from zhida.web.site import lang_of as _lang
-from zhida.web.site import page_lang
-from zhida.web.site import render
+from zhida.web.site import page_lang, render
 
 MAX_EVENTS = 5  # event rows one calculator form holds
 KIND_LABELS = {kind.value: label for kind, label in VERDICTS.items()}
 # The sub-totals of a result, each a sum of one verdict only (DESIGN.md: sums never mix kinds).
 TOTAL_LABELS = {"ceiling": "最高可得", "floor": "至少", "exact": "应得", "tax": "节税"}
+NUMERIC = (FieldType.MONEY, FieldType.NUMBER, FieldType.INTEGER)
 
 
 # --------------------------------------------------------------------------- calculator
@@ -64,6 +64,33 @@ class Row:
         return self.type.title
 
 
+@dataclass
+class Form:
+    """The calculator form as the address holds it: subject kind and name, event rows, the action asked."""
+
+    kind: str
+    name: str
+    rows: list[Row]
+    action: str = ""
+
+    def query(self, action: str = "") -> list[tuple[str, str]]:
+        """The address of this form (with `action`): the same pairs always, so it is canonical."""
+        pairs = [("subject", self.kind)] + ([("name", self.name)] if self.name else [])
+        for index, row in enumerate(self.rows):
+            pairs += [(f"e{index}_type", row.type.name), (f"e{index}_date", row.date)]
+            for f in row.type.fields:
+                value = row.values[f.name]
+                if f.type is not FieldType.FLAG:
+                    pairs.append((f"e{index}_{f.name}", str(value)))
+                elif value:
+                    pairs.append((f"e{index}_{f.name}", "1"))
+        return pairs + ([("action", action)] if action else [])
+
+
+class FormError(ValueError):
+    pass
+
+
 def _blank_row(event: EventType, date: str) -> Row:
     values: dict[str, str | bool] = {}
     for f in event.fields:
@@ -82,19 +109,18 @@ def _clean(value: Any) -> str:
     return _UNSAFE.sub("", str(value)).strip() if value is not None else ""
 
 
-class FormError(ValueError):
-    pass
-
-
-def _read_form(pack: Pack, form) -> tuple[str, str, list[Row]]:
-    kind = _clean(form.get("subject_kind"))
+def _read_form(pack: Pack, data: Any) -> Form:
+    """The form from an address's query (or an older form's post, whose names it also reads)."""
+    kind = _clean(data.get("subject") or data.get("subject_kind"))
     if kind not in pack.subjects:
         known = "、".join(f"{key}({title})" for key, title in pack.subjects.items())
+        if not kind:
+            raise FormError(f"请先选择主体类型({'、'.join(pack.subjects.values())})")
         raise FormError(f"未知的主体类型 {kind!r};可选:{known}")
-    name = _clean(form.get("subject_name"))
+    name = _clean(data.get("name") or data.get("subject_name"))
     rows: list[Row] = []
     for index in range(MAX_EVENTS):
-        type_name = form.get(f"e{index}_type")
+        type_name = data.get(f"e{index}_type")
         if type_name is None:
             break
         event = pack.events.get(_clean(type_name))
@@ -103,120 +129,139 @@ def _read_form(pack: Pack, form) -> tuple[str, str, list[Row]]:
         values: dict[str, str | bool] = {}
         for f in event.fields:
             key = f"e{index}_{f.name}"
-            if f.type is FieldType.FLAG:
-                values[f.name] = form.get(key) is not None
-            else:
-                values[f.name] = _clean(form.get(key))
-        rows.append(Row(event, _clean(form.get(f"e{index}_date")), values))
-    return kind, name, rows
+            values[f.name] = data.get(key) is not None if f.type is FieldType.FLAG else _clean(data.get(key))
+        rows.append(Row(event, _clean(data.get(f"e{index}_date")), values))
+    return Form(kind, name, rows, _clean(data.get("action")))
 
 
-def _case_data(kind: str, name: str, rows: list[Row]) -> dict[str, Any]:
+def _case_data(form: Form) -> dict[str, Any]:
     events = []
-    for index, row in enumerate(rows, start=1):
+    for index, row in enumerate(form.rows, start=1):
         item: dict[str, Any] = {"id": f"e{index}", "type": row.type.name, "date": row.date or None}
         for f in row.type.fields:
             value = row.values[f.name]
             item[f.name] = value if f.type is FieldType.FLAG else (value or None)  # "" -> missing
         events.append(item)
-    return {"subject": {"id": "S1", "kind": kind, "name": name or "申请主体"}, "events": events}
+    return {"subject": {"id": "S1", "kind": form.kind, "name": form.name or "申请主体"}, "events": events}
 
 
 @pages.get("/", response_class=HTMLResponse)
-async def index(request: Request, lang: str | None = None) -> HTMLResponse:
+async def index(request: Request) -> HTMLResponse:
     catalogue: Catalogue = request.app.state.catalogue
-    return render(request, "index.html", {"lang": page_lang(request), "kinds": catalogue.kinds})
+    return render(request, "index.html", {"kinds": catalogue.kinds})
+
+
+@pages.get("/calc", response_class=HTMLResponse)
+async def calc_page(request: Request) -> Response:
+    limiter = request.app.state.compute_limiter
+    return await anyio.to_thread.run_sync(answer, request, limiter=limiter)
+
+
+@pages.post("/calc", response_class=HTMLResponse)
+async def calc_post(request: Request) -> Response:
+    """A form posted by an older page: the same form at its GET address (the script switch by /lang)."""
+    data = await request.form()  # BodyLimit stops the read at MAX_BODY_BYTES
+    pack: Pack = request.app.state.pack
+    try:
+        form = _read_form(pack, data)
+    except FormError as error:
+        catalogue: Catalogue = request.app.state.catalogue
+        return render(request, "index.html", {"kinds": catalogue.kinds, "error": str(error)}, 422)
+    keep = [(key, _clean(data.get(key))) for key in ("new_type", "lang") if data.get(key)]
+    switch = _clean(data.get("switch_lang"))
+    if switch:
+        again = form.query("calculate" if data.get("shown") else "")
+        return RedirectResponse("/lang?" + urlencode({"to": switch, "next": "/calc?" + urlencode(again)}), 303)
+    return RedirectResponse("/calc?" + urlencode(form.query(form.action) + keep), 303)
+
+
+def answer(request: Request) -> Response:
+    """One GET of the calculator: the form, a row more or less (303 to its address), or the result."""
+    pack: Pack = request.app.state.pack
+    catalogue: Catalogue = request.app.state.catalogue
+    query = request.query_params
+    try:
+        form = _read_form(pack, query)
+    except FormError as error:
+        return render(request, "index.html", {"kinds": catalogue.kinds, "error": str(error)}, 422)
+    lang = [("lang", query["lang"])] if "lang" in query else []  # an address's own script stays with it
+    if form.action == "add":
+        event = pack.events.get(_clean(query.get("new_type")))
+        if event is None or form.kind not in event.subjects:
+            return _calc_page(request, form, error=f"请选择{pack.subjects[form.kind]}适用的事件类型", status=422)
+        if len(form.rows) >= MAX_EVENTS:
+            return _calc_page(request, form, error=f"一次最多计算 {MAX_EVENTS} 个事件", status=422)
+        form.rows.append(_blank_row(event, catalogue.default_date))
+        return RedirectResponse("/calc?" + urlencode(form.query() + lang), 303)
+    if form.action.startswith("remove:"):
+        position = form.action.removeprefix("remove:")
+        if position.isdigit() and int(position) < len(form.rows):
+            del form.rows[int(position)]
+        return RedirectResponse("/calc?" + urlencode(form.query() + lang), 303)
+    if form.action != "calculate":
+        return _calc_page(request, form)
+    asked = [pair for pair in parse_qsl(request.url.query, keep_blank_values=True) if pair[0] != "lang"]
+    if asked != form.query("calculate"):  # the tidy address, to bookmark and share
+        return RedirectResponse("/calc?" + urlencode(form.query("calculate") + lang), 303)
+    if not form.rows:
+        return _calc_page(request, form, error="请先添加至少一个事件", status=422)
+    try:
+        result = calculate(pack, case_from_data(_case_data(form), pack, "表单"))
+    except (CaseError, EvaluationError) as error:
+        return _calc_page(request, form, error=_form_message(str(error), form.rows), status=422)
+    return _calc_page(request, form, result=_result_view(request, result, form.rows))
 
 
 def _calc_page(
-    request: Request,
-    kind: str,
-    name: str,
-    rows: list[Row],
-    lang: str,
-    *,
-    error: str | None = None,
-    result: dict[str, Any] | None = None,
-    status: int = 200,
+    request: Request, form: Form, *, error: str | None = None, result: dict[str, Any] | None = None, status: int = 200
 ) -> HTMLResponse:
     catalogue: Catalogue = request.app.state.catalogue
+    share = "/calc?" + urlencode(form.query("calculate"))
     return render(
         request,
         "calc.html",
         {
-            "lang": lang,
-            "kind": kind,
-            "kind_name": request.app.state.pack.subjects[kind],
-            "subject_name": name,
-            "rows": rows,
-            "choices": catalogue.kinds[kind],
+            "kind": form.kind,
+            "kind_name": request.app.state.pack.subjects[form.kind],
+            "subject_name": form.name,
+            "rows": form.rows,
+            "readback": _readback(form.rows),
+            "choices": catalogue.kinds[form.kind],
             "max_events": MAX_EVENTS,
             "error": error,
             "result": result,
+            "share_path": share,
+            "share_url": str(request.base_url).rstrip("/") + share,
+            "explicit_lang": request.query_params.get("lang"),
+            "forms": FORMS,
             "FieldType": FieldType,
         },
         status,
     )
 
 
-@pages.get("/calc", response_class=HTMLResponse)
-async def calc_form(request: Request, subject: str | None = None, lang: str | None = None) -> HTMLResponse:
-    pack: Pack = request.app.state.pack
-    if subject not in pack.subjects:
-        known = "、".join(pack.subjects.values())
-        message = f"请先选择主体类型({known})" if not subject else f"未知的主体类型 {subject!r};可选:{known}"
-        catalogue: Catalogue = request.app.state.catalogue
-        return render(request, "index.html", {"lang": page_lang(request), "kinds": catalogue.kinds, "error": message}, 422)
-    return _calc_page(request, subject, "", [], page_lang(request))
-
-
-@pages.post("/calc", response_class=HTMLResponse)
-async def calc_post(request: Request) -> HTMLResponse:
-    form = await request.form()  # BodyLimit stops the read at MAX_BODY_BYTES
-    limiter = request.app.state.compute_limiter
-    return await anyio.to_thread.run_sync(answer_form, request, form, limiter=limiter)
-
-
-def answer_form(request: Request, form: FormData) -> HTMLResponse:
-    """One post of the calculator form into its page: checking, computing and rendering, in a worker thread."""
-    pack: Pack = request.app.state.pack
-    catalogue: Catalogue = request.app.state.catalogue
-    lang = _lang(_clean(form.get("switch_lang")) or _clean(form.get("lang")))
-    try:
-        kind, name, rows = _read_form(pack, form)
-    except FormError as error:
-        return render(request, "index.html", {"lang": lang, "kinds": catalogue.kinds, "error": str(error)}, 422)
-    action = _clean(form.get("action")) or ("calculate" if form.get("switch_lang") and form.get("shown") else "")
-    if action == "add":
-        event = pack.events.get(_clean(form.get("new_type")))
-        if event is None or kind not in event.subjects:
-            message = f"请选择{pack.subjects[kind]}适用的事件类型"
-            return _calc_page(request, kind, name, rows, lang, error=message, status=422)
-        if len(rows) >= MAX_EVENTS:
-            message = f"一次最多计算 {MAX_EVENTS} 个事件"
-            return _calc_page(request, kind, name, rows, lang, error=message, status=422)
-        rows.append(_blank_row(event, catalogue.default_date))
-        return _calc_page(request, kind, name, rows, lang)
-    if action.startswith("remove:"):
-        position = action.removeprefix("remove:")
-        if position.isdigit() and int(position) < len(rows):
-            del rows[int(position)]
-        return _calc_page(request, kind, name, rows, lang)
-    if action != "calculate":
-        return _calc_page(request, kind, name, rows, lang)
-    if not rows:
-        return _calc_page(request, kind, name, rows, lang, error="请先添加至少一个事件", status=422)
-    try:
-        result = calculate(pack, case_from_data(_case_data(kind, name, rows), pack, "表单"))
-    except (CaseError, EvaluationError) as error:
-        return _calc_page(request, kind, name, rows, lang, error=_form_message(str(error), rows), status=422)
-    view = _result_view(request, result, rows)
-    return _calc_page(request, kind, name, rows, lang, result=view)
+def _readback(rows: list[Row]) -> dict[str, str]:
+    """What each money field that reads means, in 元 and 万元 ("300,000.00 元(30 万元)"), by input name."""
+    shown: dict[str, str] = {}
+    for index, row in enumerate(rows):
+        for f in row.type.fields:
+            text = row.values[f.name]
+            if f.type is FieldType.MONEY and isinstance(text, str) and text:
+                try:
+                    shown[f"e{index}_{f.name}"] = describe(parse_money(text))
+                except MoneyProblem:
+                    pass  # the calculation's message names the field
+    return shown
 
 
 def _form_message(message: str, rows: list[Row]) -> str:
-    """A case error in the words of the form: 事件 e2 -> 第 2 个事件(类型)."""
+    """A case error in the words of the form: 事件 e2 的字段 premium(保费) -> 第 2 个事件(类型)的“保费”."""
     message = message.removeprefix("表单: ")
+    for row in rows:
+        for f in row.type.fields:
+            message = message.replace(f" 的字段 {f.name}({f.title})", f"的“{f.title}”")
+            message = message.replace(f"缺少字段 {f.name}({f.title})", f"缺少“{f.title}”")
+    message = message.replace(" 的字段 date", "的发生日期").replace("缺少字段 date", "缺少发生日期")
 
     def name(match: re.Match) -> str:
         index = int(match[1])
