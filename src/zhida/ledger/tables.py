@@ -266,7 +266,11 @@ class Award(Base):
     `year` and `carrier` are what the annual caps count by; `area` and `county` what budgets do."""
 
     __tablename__ = "awards"
-    __table_args__ = (Index("ix_awards_subject_year", "subject_id", "year"),)
+    __table_args__ = (
+        Index("ix_awards_subject_year", "subject_id", "year"),
+        # Lists by status, newest or oldest first: the 公示 list, release_due, finance's failures (0005).
+        Index("ix_awards_status_id", "status", "id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), unique=True)
     proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id"), unique=True)
