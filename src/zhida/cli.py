@@ -353,12 +353,13 @@ def match(
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
             task = bar.add_task("匹配中", total=100)
-            writing = bar.add_task("写入 Excel", total=None, visible=False)
+            writing: list = []  # the Excel task, added when writing starts (its clock starts then)
 
             def written(rows: int, total: int) -> None:
                 # Excel is written row by row after the query (a million rows take seconds): show it
-                bar.update(writing, visible=True, completed=rows, total=max(total, 1),
-                           description=f"写入 Excel {rows:,}/{total:,} 行")
+                if not writing:
+                    writing.append(bar.add_task("写入 Excel", total=max(total, 1)))
+                bar.update(writing[0], completed=rows, description=f"写入 Excel {rows:,}/{total:,} 行")
 
             summary = run_match(pack, subjects, events, out, lambda value: bar.update(task, completed=value), memory_limit,
                                 written)

@@ -326,6 +326,8 @@ def _write_excel(
     keys = header[:at_rule] + ["title"] + header[at_rule:]
     sheet.append([COLUMN_TITLES.get(key, key) for key in keys])
     number = 1
+    if written:
+        written(0, rows)
     while batch := result.fetchmany(10_000):
         for row in batch:
             number += 1
@@ -345,8 +347,10 @@ def _write_excel(
                 if name == "rule":
                     cells.append(titles.get(row[at_rule - 1], ""))
             sheet.append(cells)
-        if written:
-            written(number - 1, rows)
+            if written and number % 1000 == 1:
+                written(number - 1, rows)
+    if written:
+        written(rows, rows)
     workbook.save(path)
 
 
