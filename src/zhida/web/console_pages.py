@@ -26,7 +26,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -38,6 +38,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhida.engine.calculate import VERDICTS
+from zhida.engine.money_text import describe
 from zhida.ledger import budgets, proposals, review, subjects, targets
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role
@@ -60,8 +61,6 @@ PROPOSAL_STATUSES = {"proposed": "待确认", "confirmed": "已确认", "dismiss
 DECISIONS = {"approve": "核准", "reject": "驳回", "return": "退回补正"}
 SOURCE_NAMES = {"declared": "主体申报", "imported": "登记导入", "confirmed": "部门确认"}
 LEVEL_CLASS = {"70%": "warn70", "90%": "warn90"}
-UNITS = {"万": Decimal(10) ** 4, "萬": Decimal(10) ** 4, "亿": Decimal(10) ** 8, "億": Decimal(10) ** 8}
-NUMBER = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?")
 MAX_REASON = 2000
 BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")  # the ledger keeps UTC; people read Beijing time
 
@@ -151,53 +150,17 @@ async def _form_then(request: Request, handler: Callable[..., Response], **kwarg
 
 
 def read_amount(text: str, field: str = "核定金额") -> Decimal:
-    """An amount typed as 300000, 300,000, 30万 / 30萬 or 0.3亿, in 元 to the 分; else Refused(422) naming the field.
-
-    Uses zhida.engine.money_text.read_money when it exists (the project's one reading of money);
-    until then, the unit words here and the API's decimal check (web/access.money)."""
-    try:
-        from zhida.engine.money_text import read_money  # type: ignore[import-not-found]
-    except ImportError:
-        read_money = None
-    if read_money is not None:
-        return _with_read_money(read_money, text, field)
-    raw = (text or "").strip().replace(" ", "").removesuffix("元")
-    factor = Decimal(1)
-    if raw[-1:] in UNITS:
-        factor, raw = UNITS[raw[-1]], raw[:-1]
-    if factor != 1:
-        if not NUMBER.fullmatch(raw):
-            raise Refused(422, _money_message(field, text))
-        value = Decimal(raw) * factor
-        if value != value.quantize(Decimal("0.01")):
-            raise Refused(422, f"{field}: 金额最多精确到分,{text} 不是整分")
-        raw = f"{value.quantize(Decimal('0.01'))}"
-    try:
-        return access.money(raw, field)
-    except Refused:
-        raise Refused(422, _money_message(field, text)) from None
-
-
-def _with_read_money(read_money: Callable[..., Any], text: str, field: str) -> Decimal:
-    try:
-        value = read_money(text, field)
-    except Refused:
-        raise
-    except (ValueError, InvalidOperation, ArithmeticError) as error:
-        raise Refused(422, str(error) or _money_message(field, text)) from None
-    return Decimal(value).quantize(Decimal("0.01"))
-
-
-def _money_message(field: str, text: str) -> str:
-    return f"{field}: 请填写金额,如 300000、300,000、30万 或 0.3亿(元,最多两位小数),而不是「{text}」"
+    """An amount typed as 300000, 300,000, 30万 / 30萬 or 0.3亿, in 元 to the 分 (zhida.engine.money_text,
+    through the API's reader web/access.money); else Refused(422) naming the field. Not above zero: 422."""
+    value = access.money(text, field)
+    if value <= 0:
+        raise Refused(422, f"{field}:须大于 0;不予支持的申请请驳回")
+    return value
 
 
 def readback(value: Decimal | None) -> str:
     """An amount read back for the person who typed it: 300,000.00 元(30 万元)."""
-    if value is None:
-        return ""
-    wan = (value / 10000).normalize()
-    return f"{value:,.2f} 元({wan:f} 万元)"
+    return "" if value is None else describe(value)
 
 
 # --------------------------------------------------------------------------- budgets, read without locks
