@@ -81,7 +81,8 @@ def test_keep_profile_see_candidates_apply_and_track(base, browser, invoice, wid
     # Nothing wider than the screen on a phone (tables scroll inside their .table-wrap).
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     # 市科技局 approves 120,000 (within 最高 150,000) through its API: the award goes on 兑前公示.
-    decided = ledger.post("kejiju", f"/api/v1/applications/{found[1]}/decision", {"decision": "approve", "amount": "120000"})
+    decided = ledger.post("kejiju", f"/api/v1/applications/{found[1]}/decision",
+                          {"decision": "approve", "amount": "120000"})
     assert decided.status_code == 200, decided.text
     page.goto(f"{base}/me/applications/{found[1]}")
     assert "公示中" in page.locator(".decision").inner_text()

@@ -1,4 +1,5 @@
-"""Self-service for an enterprise, incubator or resident: profile, candidates, applying with attachments, status; and the public 兑前公示 list.
+"""Self-service for an enterprise, incubator or resident: profile, candidates, applying with attachments,
+status; and the public 兑前公示 list.
 
     GET  /me                                 the subject, its profile in short, every candidate benefit
     GET  /me/profile | POST /me/profile      the facts the rules read, and new values declared
@@ -71,7 +72,8 @@ PAID = "已兑现"
 MAX_TEXT = 200  # a profile value is at most this long (tables.ProfileFact.value)
 ACCEPT = ",".join(ATTACHMENT_TYPES)
 MONEY_HINT = "单位元,可写 300000 或 300,000" + ("、30万、0.3亿" if _read_money_text is not None else "")
-ATTACHMENT_HINT = f"可上传 {'、'.join(s.lstrip('.').upper() for s in ATTACHMENT_TYPES)} 文件,合计不超过 {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB"
+ATTACHMENT_HINT = (f"可上传 {'、'.join(s.lstrip('.').upper() for s in ATTACHMENT_TYPES)} 文件,"
+                   f"合计不超过 {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
 
 
 # --------------------------------------------------------------------------- who is asking
@@ -334,9 +336,11 @@ def _save_profile(request: Request, form: FormData) -> Response:
         facts = read_fields(fields, form, required=False)
         if not facts:
             raise Refused(422, "请至少填写一项新的数值")
-        guarded(request, form, who, lambda session: (201, [
-            fact.id for fact in subjects.record_facts(session, state.pack, who.actor, who.actor.subject_id, facts, as_of)
-        ]))
+        def work(session):
+            added = subjects.record_facts(session, state.pack, who.actor, who.actor.subject_id, facts, as_of)
+            return 201, [fact.id for fact in added]
+
+        guarded(request, form, who, work)
     except Refused as refusal:
         return _profile(request, who, typed(form), refusal.message, refusal.status)
     return redirect("/me/profile?saved=1")
@@ -447,8 +451,8 @@ def my_applications(request: Request) -> HTMLResponse:
     with reading(state.factory) as session:
         rows = review.applications(session, who.actor, limit=500)
         awards = {award.application_id: award for award, _ in review.awards(session, who.actor, limit=500)}
-    shown = [ApplicationRow(row, _title(state.pack, row.rule_id), status_name(row, awards.get(row.id)), awards.get(row.id))
-             for row in rows]
+    shown = [ApplicationRow(row, _title(state.pack, row.rule_id), status_name(row, awards.get(row.id)),
+                            awards.get(row.id)) for row in rows]
     return _page(request, "me_applications.html", {"viewer": who, "rows": shown, "paid": PAID})
 
 
@@ -516,7 +520,7 @@ def _application_context(request: Request, who: Viewer, application_id: str) -> 
                   for name, value in row.event_values.items() if name != "date"],
         "verdict": VERDICTS[Kind(row.verdict)] if row.verdict else "",
         "steps": history(row, award, objections, payments),
-        "award_status": (PAID if award and award.status == "paid" else review.STATUS_NAMES[award.status]) if award else "",
+        "award_status": "" if award is None else PAID if award.status == "paid" else review.STATUS_NAMES[award.status],
         "open": row.status in review.OPEN, "returned": row.status == "returned",
         "typed": {"date": row.event_date.isoformat(), **{k: str(v).lower() if isinstance(v, bool) else str(v)
                                                           for k, v in row.event_values.items()}},
