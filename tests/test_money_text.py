@@ -219,7 +219,8 @@ def test_a_date_that_does_not_exist_in_yaml(tmp_path):
     # loader keeps it as text, so the field that names it refuses it.
     path = tmp_path / "case.yaml"
     path.write_text("subject: {id: E1, kind: enterprise}\nevents:\n"
-                    "  - id: v1\n    type: innovation_voucher\n    date: 2025-02-30\n    service_fee: 30万\n", encoding="utf-8")
+                    "  - id: v1\n    type: innovation_voucher\n    date: 2025-02-30\n    service_fee: 30万\n",
+                    encoding="utf-8")
     with pytest.raises(ValueError, match="事件 v1 的字段 date: 日期格式须为 YYYY-MM-DD,且须为存在的日期,收到 '2025-02-30'"):
         load_case(path, PACK)
     result = runner.invoke(cli, ["calc", str(path)])
@@ -229,7 +230,8 @@ def test_a_date_that_does_not_exist_in_yaml(tmp_path):
 
 
 def test_the_case_reader_gives_the_same_value_for_every_form():
-    values = {fee: case_from_data(voucher(fee), PACK).events[0].values["service_fee"] for fee in ("30万", "300,000", "30萬元")}
+    forms = ("30万", "300,000", "30萬元")
+    values = {fee: case_from_data(voucher(fee), PACK).events[0].values["service_fee"] for fee in forms}
     assert set(values.values()) == {Decimal("300000")}
 
 

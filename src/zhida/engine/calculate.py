@@ -148,7 +148,8 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, tally: CapUse
     event_type = pack.events[event.type]
     trace = [f"事件 {event.id}:{event.date.isoformat()} {event_type.title}"]
     for event_field in event_type.fields:
-        trace.append(f"  {event_field.title} = {_show(event.values[event_field.name], event_field.type, event_field.unit)}")
+        shown = _show(event.values[event_field.name], event_field.type, event_field.unit)
+        trace.append(f"  {event_field.title} = {shown}")
     if rule.when.text.upper() != "TRUE":
         trace.append(f"条件 {titled(rule.when, event_type)}:{filled(rule.when, event_type, event.values)} → 成立")
     outside = _outside_validity(rule, event_type, event)

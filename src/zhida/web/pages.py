@@ -36,7 +36,7 @@ from zhida.engine.output import result_to_dict
 from zhida.rules.model import EventType, FieldType
 from zhida.rules.pack import Pack
 from zhida.web.catalogue import Catalogue, clause_text
-from zhida.web.site import page_lang, render
+from zhida.web.site import render
 
 MAX_EVENTS = 5  # event rows one calculator form holds
 KIND_LABELS = {kind.value: label for kind, label in VERDICTS.items()}
