@@ -272,14 +272,15 @@ def test_migration_0003_fills_the_totals_from_the_awards(ledger_url, pack):
             ]
             connection.execute(sa.insert(t.Award), [
                 {"subject_id": FIRMS[NANXUN if county == NANXUN else WUXING], "rule_id": rule, "article": 1,
-                 "area": area, "department": "市科技局", "county": county, "year": 2025, "verdict": "ceiling",
+                 "area": area, "department": "市科技局", "county": county, "year": 2025, "verdict": "tax" if rule == "software-two-three" else "ceiling",
                  "cash": cash, "amount": None if amount is None else D(amount), "clause": "", "trace": [],
                  "status": status, "decided_by": 1, "decided_at": now}
                 for rule, area, county, cash, amount, status in rows])
         upgrade(engine)
         with transaction(sessions(engine)) as session:
             kept = {(row.area, row.rule_id, row.county): (row.committed, row.paid) for row in session.scalars(select(t.Budget))}
-            assert budgets.recount(session) == []
+            assert budgets.recount(session) == []  # budget rows (0003) and award sums (0006) alike
+            grouped = sums(session)
     finally:
         engine.dispose()
     assert kept == {
@@ -289,3 +290,59 @@ def test_migration_0003_fills_the_totals_from_the_awards(ledger_url, pack):
         (1, "", WUXING): (D("1300000.27"), D("1000000.01")),  # 1,000,000.01 + 300,000.25 + 0.01
         (2, "", ""): (D("1000.00"), D("0.00")),
     }
+    # migration 0006: one row per group of awards; the software tax saving (paid) counts as tax
+    assert grouped[(1, "市科技局", NANXUN, "lab-new")] == (D("0.99"), D("0.00"), D("0.00"))  # cancelled 250,000.50 released
+    assert grouped[(1, "市科技局", WUXING, "plan-key-rd")] == (D("300000.26"), D("0.00"), D("0.00"))  # 300,000.25 + 0.01
+    assert grouped[(1, "市科技局", "", "plan-key-rd")] == (D("7.00"), D("0.00"), D("0.00"))  # no county
+    assert grouped[(1, "市科技局", WUXING, "software-two-three")] == (D("0.00"), D("0.00"), D("12345.67"))
+    assert grouped[(1, "市科技局", WUXING, "rd-intensity-list")] == (D("0.00"), D("0.00"), D("0.00"))
+
+
+def sums(session) -> dict[tuple[int, str, str, str], tuple[Decimal, Decimal, Decimal]]:
+    """AwardSum as kept: (area, department, county, rule) -> (committed, paid, tax)."""
+    rows = session.scalars(select(t.AwardSum).execution_options(populate_existing=True))
+    return {(row.area, row.department, row.county, row.rule_id): (row.committed, row.paid, row.tax) for row in rows}
+
+
+def test_award_sums_follow_every_status_change_and_feed_the_report(ledger, pack):
+    factory, actors = ledger
+    keji, finance = actors["keji"], actors["finance"]
+    with transaction(factory) as session:
+        a1 = grant(session, pack, keji, "lab-new", WUXING, "1000000.01").id
+        a2 = grant(session, pack, keji, "lab-new", WUXING, "250000.50").id
+        grant(session, pack, keji, "talent-self-review", WUXING, "", verdict="qualification")
+    with transaction(factory) as session:
+        # both lab-new awards are one group: 1,000,000.01 + 250,000.50 = 1,250,000.51 committed
+        assert sums(session) == {
+            (1, "市科技局", WUXING, "lab-new"): (D("1250000.51"), D("0.00"), D("0.00")),
+            (1, "市科技局", WUXING, "talent-self-review"): (D("0.00"), D("0.00"), D("0.00")),  # a group with no cash
+        }
+        upheld = review.object_to(session, actors["admin"], a2, "该企业不在本区经营", today=GRANTED)
+    with transaction(factory) as session:
+        review.resolve_objection(session, keji, upheld.id, True, "核实属实,撤销")
+        batch = make_batch(session, finance, today=AFTER_PUBLICITY)
+        payment = session.scalars(select(t.Payment).where(t.Payment.batch_id == batch.id, t.Payment.award_id == a1)).one()
+        mark(session, finance, payment.id, True)
+    with transaction(factory) as session:
+        # a2 cancelled (released), a1 paid: 1,000,000.01 committed and paid
+        assert sums(session)[(1, "市科技局", WUXING, "lab-new")] == (D("1000000.01"), D("1000000.01"), D("0.00"))
+        report = budgets.budget_report(session, pack)
+        [area_one] = [row for row in report.areas if row.key == "1"]
+        assert (area_one.committed, area_one.paid) == (D("1000000.01"), D("1000000.01"))
+        assert budgets.recount(session) == []
+
+
+def test_recount_names_award_sums_edited_past_zhida(ledger, pack):
+    factory, actors = ledger
+    with transaction(factory) as session:
+        grant(session, pack, actors["keji"], "lab-new", WUXING, "1000.00")
+    with transaction(factory) as session:
+        session.execute(update(t.AwardSum).values(committed=D("999.99")))
+    with transaction(factory) as session:
+        [problem] = budgets.recount(session)
+    assert str(problem) == (f"award_sums:1/市科技局/{WUXING}/lab-new: 市科技局{WUXING}规则 lab-new 的奖励合计与逐笔重算不符:"
+                            "已承诺记为 999.99 元,重算为 1,000.00 元;已拨付记为 0.00 元,重算为 0.00 元;"
+                            "节税记为 0.00 元,重算为 0.00 元")
+    with transaction(factory) as session:
+        budgets.rebuild_sums(session)
+        assert budgets.recount(session) == []

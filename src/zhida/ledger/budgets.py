@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from zhida.ledger import audit
@@ -122,22 +122,43 @@ def paid(session: Session, area: int, rule_id: str | None = None, county: str | 
 
 def move(session: Session, award: t.Award, old_status: str | None, new_status: str) -> None:
     """Carry one award's change of status (None: just granted) into the running totals of the area
-    row and the rule and county allocation rows it counts against, in the caller's transaction.
+    row and the rule and county allocation rows it counts against, and into its group's sums
+    (AwardSum), in the caller's transaction.
 
     Call it at every status change of an award, before audit.record (the audit head is locked
     last). A change that moves no money (publicity → held → payable → in_batch, failed → in_batch)
     touches no row and takes no lock."""
     if old_status in t.PAID_STATUSES and new_status not in t.PAID_STATUSES:
         raise ValueError(f"award {award.id}: a paid award never un-pays ({old_status} -> {new_status})")
-    if not award.cash or award.amount is None:
-        return
     committed_by = _counts(new_status, t.COMMITTED_STATUSES) - _counts(old_status, t.COMMITTED_STATUSES)
     paid_by = _counts(new_status, t.PAID_STATUSES) - _counts(old_status, t.PAID_STATUSES)
-    if not committed_by and not paid_by:
+    amount = award.amount if award.amount is not None else ZERO
+    if award.cash and award.amount is not None and (committed_by or paid_by):
+        for row in _counted_rows(session, award.area, award.rule_id, award.county):
+            row.committed += committed_by * award.amount
+            row.paid += paid_by * award.amount
+    if award.cash:
+        _add_to_sums(session, award, committed_by * amount, paid_by * amount, ZERO, new=old_status is None)
+    else:
+        tax_by = committed_by * amount if award.verdict == TAX_VERDICT else ZERO
+        _add_to_sums(session, award, ZERO, ZERO, tax_by, new=old_status is None)
+
+
+def _add_to_sums(session: Session, award: t.Award, committed_by: Decimal, paid_by: Decimal, tax_by: Decimal,
+                 *, new: bool) -> None:
+    """The award's group row of AwardSum, moved by these amounts (made when its first award is)."""
+    if not (committed_by or paid_by or tax_by or new):
         return
-    for row in _counted_rows(session, award.area, award.rule_id, award.county):
-        row.committed += committed_by * award.amount
-        row.paid += paid_by * award.amount
+    key = (t.AwardSum.area == award.area, t.AwardSum.department == award.department,
+           t.AwardSum.county == (award.county or ""), t.AwardSum.rule_id == award.rule_id)
+    row = session.scalar(select(t.AwardSum).where(*key).with_for_update())
+    if row is None:
+        row = t.AwardSum(area=award.area, department=award.department, county=award.county or "",
+                         rule_id=award.rule_id, committed=ZERO, paid=ZERO, tax=ZERO)
+        session.add(row)
+    row.committed += committed_by
+    row.paid += paid_by
+    row.tax += tax_by
 
 
 def _counts(status: str | None, statuses: tuple[str, ...]) -> int:
@@ -155,8 +176,9 @@ def _counted_rows(session: Session, area: int, rule_id: str | None, county: str 
 
 
 def recount(session: Session) -> list[audit.Problem]:
-    """Every budget row whose running committed or paid differs from the full SUM (`totals`)."""
-    problems = []
+    """Every budget row whose running committed or paid differs from the full SUM (`totals`), and
+    every group of AwardSum that differs from the grouped scan of the awards."""
+    problems = _recount_sums(session)
     for row in session.scalars(select(t.Budget).order_by(t.Budget.id)):
         counted = totals(session, row.area, row.rule_id or None, row.county or None)
         if (row.committed, row.paid) != (counted.committed, counted.paid):
@@ -166,6 +188,33 @@ def recount(session: Session) -> list[audit.Problem]:
                 f"{counted.committed:,.2f} 元;已拨付记为 {row.paid:,.2f} 元,重算为 {counted.paid:,.2f} 元",
             ))
     return problems
+
+
+def _recount_sums(session: Session) -> list[audit.Problem]:
+    kept = {(row.area, row.department, row.county or None, row.rule_id): _Sums(row.committed, row.paid, row.tax)
+            for row in session.scalars(select(t.AwardSum))}
+    counted = _scanned(session)
+    problems = []
+    for key in sorted(set(kept) | set(counted), key=lambda k: (k[0], k[1], k[2] or "", k[3])):
+        mine, full = kept.get(key, _Sums()), counted.get(key, _Sums())
+        if (mine.committed, mine.paid, mine.tax) != (full.committed, full.paid, full.tax):
+            area, department, county, rule_id = key
+            problems.append(audit.Problem(
+                f"award_sums:{area}/{department}/{county or ''}/{rule_id}",
+                f"{department}{county or ''}规则 {rule_id} 的奖励合计与逐笔重算不符:已承诺记为 {mine.committed:,.2f} 元,"
+                f"重算为 {full.committed:,.2f} 元;已拨付记为 {mine.paid:,.2f} 元,重算为 {full.paid:,.2f} 元;"
+                f"节税记为 {mine.tax:,.2f} 元,重算为 {full.tax:,.2f} 元",
+            ))
+    return problems
+
+
+def rebuild_sums(session: Session) -> None:
+    """AwardSum filled from a full scan of the awards: for rows loaded in bulk, past budgets.move."""
+    session.execute(delete(t.AwardSum))
+    for (area, department, county, rule_id), sums in _scanned(session).items():
+        session.add(t.AwardSum(area=area, department=department, county=county or "", rule_id=rule_id,
+                               committed=sums.committed, paid=sums.paid, tax=sums.tax))
+    session.flush()
 
 
 def _row_words(row: t.Budget) -> str:
@@ -553,6 +602,15 @@ def budget_report(session: Session, pack: Pack) -> Report:
 
 
 def _grouped(session: Session) -> dict[tuple[int, str, str | None, str], _Sums]:
+    """The awards' sums by (area, department, county, rule), from their running totals (AwardSum)."""
+    return {
+        (row.area, row.department, row.county or None, row.rule_id): _Sums(row.committed, row.paid, row.tax)
+        for row in session.scalars(select(t.AwardSum))
+    }
+
+
+def _scanned(session: Session) -> dict[tuple[int, str, str | None, str], _Sums]:
+    """The same sums by one grouped scan of every award: what AwardSum must always equal."""
     live = t.Award.status.in_(t.COMMITTED_STATUSES)
     cash = t.Award.cash.is_(True)
     amount = t.Award.amount

@@ -363,6 +363,25 @@ class Budget(Base):
     paid: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"), info=DERIVED)
 
 
+class AwardSum(Base):
+    """What the awards of one (area, department, county, rule) add up to: committed and paid cash,
+    and live tax savings. The budget report and the dashboard read these few hundred rows instead
+    of grouping every award (seconds at 1M awards). budgets.move keeps them in the transaction of
+    each award's change; `zhida audit verify` checks them against a full recount. Derived, so not
+    audited. County '' stands for none, so that the key is unique."""
+
+    __tablename__ = "award_sums"
+    __table_args__ = (UniqueConstraint("area", "department", "county", "rule_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area: Mapped[int] = mapped_column(Integer)
+    department: Mapped[str] = mapped_column(String(50))
+    county: Mapped[str] = mapped_column(String(20), default="")
+    rule_id: Mapped[str] = mapped_column(String(64))
+    committed: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))
+    paid: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))
+    tax: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default=text("0"))
+
+
 # --------------------------------------------------------------------------- targets and tasks
 
 
