@@ -17,6 +17,7 @@ from zhida.ledger import tables as t
 from zhida.ledger.access import Role
 from zhida.ledger.accounts import actor_of
 from zhida.ledger.database import transaction
+from zhida.ledger.identity import id_number_check, mask_identity
 from zhida.ledger.payments import make_batch, mark
 from zhida.web import self_pages
 
@@ -286,3 +287,13 @@ def test_a_by_measure_claim_and_the_traditional_script(ledger):
     assert "我的申報" in traditional and "待審核" in traditional
     page = ledger.client.get("/me", params={"lang": "zh-Hant"}).text
     assert "湖州甲科技有限公司" in page and "可以申請的政策" in page
+
+
+def test_a_residents_identity_number_is_masked_on_its_own_page(ledger):
+    person = "33050219900101123" + id_number_check("33050219900101123")  # GB 11643 check digit
+    ledger.subject(person, kind="resident", name="张三", county="吴兴区")
+    ledger.user("jumin", Role.APPLICANT, subject_id=person)
+    sign_in(ledger, "jumin")
+    page = ledger.client.get("/me").text
+    assert "张三" in page and mask_identity(person) in page and person not in page
+    assert mask_identity(person) != person
