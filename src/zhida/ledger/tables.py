@@ -272,6 +272,8 @@ class Award(Base):
         Index("ix_awards_subject_year", "subject_id", "year"),
         # Lists by status, newest or oldest first: the 公示 list, release_due, finance's failures (0005).
         Index("ix_awards_status_id", "status", "id"),
+        # The largest awards first (the dashboard): walked backwards, not sorted (0006).
+        Index("ix_awards_amount", "amount"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), unique=True)

@@ -12,17 +12,14 @@ with the vendored static/vendor/echarts/echarts.min.js. Every amount in it is an
 (budgets.report_json); the script converts to numbers only to draw. The same numbers are in the
 tables below the charts, for screen readers and for readers without JavaScript.
 
-Speed: the budget report is one grouped scan of the awards (budgets.budget_report), which at a
-million awards takes longer than a page may (bench/README.md). The payload is kept per app and
-keyed by the audit chain's head: every change of the ledger appends to that chain in its own
-transaction, so an unchanged head means unchanged figures, and a dashboard opened again between
-changes reads one row instead of the awards.
+Speed: the budget report reads the awards' running sums (tables.AwardSum, a few hundred rows
+however many awards) and the largest awards come from the amount index, so the page is computed
+afresh on every visit.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -55,37 +52,19 @@ NUMERALS = budgets.NUMERALS
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The dashboard's figures at one head of the audit chain."""
+    """The dashboard's figures as the ledger stands."""
 
-    head: str
     report: budgets.Report
     payload: dict[str, Any]
 
 
-_lock = threading.Lock()
-
-
 def snapshot(request: Request) -> Snapshot:
-    """The figures for the ledger as it is now: kept from the last request if the ledger is unchanged."""
     state = request.app.state.ledger
     with reading(state.factory) as session:
-        head = _head(session)
-        kept: Snapshot | None = getattr(request.app.state, "dashboard_snapshot", None)
-        if kept is not None and kept.head == head:
-            return kept
         report = budgets.budget_report(session, state.pack)
         board = targets.board(session, state.pack)
         payload = dashboard_json(report, board, top_awards(session, state.pack))
-    fresh = Snapshot(head, report, payload)
-    with _lock:
-        request.app.state.dashboard_snapshot = fresh
-    return fresh
-
-
-def _head(session: Session) -> str:
-    """The audit chain's last link: it changes with every change of the ledger."""
-    row = session.execute(select(t.AuditHead.seq, t.AuditHead.hash).where(t.AuditHead.id == 1)).one_or_none()
-    return "" if row is None else f"{row[0]}:{row[1]}"
+    return Snapshot(report, payload)
 
 
 def dashboard_json(report: budgets.Report, board: targets.Board, largest: list[dict[str, Any]]) -> dict[str, Any]:

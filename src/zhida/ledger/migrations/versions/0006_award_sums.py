@@ -6,6 +6,9 @@ scan (a row for every group that has an award, as the report's groups were) (cas
 Money is integer 分 on SQLite and NUMERIC(18,2) on PostgreSQL on both sides, so the raw SUMs go
 straight into the columns on either.
 
+The awards are also indexed by amount: the dashboard's largest awards walk it backwards instead of
+sorting every award.
+
 Revision ID: 0006
 Revises: 0005
 """
@@ -60,7 +63,11 @@ def upgrade() -> None:
     )
     op.execute(sums.insert().from_select(
         ["area", "department", "county", "rule_id", "committed", "paid", "tax"], grouped))
+    with op.batch_alter_table("awards") as batch_op:
+        batch_op.create_index("ix_awards_amount", ["amount"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("awards") as batch_op:
+        batch_op.drop_index("ix_awards_amount")
     op.drop_table("award_sums")
