@@ -108,11 +108,13 @@ def first_cash_rule(pack, area: int):
 
 
 def fill_running_totals(factory) -> None:
-    """The bulk-loaded awards never went through budgets.move: fill each budget row from `totals`."""
+    """The bulk-loaded awards never went through budgets.move: fill each budget row from `totals`,
+    and the award sums (what the report reads) from one grouped scan."""
     with transaction(factory) as session:
         for row in session.scalars(select(t.Budget)):
             counted = budgets.totals(session, row.area, row.rule_id or None, row.county or None)
             row.committed, row.paid = counted.committed, counted.paid
+        budgets.rebuild_sums(session)
 
 
 def load_sqlite(engine, pack, count: int) -> float:
