@@ -41,9 +41,17 @@ OVER = "超出上限:金额须小于 10^15 元(至多 999999999999999.99 元)"
 
 
 @pytest.fixture(scope="module")
-def client():
-    with TestClient(create_default_app()) as client:
+def client(tmp_path_factory):
+    # the default app opens ./zhida.db (seeding the demo on a fresh one): here, in a folder of the test's own
+    folder = tmp_path_factory.mktemp("default-app")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.delenv("DATABASE_URL", raising=False)
+        patch.setenv("ZHIDA_DEMO", "0")
+        app = create_default_app()
+    with TestClient(app) as client:
         yield client
+    app.state.ledger.factory.kw["bind"].dispose()
 
 
 def voucher(fee: str, **fields: str) -> str:
