@@ -219,8 +219,14 @@ def test_04_publicity_passes_and_the_award_becomes_payable(story):
     # ends (what make_batch, the demo seed and a daily job do on that day). Nothing else changes.
     with transaction(story.ledger.state.factory) as session:
         award = session.scalar(select(t.Award).where(t.Award.application_id == number))
-        assert award.status == "publicity" and award.publicity_until > dt.date.today() - dt.timedelta(days=1)
-        released = review.release_due(session, award.publicity_until + dt.timedelta(days=1))
+        until = award.publicity_until  # five working days: never sooner than four days from today
+        assert award.status == "publicity" and until >= dt.date.today() + dt.timedelta(days=4), until
+    assert until.isoformat() in row.inner_text()  # 公示截止, as the public list shows it
+    finance = story.pages["finance"]
+    finance.goto(story.base + "/finance")
+    assert "待拨付\n0 笔\n0.00 元" in finance.locator("section.cards").inner_text()  # in 公示: not payable
+    with transaction(story.ledger.state.factory) as session:
+        released = review.release_due(session, until + dt.timedelta(days=1))
         assert [row.id for row in released] == [award.id]
     page.goto(f"{story.base}/me/applications/{number}")
     assert "待拨付" in page.locator(".decision").inner_text()
@@ -285,6 +291,19 @@ CANVASES = """() => [...document.querySelectorAll('.chart')].map(chart => {
 })"""
 
 
+# Pixels of the committed and paid colours of static/dashboard.js (#b42318, #0e7a4d) in one chart.
+BAR_PIXELS = """id => {
+  const canvas = document.querySelector('#' + id + ' canvas');
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const found = {committed: 0, paid: 0};
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i] === 0xb4 && data[i + 1] === 0x23 && data[i + 2] === 0x18) { found.committed += 1; }
+    if (data[i] === 0x0e && data[i + 1] === 0x7a && data[i + 2] === 0x4d) { found.paid += 1; }
+  }
+  return found;
+}"""
+
+
 def test_07_leadership_sees_every_chart_drawn(story):
     story.after(5)
     page = story.pages["leader"]
@@ -294,6 +313,10 @@ def test_07_leadership_sees_every_chart_drawn(story):
     drawn = dict(page.evaluate(CANVASES))
     assert len(drawn) == 6, drawn
     assert all(isinstance(count, int) and count > 5 for count in drawn.values()), drawn
+    # and the award itself is drawn: the rules' chart holds two bars of 150,000 元 (committed, paid),
+    # far more pixels of their colours than the legend's two small swatches
+    bars = page.evaluate(BAR_PIXELS, "chart-rules")
+    assert bars["committed"] > 2000 and bars["paid"] > 2000, bars
     # the one paid award, by rule: 创新券补助 150,000.00 committed and paid
     rules = page.locator("table.data tr", has_text="创新券补助").first.inner_text()
     assert rules.count("150,000.00") >= 2, rules
@@ -306,15 +329,18 @@ def test_07_leadership_sees_every_chart_drawn(story):
 
 
 def test_08_the_script_switch(story):
-    story.after(2)
+    story.after(3)
     page = story.pages["qiye"]
     page.goto(story.base + "/me")
     assert "可以申请的政策" in main_text(page) and "创新券补助" in main_text(page)
+    # 单个企业全年最高补助20万元: 200,000 − the 150,000 granted in 2025 = 50,000 left (50% of the fees is more)
+    assert "最高可得 50,000.00 元" in page.locator("article.candidate", has_text="创新券补助").inner_text()
     page.get_by_role("link", name="繁體中文").click()
     page.wait_for_load_state()
     assert page.url == story.base + "/me"
     text = main_text(page)
     assert "可以申請的政策" in text and "創新券補助" in text and "创新券补助" not in text
+    assert "最高可得 50,000.00 元" in page.locator("article.candidate", has_text="創新券補助").inner_text()
     assert page.locator("html").get_attribute("lang") == "zh-Hant"
     story.snap(page, "me-traditional")
     page.get_by_role("link", name="简体中文").click()
