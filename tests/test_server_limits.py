@@ -295,9 +295,13 @@ def over_limit(base: str) -> httpx.Response:
 RESPONSES = {
     "index": (lambda base: httpx.get(base + "/"), 200),
     "calculator": (lambda base: httpx.get(base + "/calc", params={"subject": "enterprise"}), 200),
-    "form-result": (lambda base: httpx.post(base + "/calc", data={
+    # a result is a GET address now (shareable); the old POST answers 303 to it
+    "form-result": (lambda base: httpx.get(base + "/calc", params={
+        "subject": "enterprise", "e0_type": "high_tech_recognition",
+        "e0_date": "2025-05-01", "e0_recognition": "首次认定", "action": "calculate"}), 200),
+    "form-post": (lambda base: httpx.post(base + "/calc", data={
         "subject_kind": "enterprise", "action": "calculate", "e0_type": "high_tech_recognition",
-        "e0_date": "2025-05-01", "e0_recognition": "首次认定"}), 200),
+        "e0_date": "2025-05-01", "e0_recognition": "首次认定"}), 303),
     "health": (lambda base: httpx.get(base + "/api/v1/health"), 200),
     "docs": (lambda base: httpx.get(base + "/docs"), 200),
     "openapi": (lambda base: httpx.get(base + "/openapi.json"), 200),
