@@ -49,7 +49,7 @@ from zhida.rules.model import Kind, Rule
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
 from zhida.web import access
-from zhida.web.site import Viewer, guarded, redirect, render, signed_in_page
+from zhida.web.site import BEIJING, Viewer, guarded, local_time, redirect, render, signed_in_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,7 +62,6 @@ DECISIONS = {"approve": "核准", "reject": "驳回", "return": "退回补正"}
 SOURCE_NAMES = {"declared": "主体申报", "imported": "登记导入", "confirmed": "部门确认"}
 LEVEL_CLASS = {"70%": "warn70", "90%": "warn90"}
 MAX_REASON = 2000
-BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")  # the ledger keeps UTC; people read Beijing time
 
 
 # --------------------------------------------------------------------------- scope and shared reading
@@ -478,11 +477,6 @@ def _case(request: Request, session: Session, scope: Scope, number: int, typed: 
         readback=None,
         warnings=[],
     )
-
-
-def local_time(moment: dt.datetime) -> str:
-    """A UTC time of the ledger (naive) as Beijing time, to the minute."""
-    return moment.replace(tzinfo=dt.timezone.utc).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
 def _verdict(verdict: str | None) -> str:

@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from zhida.ledger import imports, sheets
 from zhida.ledger.access import Refused, Role
 from zhida.web.exports import download
-from zhida.web.site import Viewer, guarded, redirect, render, signed_in_page
+from zhida.web.site import guarded, redirect, render, signed_in_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,7 +75,7 @@ def _import(request: Request, form, which: str, data: bytes, filename: str):
 
 @router.get("/import/templates/{name}.{fmt}")
 def import_template(request: Request, name: str, fmt: str) -> Response:
-    _who: Viewer = signed_in_page(request, Role.REVIEWER)
+    signed_in_page(request, Role.REVIEWER)  # templates are for the departments that import
     if name not in TEMPLATE_NAMES or fmt not in ("xlsx", "csv"):
         raise Refused(404, "没有这个模板;可下载 register.xlsx、register.csv、events.xlsx、events.csv")
     pack = request.app.state.pack

@@ -237,16 +237,9 @@ def event_fields(pack: Pack, rule: Rule) -> list[EventField]:
     return list(pack.events[rule.spec.event].fields)
 
 
-BEIJING = dt.timedelta(hours=8)  # times are stored in UTC; China keeps one offset all year
-
-
-def local_time(moment: dt.datetime | None) -> str:
-    return (moment + BEIJING).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     """`render` with what these pages' templates share: the document's article labels, local times, hints."""
-    return render(request, name, {"article": article_label, "local": local_time, "money_hint": MONEY_HINT, **context},
+    return render(request, name, {"article": article_label, "money_hint": MONEY_HINT, **context},
                   status)
 
 

@@ -19,6 +19,7 @@ holds back what must stay as it is: what the user typed and the clause quoted fr
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import secrets
@@ -240,6 +241,7 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
             "switch_url": _switch_url(request, lang),
             "guard": guard,
             "money": yuan,
+            "local": local_time,
             **context,
             "lang": lang,
         }
@@ -258,6 +260,16 @@ def _quiet_viewer(request: Request) -> Viewer | None:
 def _switch_url(request: Request, lang: str) -> str:
     other = SIMPLIFIED if lang == TRADITIONAL else TRADITIONAL
     return "/lang?" + urlencode({"to": other, "next": _local_path(request)})
+
+
+BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")  # the ledger keeps UTC; people read Beijing time
+
+
+def local_time(moment: dt.datetime | None) -> str:
+    """A UTC time of the ledger (naive) as Beijing time, to the minute; '' for none."""
+    if moment is None:
+        return ""
+    return moment.replace(tzinfo=dt.timezone.utc).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
 def yuan(value: Any) -> str:
