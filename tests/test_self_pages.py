@@ -152,6 +152,11 @@ def test_apply_with_a_file_and_see_the_status(ledger):
         row = session.scalars(select(t.Attachment)).one()
         assert (row.application_id, row.filename, row.size) == (number, "发票.pdf", len(PDF))
         assert row.media_type == "application/pdf"
+    # the candidate now says the fee is claimed: while the claim waits, nothing is decided yet, so the
+    # room is still 150,000 (50% of 300,000 under the 200,000 annual cap), offered for new fees only
+    me = ledger.client.get("/me").text
+    assert f'<a href="/me/applications/{number}">申请 {number}</a>(待审核)' in me
+    assert "最高可得 150,000.00 元" in me and "同一事项不能重复申请" in me and "申请新的事项" in me
 
 
 def test_hostile_rules_ids_and_files(ledger):

@@ -255,6 +255,7 @@ def me(request: Request) -> HTMLResponse:
         facts = subjects.profile(session, subject.id)
         found = [candidate_view(state.pack, item, facts)
                  for item in subjects.candidates(session, state.pack, who.actor, subject.id)]
+        claimed = claims_by_rule(session, who)
     groups = [(label, [c for c in found if c.status == status]) for status, label in NOT_APPLICABLE.items()]
     return _page(request, "me.html", {
         "viewer": who,
@@ -265,7 +266,23 @@ def me(request: Request) -> HTMLResponse:
         "latest": max((fact.as_of for fact in facts.values()), default=None),
         "applicable": [c for c in found if c.status in APPLICABLE],
         "groups": [(label, items) for label, items in groups if items],
+        "claimed": claimed,
     })
+
+
+# An application that still stands (not withdrawn, not rejected): its rule's candidate says so.
+STANDING = ("submitted", "returned", "approved")
+
+
+def claims_by_rule(session, who: Viewer) -> dict[str, list[tuple[int, str]]]:
+    """The subject's standing applications by rule, as (id, status name): a candidate's amount is the
+    room its caps leave, so an event already claimed must not read as money still on offer."""
+    rows = [row for row in review.applications(session, who.actor, limit=500) if row.status in STANDING]
+    awards = {award.application_id: award for award, _ in review.awards(session, who.actor, limit=500)}
+    claimed: dict[str, list[tuple[int, str]]] = {}
+    for row in rows:
+        claimed.setdefault(row.rule_id, []).append((row.id, status_name(row, awards.get(row.id))))
+    return claimed
 
 
 # --------------------------------------------------------------------------- /me/profile
