@@ -25,6 +25,7 @@ from ledger_helpers import code, ledger_app
 from zhida.ledger import tables as t
 from zhida.ledger.access import Refused, Role
 from zhida.ledger.database import transaction
+from zhida.web import console_pages
 from zhida.web.console_pages import BEIJING, local_time, read_amount
 
 A = code(201)
@@ -258,6 +259,29 @@ def test_queue_filters(ledger):
         assert "没有符合条件的申请" in text_of(client.get("/console/queue").text)
 
 
+def test_queue_search_by_few_or_many_subjects_and_capped_subject_counts(ledger, monkeypatch):
+    first = voucher(ledger, "a", A)
+    second = voucher(ledger, "b", B)
+    third = high_tech(ledger)
+    with signed_in(ledger, "kejiju") as client:
+        def found(**params) -> tuple[list[int], str]:
+            page = client.get("/console/queue", params=params)
+            assert page.status_code == 200, page.text
+            return [int(n) for n in re.findall(r'<a href="/console/applications/(\d+)">', page.text)], text_of(page.text)
+
+        # Few subjects found: their applications by subject; many: the queue newest first, tested on each.
+        for limit in (console_pages.NAMED_SUBJECTS, 1, 0):
+            monkeypatch.setattr(console_pages, "NAMED_SUBJECTS", limit)
+            assert found(q="湖州")[0] == [third, second, first], limit  # both firms' names hold 湖州
+            assert found(q="甲科技")[0] == [third, first] and found(q=B)[0] == [second], limit
+            assert found(q="丙")[0] == [], limit
+        # A filter on the subject counts up to SUBJECT_COUNT_CAP only, then says "more than".
+        monkeypatch.setattr(console_pages, "SUBJECT_COUNT_CAP", 1)
+        assert "共 1 条以上" in found(q="湖州")[1] and "共 1 条 " in found(q="乙贸易")[1]
+        assert "共 1 条以上" in found(county="吴兴区")[1]
+        assert "共 3 条 " in found()[1]  # no subject filter: COUNT_CAP (10,000)
+
+
 def test_queue_pages_of_fifty(ledger):
     made = [voucher(ledger, "a", A, "100") for _ in range(53)]
     with signed_in(ledger, "kejiju") as client:
@@ -287,7 +311,10 @@ def test_home_lists_the_department_rules_and_area_budget(ledger):
         assert "1,725,000,000.00" in words and "120,000.00" in words and "1,724,880,000.00" in words
         assert "首次认定高新技术企业奖励" in words and 'href="/policy/articles/2"' in page.text
         row = re.search(r"首次认定高新技术企业奖励.*?</tr>", page.text, re.S)[0]
-        assert [c for c in re.findall(r'<td class="num">([^<]*)</td>', row)] == ["0", "1", "120,000.00"]
+        # 待审核 0 (decided), 已承诺 120,000.00 (on 公示: committed), 已拨付 0.00 (not paid yet).
+        assert [c for c in re.findall(r'<td class="num">([^<]*)</td>', row)] == ["0", "120,000.00", "0.00"]
+        voucher_row = re.search(r"创新券.*?</tr>", page.text, re.S)[0]
+        assert re.findall(r'<td class="num">([^<]*)</td>', voucher_row)[0] == "1"  # the voucher waits
         budget = text_of(client.get("/console/budget").text)
         assert "吴兴区" in budget and "120,000.00" in budget
         assert client.get("/console?department=市商务局").status_code == 200  # a reviewer stays in its own

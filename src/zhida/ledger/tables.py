@@ -208,8 +208,10 @@ class Application(Base):
     """A subject's claim of one rule for one event; the calculator's ceiling and trace kept with it."""
 
     __tablename__ = "applications"
-    # A department's queue by status, newest first: the reviewer's pending list and its count (0005).
-    __table_args__ = (Index("ix_applications_department_status_id", "department", "status", "id"),)
+    # A department's queue by status, newest first: the reviewer's pending list and its count (0005);
+    # by rule, newest first: the console's queue filtered by rule (0007).
+    __table_args__ = (Index("ix_applications_department_status_id", "department", "status", "id"),
+                      Index("ix_applications_department_rule_id", "department", "rule_id", "id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
     rule_id: Mapped[str] = mapped_column(String(64))
