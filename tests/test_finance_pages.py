@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, select
 
 from ledger_helpers import code, ledger_app
-from zhida.ledger import audit
+from zhida.ledger import audit, payments
 from zhida.ledger import tables as t
 from zhida.ledger.access import Role
+from zhida.ledger.accounts import actor_of
 from zhida.ledger.database import transaction
+from zhida.web import finance_pages
 
 A = code(201)
 B = code(202, "330503")
@@ -190,6 +193,36 @@ def test_batch_paid_failed_and_retried(ledger):
     assert "已拨付 3 笔 470,000.00 元" in text and "没有拨付失败的奖补" in text
     with transaction(ledger.state.factory) as session:
         assert audit.verify(session) == []
+
+
+def test_payable_from_both_reads_and_the_latest_failure(ledger):
+    """Payable counts awards already released (status payable) and those whose 公示 has ended, in one
+    department's row; a failure twice over shows its latest batch and reason; the batches list takes
+    the newest first (its limit before the sums)."""
+    awards = award_three(ledger)
+    end_publicity(ledger)
+    with transaction(ledger.state.factory) as session:  # 甲 released already (make_batch's first step)
+        session.get(t.Award, awards[A]).status = "payable"
+    text = cell_text(signed_in(ledger, "finance").get("/finance").text)
+    assert "待拨付 3 笔 470,000.00 元" in text and "市科技局 2 170,000.00" in text  # 120,000 + 50,000
+    with transaction(ledger.state.factory) as session:
+        finance = actor_of(session.scalar(select(t.User).where(t.User.username == "finance")))
+        first = payments.make_batch(session, finance, department="市科技局", today=dt.date.today())
+        for payment in session.scalars(select(t.Payment).where(t.Payment.batch_id == first.id)):
+            payments.mark(session, finance, payment.id, payment.award_id == awards[A], "账户已销户")
+        second = payments.retry(session, finance, [awards[B]])
+        payment = session.scalars(select(t.Payment).where(t.Payment.batch_id == second.id)).one()
+        payments.mark(session, finance, payment.id, False, "户名与账号不符")
+        shown = finance_pages.failures(session, {})
+        assert [(row["award"], row["batch"], row["reason"], row["amount"]) for row in shown] == [
+            (awards[B], second.id, "户名与账号不符", Decimal("50000.00"))]
+        latest = finance_pages.recent_batches(session, limit=1)
+        assert [(row["id"], row["count"], row["amount"], row["failed"]) for row in latest] == [
+            (second.id, 1, Decimal("50000.00"), 1)]
+    text = cell_text(signed_in(ledger, "finance").get("/finance").text)
+    assert "待拨付 1 笔 300,000.00 元" in text and "市商务局 1 300,000.00" in text and "市科技局 " not in text
+    assert "拨付失败 1 笔 50,000.00 元" in text and "已拨付 1 笔 120,000.00 元" in text
+    assert "户名与账号不符" in text and "账户已销户" not in text
 
 
 def test_only_finance_changes_payments(ledger):

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ledger_helpers import code, ledger_app
+from zhida.ledger import review
 from zhida.ledger import tables as t
 from zhida.ledger.access import Role
 from zhida.ledger.accounts import actor_of
@@ -258,6 +259,33 @@ def test_publicity_then_paid_shows_cashed(ledger):
     assert "已兑现" in listing and "120,000.00" in listing
     detail = ledger.client.get(f"/me/applications/{number}").text
     assert "已兑现" in detail and "已拨付 120,000.00 元" in detail and f"进入拨付批次 {batch.id}" in detail
+
+
+def test_publicity_comes_in_pages_with_the_filter_kept(ledger, monkeypatch):
+    """Two awards on 公示 (甲 then 乙, both 市科技局's, listed by department then id), one a page."""
+    sign_in(ledger, "qiye")
+    first = approve(ledger, applied(ledger), "120000")
+    sign_in(ledger, "yiqi")
+    second = approve(ledger, applied(ledger), "150000")
+    with transaction(ledger.state.factory) as session:  # the export's call: every row, no page
+        assert [award.id for award, _ in review.publicity(session)] == [first["id"], second["id"]]
+        assert [award.id for award, _ in review.publicity(session, "市科技局", limit=1, offset=1)] == [second["id"]]
+        assert review.publicity(session, "市商务局", limit=1) == []
+    monkeypatch.setattr(self_pages, "PUBLICITY_PAGE", 1)
+    one = ledger.client.get("/publicity", params={"department": "市科技局"})
+    assert one.status_code == 200 and "湖州甲科技有限公司" in one.text and "湖州乙科技有限公司" not in one.text
+    following = re.search(r'<a href="([^"]+)" rel="next">', one.text).group(1).replace("&amp;", "&")
+    assert following == "/publicity?department=%E5%B8%82%E7%A7%91%E6%8A%80%E5%B1%80&page=2"
+    assert 'rel="prev"' not in one.text
+    two = ledger.client.get(following)
+    assert two.status_code == 200 and "湖州乙科技有限公司" in two.text and "湖州甲科技有限公司" not in two.text
+    assert "150,000.00" in two.text and 'rel="next"' not in two.text
+    assert 'href="/publicity?department=%E5%B8%82%E7%A7%91%E6%8A%80%E5%B1%80&amp;page=1" rel="prev"' in two.text
+    for page in ("3", "0", "x", "1'", "9999999"):
+        assert ledger.client.get("/publicity", params={"page": page}).status_code == 404, page
+    monkeypatch.setattr(self_pages, "PUBLICITY_PAGE", 100)
+    whole = ledger.client.get("/publicity").text
+    assert "湖州甲科技有限公司" in whole and "湖州乙科技有限公司" in whole and 'rel="next"' not in whole
 
 
 def test_an_objection_needs_a_signed_in_user_and_holds_the_award(ledger):

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from zhida.engine.calculate import CAP_NAMES, VERDICTS, Entitlement, calculate
 from zhida.engine.case import Case, CaseError, case_from_data
@@ -329,13 +329,20 @@ def set_publicity_days(session: Session, pack: Pack, actor: Actor, department: s
     return settings
 
 
-def publicity(session: Session, department: str | None = None, today: dt.date | None = None) -> list[tuple[t.Award, t.Subject]]:
-    """The awards on 公示 now (and those held by an objection), with their subjects."""
+def publicity(session: Session, department: str | None = None, today: dt.date | None = None,
+               limit: int | None = None, offset: int = 0) -> list[tuple[t.Award, t.Subject]]:
+    """The awards on 公示 now (and those held by an objection), with their subjects, by department
+    and id; `limit` and `offset` give one page of them. Only the columns the list shows are loaded
+    (any other is read when touched)."""
     today = today or dt.date.today()
     query = (
         select(t.Award, t.Subject).join(t.Subject, t.Subject.id == t.Award.subject_id)
         .where(t.Award.status.in_(("publicity", "held")), t.Award.publicity_until >= today)
+        .options(load_only(t.Award.subject_id, t.Award.rule_id, t.Award.article, t.Award.department,
+                           t.Award.amount, t.Award.status, t.Award.publicity_until),
+                 load_only(t.Subject.name))
         .order_by(t.Award.department, t.Award.id)
+        .limit(limit).offset(offset or None)
     )
     if department is not None:
         query = query.where(t.Award.department == department)

@@ -25,8 +25,8 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import case, func, select, true
+from sqlalchemy.orm import Session, aliased
 from starlette.datastructures import FormData
 
 from zhida.ledger import payments
@@ -64,47 +64,60 @@ class Stage:
     amount: Decimal
 
 
-def stages(session: Session, today: dt.date) -> dict[str, Stage]:
+def stages(session: Session, today: dt.date,
+           departments: list[tuple[str, int, Decimal]] | None = None) -> dict[str, Stage]:
     """Count and sum of the cash awards at each stage; an award whose 公示 has ended counts as
-    payable already (make_batch releases it first). One grouped query."""
-    due = and_(t.Award.status == "publicity", t.Award.publicity_until < today)
-    stage = case((due, "payable"), else_=t.Award.status)
+    payable already (make_batch releases it first). Payable is the total of `departments` (read
+    here when not given); the others one grouped read of the index (cash, status, department,
+    amount), which holds every value counted, so no award row is read (migration 0008)."""
+    departments = payable_departments(session, today) if departments is None else departments
     query = (
-        select(stage, func.count(), func.coalesce(func.sum(t.Award.amount), ZERO))
-        .where(t.Award.cash.is_(True), t.Award.status.in_(("publicity", *STAGES)))
-        .group_by(stage)
+        select(t.Award.status, func.count(), func.coalesce(func.sum(t.Award.amount), ZERO))
+        .where(t.Award.cash == true(), t.Award.status.in_(STAGES[1:]))
+        .group_by(t.Award.status)
     )
     found = {status: (count, Decimal(amount)) for status, count, amount in session.execute(query)}
+    found["payable"] = (sum(count for _, count, _ in departments), sum((amount for _, _, amount in departments), ZERO))
     return {status: Stage(status, STATUS_NAMES[status], found.get(status, (0, ZERO))[0],
                           found.get(status, (0, ZERO))[1].quantize(Decimal("0.01")))
             for status in STAGES}
 
 
 def payable_departments(session: Session, today: dt.date) -> list[tuple[str, int, Decimal]]:
-    """The departments with payable awards (a batch may be made for one of them), with count and sum."""
-    payable = (t.Award.status == "payable") | and_(t.Award.status == "publicity", t.Award.publicity_until < today)
-    query = (
-        select(t.Award.department, func.count(), func.sum(t.Award.amount))
-        .where(t.Award.cash.is_(True), payable)
-        .group_by(t.Award.department)
-        .order_by(t.Award.department)
-    )
-    return [(department, count, Decimal(amount).quantize(Decimal("0.01"))) for department, count, amount in session.execute(query)]
+    """The departments with payable awards (a batch may be made for one of them), with count and sum.
+
+    Two reads added up, not one OR (which would read every payable award's row): the payable
+    awards, from the index (cash, status, department, amount) alone, and the few on 公示 whose
+    period has ended (a short range of that index, each row read for its date)."""
+    def by_department(*where):
+        return (select(t.Award.department, func.count(), func.sum(t.Award.amount))
+                .where(t.Award.cash == true(), *where).group_by(t.Award.department))
+
+    found: dict[str, tuple[int, Decimal]] = {}
+    for query in (by_department(t.Award.status == "payable"),
+                  by_department(t.Award.status == "publicity", t.Award.publicity_until < today)):
+        for department, count, amount in session.execute(query):
+            before = found.get(department, (0, ZERO))
+            found[department] = (before[0] + count, before[1] + Decimal(amount or ZERO))
+    return [(department, count, amount.quantize(Decimal("0.01")))
+            for department, (count, amount) in sorted(found.items())]
 
 
 def recent_batches(session: Session, limit: int = RECENT_BATCHES) -> list[dict[str, Any]]:
-    """The latest batches with their payments counted by status and summed (one grouped query)."""
+    """The latest batches with their payments counted by status and summed: the batch ids are taken
+    first (LIMIT in a subquery), so only their payments are summed, not every batch's."""
     def count(status: str):
         return func.sum(case((t.Payment.status == status, 1), else_=0))
 
+    latest = select(t.PaymentBatch.id).order_by(t.PaymentBatch.id.desc()).limit(limit).subquery()
     query = (
         select(t.PaymentBatch.id, t.PaymentBatch.created_at, t.User.username, func.count(t.Payment.id),
                func.coalesce(func.sum(t.Payment.amount), ZERO), count("pending"), count("paid"), count("failed"))
+        .join(latest, latest.c.id == t.PaymentBatch.id)
         .join(t.User, t.User.id == t.PaymentBatch.created_by)
         .outerjoin(t.Payment, t.Payment.batch_id == t.PaymentBatch.id)
         .group_by(t.PaymentBatch.id, t.PaymentBatch.created_at, t.User.username)
         .order_by(t.PaymentBatch.id.desc())
-        .limit(limit)
     )
     return [
         {"id": batch_id, "created_at": created_at, "by": username, "count": total, "amount": Decimal(amount),
@@ -114,18 +127,19 @@ def recent_batches(session: Session, limit: int = RECENT_BATCHES) -> list[dict[s
 
 
 def failures(session: Session, pack_titles: dict[str, str], limit: int = FAILURES_SHOWN) -> list[dict[str, Any]]:
-    """Awards whose latest payment failed (status failed), with the bank's reason, oldest first."""
-    latest = (
-        select(t.Payment.award_id, func.max(t.Payment.id).label("payment_id"))
-        .where(t.Payment.status == "failed")
-        .group_by(t.Payment.award_id)
-        .subquery()
-    )
+    """Awards whose latest payment failed (status failed), with the bank's reason, oldest first.
+
+    The failed awards are walked in id order (index (status, id)) and each one's latest failed
+    payment found by its own lookup (ix_payments_award_id), so the walk stops after `limit` rows
+    instead of grouping every failed payment first."""
+    earlier = aliased(t.Payment)
+    latest = (select(func.max(earlier.id)).where(earlier.award_id == t.Award.id, earlier.status == "failed")
+              .correlate(t.Award).scalar_subquery())
     query = (
         select(t.Award.id, t.Award.rule_id, t.Award.amount, t.Subject.name, t.Subject.id, t.Payment.batch_id,
                t.Payment.bank_reason)
-        .join(latest, latest.c.award_id == t.Award.id)
-        .join(t.Payment, t.Payment.id == latest.c.payment_id)
+        .select_from(t.Award)
+        .join(t.Payment, t.Payment.id == latest)
         .join(t.Subject, t.Subject.id == t.Award.subject_id)
         .where(t.Award.status == "failed")
         .order_by(t.Award.id)
@@ -179,10 +193,11 @@ def _finance_page(request: Request, who: Viewer, status: int = 200, **extra: Any
     state = request.app.state.ledger
     today = dt.date.today()
     with reading(state.factory) as session:
+        departments = payable_departments(session, today)
         context = {
             "viewer": who,
-            "stages": stages(session, today),
-            "departments": payable_departments(session, today),
+            "stages": stages(session, today, departments),
+            "departments": departments,
             "batches": recent_batches(session),
             "failures": failures(session, _titles(request)),
             "notice": NOTICES.get(request.query_params.get("done", "")),

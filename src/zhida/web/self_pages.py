@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 from fastapi import APIRouter, Request
@@ -609,19 +610,38 @@ class PublicityRow:
     title: str
 
 
+PUBLICITY_PAGE = 100  # rows a page of /publicity (thousands are on 公示 at 1M awards)
+
+
 @router.get("/publicity", response_class=HTMLResponse)
-def publicity_page(request: Request, department: str = "") -> HTMLResponse:
+def publicity_page(request: Request, department: str = "", page: str = "1") -> HTMLResponse:
+    """One page of the 公示 list: a row more than shown is read to know whether a next page exists
+    (no count of the whole list). A page that is not a number, or past the end, is not found."""
     state = _state(request)
     department = department.strip()[:50]
+    if not (page.isascii() and page.isdigit() and len(page) <= 6 and int(page) >= 1):
+        raise Refused(404, f"兑前公示没有第 {page[:20]} 页")
+    number = int(page)
     with reading(state.factory) as session:
-        rows = review.publicity(session, department or None)
+        rows = review.publicity(session, department or None, limit=PUBLICITY_PAGE + 1,
+                                offset=(number - 1) * PUBLICITY_PAGE)
+    if number > 1 and not rows:
+        raise Refused(404, f"兑前公示没有第 {number} 页")
     shown = [PublicityRow(award, subject.name, mask_identity(subject.id), _title(state.pack, award.rule_id))
-             for award, subject in rows]
+             for award, subject in rows[:PUBLICITY_PAGE]]
     notice = "异议已提交,该项奖补暂停拨付,由牵头部门核查" if request.query_params.get("objected") else None
     return _page(request, "publicity.html", {
         "rows": shown, "department": department, "departments": sorted(lead_departments(state.pack)),
         "status_names": review.STATUS_NAMES, "notice": notice, "signed_in": viewer(request) is not None,
+        "page": number, "first": (number - 1) * PUBLICITY_PAGE + 1,
+        "previous": _publicity_url(department, number - 1) if number > 1 else None,
+        "next": _publicity_url(department, number + 1) if len(rows) > PUBLICITY_PAGE else None,
     })
+
+
+def _publicity_url(department: str, page: int) -> str:
+    """The list's address for another page, the department filter kept (encoded as query data)."""
+    return "/publicity?" + urlencode({"department": department, "page": page} if department else {"page": page})
 
 
 def _publicised(session, award_id: str) -> t.Award:
