@@ -104,26 +104,33 @@ def payable_departments(session: Session, today: dt.date) -> list[tuple[str, int
 
 
 def recent_batches(session: Session, limit: int = RECENT_BATCHES) -> list[dict[str, Any]]:
-    """The latest batches with their payments counted by status and summed: the batch ids are taken
-    first (LIMIT in a subquery), so only their payments are summed, not every batch's."""
+    """The latest batches with their payments counted by status and summed. Two reads: the batches
+    first (their LIMIT), then only their payments, grouped (ix_payments_batch_id). As one query,
+    SQLite could not see the bound LIMIT's size and summed every batch's payments first (0.4 s)."""
     def count(status: str):
         return func.sum(case((t.Payment.status == status, 1), else_=0))
 
-    latest = select(t.PaymentBatch.id).order_by(t.PaymentBatch.id.desc()).limit(limit).subquery()
-    query = (
-        select(t.PaymentBatch.id, t.PaymentBatch.created_at, t.User.username, func.count(t.Payment.id),
-               func.coalesce(func.sum(t.Payment.amount), ZERO), count("pending"), count("paid"), count("failed"))
-        .join(latest, latest.c.id == t.PaymentBatch.id)
+    batches = session.execute(
+        select(t.PaymentBatch.id, t.PaymentBatch.created_at, t.User.username)
         .join(t.User, t.User.id == t.PaymentBatch.created_by)
-        .outerjoin(t.Payment, t.Payment.batch_id == t.PaymentBatch.id)
-        .group_by(t.PaymentBatch.id, t.PaymentBatch.created_at, t.User.username)
         .order_by(t.PaymentBatch.id.desc())
-    )
-    return [
-        {"id": batch_id, "created_at": created_at, "by": username, "count": total, "amount": Decimal(amount),
-         "pending": pending or 0, "paid": paid or 0, "failed": failed or 0}
-        for batch_id, created_at, username, total, amount, pending, paid, failed in session.execute(query)
-    ]
+        .limit(limit)
+    ).all()
+    sums = {
+        batch_id: (total, Decimal(amount), pending, paid, failed)
+        for batch_id, total, amount, pending, paid, failed in session.execute(
+            select(t.Payment.batch_id, func.count(), func.coalesce(func.sum(t.Payment.amount), ZERO),
+                   count("pending"), count("paid"), count("failed"))
+            .where(t.Payment.batch_id.in_([batch_id for batch_id, _, _ in batches]))
+            .group_by(t.Payment.batch_id)
+        )
+    }
+    rows = []
+    for batch_id, created_at, username in batches:
+        total, amount, pending, paid, failed = sums.get(batch_id, (0, ZERO, 0, 0, 0))
+        rows.append({"id": batch_id, "created_at": created_at, "by": username, "count": total, "amount": amount,
+                     "pending": pending or 0, "paid": paid or 0, "failed": failed or 0})
+    return rows
 
 
 def failures(session: Session, pack_titles: dict[str, str], limit: int = FAILURES_SHOWN) -> list[dict[str, Any]]:
