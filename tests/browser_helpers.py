@@ -3,6 +3,7 @@
     live(app)                  the app served by uvicorn in a thread: yields its base URL
     chromium()                 a Playwright browser on Debian's chromium (fails in CI if missing)
     only_this_machine(route)   lets 127.0.0.1 through, aborts (and records in OUTSIDE) anything else
+    watch(page)                the console and page errors it logs from now on (a CSP violation is one)
     sign_in(page, base, user)  the login form filled as a person would (passwords: "password-" + user,
                                as tests/ledger_helpers.py makes them)
     shot(page, name)           a full-page screenshot under tests/screenshots/
@@ -71,6 +72,14 @@ def new_page(browser, width: int = 1280, height: int = 900):
     page = context.new_page()
     page.route("**/*", only_this_machine)
     return page
+
+
+def watch(page) -> list[str]:
+    """Console errors and page errors of `page` from now on (a CSP violation is logged as a console error)."""
+    found: list[str] = []
+    page.on("console", lambda message: found.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: found.append(f"pageerror: {error}"))
+    return found
 
 
 def only_this_machine(route) -> None:

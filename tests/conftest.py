@@ -104,3 +104,12 @@ def ledger_engine(ledger_url):
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright, one per test module (tests/browser_helpers.py)."""
+    from browser_helpers import chromium
+
+    with chromium() as instance:
+        yield instance

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from browser_helpers import OUTSIDE, chromium, live, new_page, shot, sign_in
+from browser_helpers import OUTSIDE, live, new_page, shot, sign_in
 from ledger_helpers import code, ledger_app
 from zhida.ledger.access import Role
 
@@ -31,12 +31,6 @@ def served(pack, tmp_path_factory):
             yield url, ledger
     finally:
         ledger.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.mark.parametrize("width,height,name", [(1280, 900, "desktop"), (390, 844, "phone")])

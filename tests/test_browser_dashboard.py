@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from browser_helpers import OUTSIDE, chromium, live, new_page, shot, sign_in
+from browser_helpers import OUTSIDE, live, new_page, shot, sign_in, watch
 from ledger_helpers import ledger_app
 from test_finance_pages import award_three, end_publicity
 
@@ -35,20 +35,6 @@ def site(pack, tmp_path_factory):
             yield base, ledger, awards
     finally:
         ledger.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-def watch(page) -> list[str]:
-    """Console errors and page errors of `page` (a CSP violation is logged as a console error)."""
-    found: list[str] = []
-    page.on("console", lambda message: found.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: found.append(f"pageerror: {error}"))
-    return found
 
 
 def test_finance_pays_a_batch(site, browser):

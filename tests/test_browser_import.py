@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from browser_helpers import OUTSIDE, chromium, live, new_page, shot, sign_in
+from browser_helpers import OUTSIDE, live, new_page, shot, sign_in
 from ledger_helpers import code, ledger_app
 from zhida.ledger import tables as t
 from zhida.ledger.database import reading
@@ -26,12 +26,6 @@ def served(pack, tmp_path_factory):
             yield url, ledger, folder
     finally:
         ledger.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def register_file(folder, rows, name: str):

@@ -35,7 +35,7 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from browser_helpers import OUTSIDE, chromium, live, new_page, shot, sign_in
+from browser_helpers import OUTSIDE, chromium, live, new_page, shot, sign_in, watch
 from ledger_helpers import code, ledger_app
 from zhida.ledger import review
 from zhida.ledger import tables as t
@@ -87,14 +87,6 @@ def invoice(tmp_path_factory):
     path = tmp_path_factory.mktemp("upload") / "科研仪器服务费发票.pdf"
     path.write_bytes(PDF)
     return path
-
-
-def watch(page) -> list[str]:
-    """Console errors and uncaught page errors (a CSP violation is a console error)."""
-    found: list[str] = []
-    page.on("console", lambda message: found.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: found.append(f"pageerror: {error}"))
-    return found
 
 
 def unexpected(problems: list[str], *statuses: int) -> list[str]:
