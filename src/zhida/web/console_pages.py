@@ -1,7 +1,7 @@
 """The department console: its rules and budget, the review queue, the case view, decisions, 免申即享 proposals, targets and progress.
 
-    GET  /console                                   the department's rules (with counts and amounts
-                                                    committed), its areas' budgets with the 70/90% warnings
+    GET  /console                                   the department's rules (applications waiting, cash committed
+                                                    and paid), its areas' budgets with the 70/90% warnings
     GET  /console/queue                             its applications: filters (status, rule, county, dates,
                                                     subject name or code), 50 a page, newest first, in SQL
     GET  /console/applications/{id}                 the case: subject, profile facts used, attachments,
