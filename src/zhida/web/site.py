@@ -241,6 +241,7 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
             "switch_url": _switch_url(request, lang),
             "guard": guard,
             "money": yuan,
+            "number": counted,
             "local": local_time,
             **context,
             "lang": lang,
@@ -270,6 +271,11 @@ def local_time(moment: dt.datetime | None) -> str:
     if moment is None:
         return ""
     return moment.replace(tzinfo=dt.timezone.utc).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+def counted(value: int | None) -> str:
+    """A count for people: 289,546."""
+    return "" if value is None else f"{value:,}"
 
 
 def yuan(value: Any) -> str:
