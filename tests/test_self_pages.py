@@ -320,6 +320,10 @@ def test_a_by_measure_claim_and_the_traditional_script(ledger):
     assert "我的申報" in traditional and "待審核" in traditional
     page = ledger.client.get("/me", params={"lang": "zh-Hant"}).text
     assert "湖州甲科技有限公司" in page and "可以申請的政策" in page
+    # a clause is quoted as the document writes it in Traditional, and in Simplified when the page is
+    assert "实施核心技术“揭榜挂帅”项目" in detail
+    assert "實施核心技術“揭榜掛帥”項目" in ledger.client.get(answer.headers["location"], params={"lang": "zh-Hant"}).text
+    assert "實施核心技術“揭榜掛帥”項目" in ledger.client.get("/me/apply?rule=jiebang-guashuai&lang=zh-Hant").text
 
 
 def test_a_residents_identity_number_is_masked_on_its_own_page(ledger):

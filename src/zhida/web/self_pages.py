@@ -42,7 +42,6 @@ from zhida.ledger.identity import mask_identity
 from zhida.ledger.payments import article_label
 from zhida.rules.model import EventField, FieldType, Kind, Rule
 from zhida.rules.pack import Pack
-from zhida.source.script import to_simplified
 from zhida.web import access
 from zhida.web.review_api import ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES, Upload, add_attachment, checked_upload
 from zhida.web.site import Viewer, guarded, redirect, render, signed_in_page, viewer, yuan
@@ -168,13 +167,12 @@ class CandidateView:
     rule: Rule
     status: str
     amount: str  # 最高可得 150,000.00 元 / 可申请,金额按…执行 / 资格:…
-    clause: str
     department: str
     reason: str
 
 
 def candidate_view(pack: Pack, item: subjects.Candidate, facts: dict[str, t.ProfileFact]) -> CandidateView:
-    return CandidateView(item.rule, item.status, amount_text(item.rule, item.entitlement), clause_of(pack, item.rule),
+    return CandidateView(item.rule, item.status, amount_text(item.rule, item.entitlement),
                          subjects.department_of(item.rule), reason_text(pack, item, facts))
 
 
@@ -209,11 +207,6 @@ def amount_text(rule: Rule, entitlement) -> str:
     if entitlement is None or entitlement.amount is None:
         return VERDICTS[kind]
     return f"{VERDICTS[entitlement.verdict]} {yuan(entitlement.amount)} 元"
-
-
-def clause_of(pack: Pack, rule: Rule) -> str:
-    start, end = rule.clause_span
-    return to_simplified(pack.document.text[start:end])
 
 
 def rule_or_404(pack: Pack, rule_id: str) -> Rule:
@@ -386,7 +379,7 @@ def _apply_form(request: Request, who: Viewer, rule: Rule, typed_values: dict[st
                 status: int = 200) -> HTMLResponse:
     pack = _state(request).pack
     return _page(request, "me_apply.html", {
-        "viewer": who, "rule": rule, "fields": event_fields(pack, rule), "clause": clause_of(pack, rule),
+        "viewer": who, "rule": rule, "fields": event_fields(pack, rule),
         "department": subjects.department_of(rule), "event_title": pack.events[rule.spec.event].title,
         "typed": typed_values, "error": error, "accept": ACCEPT, "attachment_hint": ATTACHMENT_HINT,
         "amount_by": amount_text(rule, None) if rule.spec.kind in (Kind.BY_MEASURE, Kind.QUALIFICATION) else "",

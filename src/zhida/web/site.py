@@ -41,8 +41,9 @@ from starlette.datastructures import FormData
 from zhida.ledger import accounts
 from zhida.ledger.access import Actor, Refused, Role
 from zhida.ledger.database import reading, transaction
-from zhida.source.script import to_traditional
+from zhida.source.script import to_simplified, to_traditional
 from zhida.web.access import SESSION_COOKIE, fingerprint_of, run_once
+from zhida.web.catalogue import clause_text
 
 # An installed regular package is a directory on disk: `files()` is a real path there.
 TEMPLATES = Path(str(files("zhida.web") / "templates"))
@@ -227,6 +228,15 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
             who.csrf, secrets.token_urlsafe(16)
         )
 
+    def quoted(rule_id: str) -> Markup:
+        """A rule's clause in the reader's script: as the document has it in Traditional, converted in
+        Simplified; kept out of the page's conversion either way ('' for an unknown rule)."""
+        try:
+            original = clause_text(app.state.pack, app.state.pack.rule(rule_id))
+        except KeyError:
+            return Markup("")
+        return keep(original if lang == TRADITIONAL else to_simplified(original))
+
     html = app.state.templates.get_template(name).render(
         {
             "document_title": app.state.catalogue.document_title,
@@ -240,6 +250,7 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
             "here": request.url.path,
             "switch_url": _switch_url(request, lang),
             "guard": guard,
+            "quoted": quoted,
             "money": yuan,
             "number": counted,
             "local": local_time,
