@@ -63,7 +63,7 @@ def test_reviewer_refused_above_the_cap_then_approves(served, browser, width, he
     page.get_by_label("核定金额(元,核准时填写)").fill("30万")
     page.get_by_role("button", name="提交决定").click()
     error = page.locator(".error").inner_text()
-    assert "核定金额 300000.00 元超过计算的最高可得 200000.00 元(首次认定高新技术企业奖励)" in error
+    assert "核定金额 300,000.00 元超过计算的最高可得 200,000.00 元(首次认定高新技术企业奖励)" in error
     assert page.get_by_label("核定金额(元,核准时填写)").input_value() == "30万"  # the form kept as typed
     assert "300,000.00 元(30 万元)" in page.locator("#amount-hint").inner_text()
     shot(page, f"console-refused-{name}")

@@ -181,7 +181,7 @@ def test_03_reviewer_is_refused_above_the_ceiling_then_approves_within_it(story,
     page.get_by_label("核定金额(元,核准时填写)").fill("16万")
     page.get_by_role("button", name="提交决定").click()
     error = page.locator(".error").inner_text()
-    assert "核定金额 160000.00 元超过计算的最高可得 150000.00 元(创新券补助)" in error, error
+    assert "核定金额 160,000.00 元超过计算的最高可得 150,000.00 元(创新券补助)" in error, error
     assert page.get_by_label("核定金额(元,核准时填写)").input_value() == "16万"  # kept as typed
     story.snap(page, "console-refused")
     page.get_by_label("核定金额(元,核准时填写)").fill("15万")

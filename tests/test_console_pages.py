@@ -102,11 +102,11 @@ def test_approve_at_the_ceiling_and_refuse_one_fen_above(ledger):
         over = decide(client, number, decision="approve", amount="200,000.01", reason="")
         assert over.status_code == 409
         words = text_of(over.text)
-        assert "核定金额 200000.01 元超过计算的最高可得 200000.00 元(首次认定高新技术企业奖励);依据:" + CLAUSE in words
+        assert "核定金额 200,000.01 元超过计算的最高可得 200,000.00 元(首次认定高新技术企业奖励);依据:" + CLAUSE in words
         assert 'value="200,000.01"' in over.text and "读作 200,000.01 元(20.000001 万元)" in words
         # 30万 = 300,000 元 is above it too.
         thirty = decide(client, number, decision="approve", amount="30万")
-        assert thirty.status_code == 409 and "300000.00 元超过" in text_of(thirty.text)
+        assert thirty.status_code == 409 and "300,000.00 元超过" in text_of(thirty.text)
         # 20万 = 200,000.00 元: at the ceiling, approved; 303 to the case with the notice.
         done = decide(client, number, decision="approve", amount="20万", reason="按认定文件")
         assert done.status_code == 303
@@ -358,7 +358,7 @@ def test_bulk_confirm_with_a_cap_refusal(ledger):
                                                        "action": "confirm", "reason": ""})
         assert done.status_code == 303
         words = text_of(client.get(done.headers["location"]).text)
-        assert "确认 1 项 · 未能确认 1 项" in words and f"建议 {second}" in words and "尚余 50000.00 元" in words
+        assert "确认 1 项 · 未能确认 1 项" in words and f"建议 {second}" in words and "尚余 50,000.00 元" in words
         page = client.get("/console/proposals")
         empty = client.post("/console/proposals", data={**guard_fields(page.text), "ids": [str(third)], "action": "dismiss"})
         assert empty.status_code == 422 and "理由" in text_of(empty.text)

@@ -194,7 +194,7 @@ def test_confirm_refuses_what_the_annual_cap_no_longer_allows(ledger, pack, tmp_
     assert outcome.confirmed == []
     [(proposal_id, reason)] = outcome.refused
     assert proposal_id == ids["IV1"]
-    assert "2025 年已核定 180000.00 元,尚余 20000.00 元,不能再核定 30000.00 元" in reason
+    assert "2025 年已核定 180,000.00 元,尚余 20,000.00 元,不能再核定 30,000.00 元" in reason
     with transaction(factory) as session:
         outcome = confirm_proposals(session, pack, actors["shangwu"], [ids["EX1"]], TODAY)
         award = session.get(t.Award, outcome.confirmed[0][1])
@@ -299,8 +299,8 @@ def test_a_carriers_cap_counts_applications_and_proposals_alike(ledger, pack, tm
     with transaction(factory) as session:
         outcome = confirm_proposals(session, pack, actors["keji"], [ids["C1"], ids["C2"]], TODAY)
     assert [reason for _, reason in outcome.refused] == [
-        "超过单个载体年度上限(单个孵化载体单年度内奖励额度最高30万元):载体 载体A 2025 年已核定 280000.00 元,"
-        "尚余 20000.00 元,不能再核定 30000.00 元"
+        "超过单个载体年度上限(单个孵化载体单年度内奖励额度最高30万元):载体 载体A 2025 年已核定 280,000.00 元,"
+        "尚余 20,000.00 元,不能再核定 30,000.00 元"
     ]
     with transaction(factory) as session:
         confirmed = session.scalar(select(t.Award).where(t.Award.proposal_id == ids["C2"]))

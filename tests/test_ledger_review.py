@@ -58,7 +58,7 @@ def test_the_annual_cap_counts_every_approved_award(ledger):
     assert any("已累计 120,000.00 元" in line and "尚余 80,000.00 元" in line for line in trace)
     over = ledger.post("kejiju", f"/api/v1/applications/{second.json()['id']}/decision",
                        {"decision": "approve", "amount": "90000"})
-    assert over.status_code == 409 and "80000.00" in over.json()["detail"]
+    assert over.status_code == 409 and "超过计算的最高可得 80,000.00 元" in over.json()["detail"]
     exact = ledger.post("kejiju", f"/api/v1/applications/{second.json()['id']}/decision",
                         {"decision": "approve", "amount": "80000"})
     assert exact.status_code == 200 and exact.json()["award"]["amount"] == "80000.00"
@@ -80,7 +80,7 @@ def test_a_cap_is_checked_again_at_decision(ledger):
     assert ledger.post("kejiju", f"/api/v1/applications/{first['id']}/decision", {"decision": "approve"}).status_code == 200
     # … but the second is decided after the first took 150,000: the ceiling is recomputed to 50,000.
     late = ledger.post("kejiju", f"/api/v1/applications/{second['id']}/decision", {"decision": "approve", "amount": "100000"})
-    assert late.status_code == 409 and "50000.00" in late.json()["detail"]
+    assert late.status_code == 409 and "超过计算的最高可得 50,000.00 元" in late.json()["detail"]
     ok = ledger.post("kejiju", f"/api/v1/applications/{second['id']}/decision", {"decision": "approve", "amount": "50000"})
     assert ok.json()["ceiling"] == "50000.00" and ok.json()["award"]["amount"] == "50000.00"
 

@@ -257,11 +257,11 @@ def _checked_amount(rule: Rule, verdict: str, ceiling: Decimal | None, amount: D
         raise Refused(422, "amount: 核定金额须大于 0;不予支持的申请请驳回")
     label = VERDICTS[Kind(verdict)]
     if verdict == Kind.CEILING.value and amount > ceiling:
-        raise Refused(409, f"核定金额 {amount} 元超过计算的{label} {ceiling} 元({rule.spec.title})")
+        raise Refused(409, f"核定金额 {amount:,.2f} 元超过计算的{label} {ceiling:,.2f} 元({rule.spec.title})")
     if verdict == Kind.FLOOR.value and amount < ceiling:
-        raise Refused(409, f"核定金额 {amount} 元低于保底额 {ceiling} 元({rule.spec.title}:不低于)")
+        raise Refused(409, f"核定金额 {amount:,.2f} 元低于保底额 {ceiling:,.2f} 元({rule.spec.title}:不低于)")
     if verdict in (Kind.EXACT.value, Kind.TAX.value) and amount != ceiling:
-        raise Refused(409, f"{rule.spec.title}的金额是确定的 {ceiling} 元,不能核定为 {amount} 元")
+        raise Refused(409, f"{rule.spec.title}的金额是确定的 {ceiling:,.2f} 元,不能核定为 {amount:,.2f} 元")
     return amount
 
 
@@ -269,7 +269,7 @@ def _within_caps(session: Session, pack: Pack, rule: Rule, subject_id: str, year
     for cap in rule.caps:
         if cap.per is CapScope.ITEM:
             if amount > cap.yuan:
-                raise Refused(409, f"超过{CAP_NAMES[cap.per]}:核定 {amount} 元,上限 {cap.yuan} 元({to_simplified(cap.clause)})")
+                raise Refused(409, f"超过{CAP_NAMES[cap.per]}:核定 {amount:,.2f} 元,上限 {cap.yuan:,.2f} 元({to_simplified(cap.clause)})")
             continue
         sharing = [other.id for other in pack.rules if cap in other.caps]
         query = select(func.coalesce(func.sum(t.Award.amount), 0)).where(
@@ -284,8 +284,8 @@ def _within_caps(session: Session, pack: Pack, rule: Rule, subject_id: str, year
             who = "本主体" if cap.per is CapScope.SUBJECT_YEAR else f"载体 {carrier}"
             raise Refused(
                 409,
-                f"超过{CAP_NAMES[cap.per]}({to_simplified(cap.clause)}):{who} {year} 年已核定 {used} 元,"
-                f"尚余 {left} 元,不能再核定 {amount} 元",
+                f"超过{CAP_NAMES[cap.per]}({to_simplified(cap.clause)}):{who} {year} 年已核定 {used:,.2f} 元,"
+                f"尚余 {left:,.2f} 元,不能再核定 {amount:,.2f} 元",
             )
 
 
