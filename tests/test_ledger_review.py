@@ -209,6 +209,7 @@ def test_candidates_from_a_profile(ledger, pack):
     assert by_rule["innovation-voucher"]["amount"] == "150000.00"
     assert by_rule["innovation-voucher"]["department"] == "市科技局"
     assert by_rule["high-tech-first"]["status"] == "needs_facts"
+    assert by_rule["high-tech-first"]["reason"] == "需补充:认定类型"  # fields by their titles, not their keys
     # Every rule is listed: one an enterprise cannot claim says so.
     assert len(found) == len(pack.rules)
     assert by_rule["incubator-national"]["status"] == "not_for_kind"
@@ -220,6 +221,11 @@ def test_candidates_from_a_profile(ledger, pack):
     for rule in ("innovation-consortium", "jiebang-guashuai"):
         assert by_rule[rule]["status"] == "by_measure" and by_rule[rule]["amount"] is None
         assert by_rule[rule]["amount_by"].startswith("市科技局配套政策文件")
+    # 對首次認定的高新技術企業…給予…獎勵: a renewal is not a first recognition, said in the trace's words
+    ledger.post("a", f"/api/v1/subjects/{A}/facts", {"as_of": "2025-05-01", "facts": {"recognition": "重新认定"}})
+    by_rule = {item["rule"]: item for item in ledger.get("a", f"/api/v1/subjects/{A}/candidates").json()["candidates"]}
+    assert by_rule["high-tech-first"]["status"] == "not_met"
+    assert by_rule["high-tech-first"]["reason"].startswith("条件 认定类型 = '首次认定' 不成立"), by_rule["high-tech-first"]
     unknown = ledger.post("a", f"/api/v1/subjects/{A}/facts", {"as_of": "2025-05-01", "facts": {"nonsense": "1"}})
     assert unknown.status_code == 422 and "nonsense" in unknown.json()["detail"]
 

@@ -16,9 +16,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhida.engine.calculate import CapUse, Entitlement, calculate
+from zhida.engine.calculate import CapUse, Entitlement, calculate, unmet
 from zhida.engine.case import Case, CaseError, Event, Subject, read_value
-from zhida.engine.evaluate import evaluate, fill
+from zhida.engine.evaluate import evaluate
 from zhida.ledger import audit
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, may_read_subject, require
@@ -174,14 +174,14 @@ def candidates(session: Session, pack: Pack, actor: Actor, subject_id: str) -> l
 
 def _candidate(pack: Pack, rule: Rule, subject: t.Subject, facts: dict[str, t.ProfileFact], already: CapUse) -> Candidate:
     event_type = pack.events[rule.spec.event]
-    missing = [f"{f.title}({f.name})" for f in event_type.fields if f.name not in facts]
+    missing = [f.title for f in event_type.fields if f.name not in facts]
     if missing:
         return Candidate(rule, "needs_facts", None, f"需补充:{'、'.join(missing)}")
     values = {}
     for event_field in event_type.fields:
         values[event_field.name] = read_value(event_field, _raw(facts[event_field.name].value, event_field), event_field.name)
     if not evaluate(rule.when.tree, values):
-        return Candidate(rule, "not_met", None, f"条件 {rule.when.text} 不成立({fill(rule.when, values)})")
+        return Candidate(rule, "not_met", None, unmet(pack, rule, values))
     # The event is dated when the facts it reads hold; an event that reads none, when the profile does.
     date = max((facts[f.name].as_of for f in event_type.fields), default=None)
     date = date or max((fact.as_of for fact in facts.values()), default=dt.date.today())
