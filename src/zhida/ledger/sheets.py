@@ -4,7 +4,6 @@
     Table(title, columns, rows)   one sheet (or one CSV file)
     xlsx_bytes(tables)            a workbook, one sheet per table
     csv_bytes(table)              CSV with a BOM (utf-8-sig), so that Excel opens the Chinese right
-    write_file(path, tables)      either, by the suffix; mode 0644, renamed into place
     decisions / publicity_list / budget_tables   the ledger's lists as tables, for the exports
     register_template / events_template          the import templates (zhida.ledger.imports)
 
@@ -21,12 +20,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -43,7 +39,6 @@ from zhida.ledger.payments import article_label
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
 
-FILE_MODE = 0o644  # readable by the user and the tools they pass it to
 MONEY_FORMAT = "#,##0.00"
 SHARE_FORMAT = "0.00"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -106,23 +101,6 @@ def csv_bytes(table: Table) -> bytes:
     for row in table.rows:
         writer.writerow([_csv_value(column, value) for column, value in zip(table.columns, row, strict=True)])
     return buffer.getvalue().encode("utf-8-sig")
-
-
-def write_file(path: Path, tables: Sequence[Table]) -> None:
-    """`tables` at `path` (.xlsx, or .csv for one table), written beside it and renamed: mode 0644."""
-    suffix = path.suffix.lower()
-    if suffix not in (".xlsx", ".csv"):
-        raise Refused(422, f"{path}: 导出文件须为 .xlsx 或 .csv")
-    data = xlsx_bytes(tables) if suffix == ".xlsx" else csv_bytes(tables[0])
-    handle, temporary = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, FILE_MODE)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _excel_value(column: Column, value: Any) -> Any:

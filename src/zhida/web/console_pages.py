@@ -35,7 +35,7 @@ from urllib.parse import urlencode
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from zhida.engine.calculate import VERDICTS
@@ -63,7 +63,6 @@ APPLICATION_STATUSES = ("submitted", "returned", "approved", "rejected", "withdr
 PROPOSAL_STATUSES = {"proposed": "待确认", "confirmed": "已确认", "dismissed": "不予确认"}
 DECISIONS = {"approve": "核准", "reject": "驳回", "return": "退回补正"}
 SOURCE_NAMES = {"declared": "主体申报", "imported": "登记导入", "confirmed": "部门确认"}
-LEVEL_CLASS = {"70%": "warn70", "90%": "warn90"}
 MAX_REASON = 2000
 
 
@@ -198,24 +197,6 @@ def _budget_rows(session: Session, areas: list[int]) -> list[t.Budget]:
         return []
     query = select(t.Budget).where(t.Budget.area.in_(areas)).order_by(t.Budget.area, t.Budget.rule_id, t.Budget.county)
     return list(session.scalars(query))
-
-
-def _warnings_for(session: Session, pack: Pack, award: t.Award) -> list[str]:
-    """review.budget_warnings without its locks: the 70%/90% lines of the budgets this award counts against."""
-    if not award.cash:
-        return []
-    found = []
-    query = select(t.Budget).where(t.Budget.area == award.area, or_(
-        and_(t.Budget.rule_id == "", t.Budget.county == ""),
-        and_(t.Budget.rule_id == award.rule_id, t.Budget.county == ""),
-        and_(t.Budget.rule_id == "", t.Budget.county == (award.county or "\x00")),
-    ))
-    for row in session.scalars(query):
-        line = _budget_line(pack, row)
-        if line.level != "none":
-            found.append(f"{line.label}已承诺 {line.committed:,.2f} 元,达到预算 {line.limit:,.2f} 元的 {line.level},"
-                         f"尚余 {line.left:,.2f} 元")
-    return found
 
 
 # --------------------------------------------------------------------------- home

@@ -42,7 +42,6 @@ MAX_EVENTS = 5  # event rows one calculator form holds
 KIND_LABELS = {kind.value: label for kind, label in VERDICTS.items()}
 # The sub-totals of a result, each a sum of one verdict only (DESIGN.md: sums never mix kinds).
 TOTAL_LABELS = {"ceiling": "最高可得", "floor": "至少", "exact": "应得", "tax": "节税"}
-NUMERIC = (FieldType.MONEY, FieldType.NUMBER, FieldType.INTEGER)
 
 
 # --------------------------------------------------------------------------- calculator

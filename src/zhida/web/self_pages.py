@@ -33,6 +33,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from zhida.engine.calculate import VERDICTS
 from zhida.engine.case import CaseError, read_value
+from zhida.engine.money_text import describe
 from zhida.ledger import review, subjects
 from zhida.ledger import tables as t
 from zhida.ledger.access import Refused, Role
@@ -45,13 +46,6 @@ from zhida.rules.pack import Pack
 from zhida.web import access
 from zhida.web.review_api import ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES, Upload, add_attachment, checked_upload
 from zhida.web.site import Viewer, guarded, redirect, render, signed_in_page, viewer, yuan
-
-try:  # 30万 / 0.3亿 as well as 300000, and the read-back in 万元: used once zhida.engine.money_text is there
-    from zhida.engine.money_text import describe as _describe
-    from zhida.engine.money_text import read_money as _read_money_text
-except ImportError:  # pragma: no cover - until zhida.engine.money_text lands
-    _read_money_text = None
-    _describe = None
 
 router = APIRouter(include_in_schema=False)
 
@@ -67,11 +61,10 @@ NOT_APPLICABLE = {
     "not_for_kind": "不适用于本主体类型",
 }
 SOURCE_NAMES = {"declared": "自行申报", "imported": "部门导入", "confirmed": "部门确认"}
-PAYMENT_NAMES = {"pending": "待银行回单", "paid": "已拨付", "failed": "拨付失败"}
 PAID = "已兑现"
 MAX_TEXT = 200  # a profile value is at most this long (tables.ProfileFact.value)
 ACCEPT = ",".join(ATTACHMENT_TYPES)
-MONEY_HINT = "单位元,可写 300000 或 300,000" + ("、30万、0.3亿" if _read_money_text is not None else "")
+MONEY_HINT = "单位元,可写 300000 或 300,000、30万、0.3亿"
 ATTACHMENT_HINT = (f"可上传 {'、'.join(s.lstrip('.').upper() for s in ATTACHMENT_TYPES)} 文件,"
                    f"合计不超过 {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
 
@@ -94,16 +87,6 @@ def _state(request: Request):
 # --------------------------------------------------------------------------- values as people type them
 
 
-def read_money(text: str, title: str) -> Decimal:
-    """An amount typed into a 元 field (300000, 300,000; 30万 once money_text is there), or Refused naming it."""
-    if _read_money_text is not None:
-        try:
-            return Decimal(_read_money_text(text, title))
-        except (CaseError, ValueError) as error:
-            raise Refused(422, str(error)) from None
-    return access.money(text, title)
-
-
 def read_field(event_field: EventField, raw: str) -> str | bool:
     """One typed value, checked as a case's would be, in the form a case writes it; Refused naming the field."""
     title = event_field.title
@@ -114,7 +97,7 @@ def read_field(event_field: EventField, raw: str) -> str | bool:
             raise Refused(422, f"{title}: 请选择“是”或“否”")
         return raw == "true"
     if event_field.type is FieldType.MONEY:
-        raw = f"{read_money(raw, title)}"
+        raw = f"{access.money(raw, title)}"
     try:
         value = read_value(event_field, raw, title)
     except CaseError as error:
@@ -221,7 +204,7 @@ def shown_value(event_field: EventField | None, value: str) -> str:
     if event_field is None:
         return value
     if event_field.type is FieldType.MONEY:
-        return _describe(Decimal(value)) if _describe is not None else f"{yuan(value)} 元"
+        return describe(Decimal(value))
     if event_field.type is FieldType.FLAG:
         return "是" if value == "true" else "否"
     return f"{value} {event_field.unit}".strip()

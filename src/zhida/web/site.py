@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from zhida.ledger import accounts
-from zhida.ledger.access import Actor, Refused, Role
+from zhida.ledger.access import ROLE_NAMES, Actor, Refused, Role
 from zhida.ledger.database import reading, transaction
 from zhida.source.script import to_simplified, to_traditional
 from zhida.web.access import SESSION_COOKIE, fingerprint_of, run_once
@@ -158,14 +158,6 @@ def signed_in_page(request: Request, *roles: Role) -> Viewer:
         raise Refused(403, f"此页面仅供{'、'.join(ROLE_NAMES[role] for role in roles)}使用")
     return found
 
-
-ROLE_NAMES = {
-    Role.APPLICANT: "申报主体",
-    Role.REVIEWER: "审核部门",
-    Role.FINANCE: "财政",
-    Role.LEADERSHIP: "领导",
-    Role.ADMIN: "管理员",
-}
 
 
 def _local_path(request: Request) -> str:
