@@ -122,10 +122,10 @@ def run_engine(engine: str, python: str, subjects: Path, events: Path, out: Path
         command = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, str(subjects), str(events), str(out)]
         env = dict(os.environ)
         if engine.startswith("zhida"):
-            from zhida.cli import policies_directory
+            from zhida.rules.library import choose
 
             env["ZHIDA_BENCH_ARGS"] = json.dumps({
-                "pack": str(policies_directory() / "huzhou-2025"), "subjects": str(subjects), "events": str(events), "out": str(out),
+                "pack": str(choose("huzhou-2025").path), "subjects": str(subjects), "events": str(events), "out": str(out),
                 "memory_limit": engine.partition("@")[2] or None,
             })
     started = time.perf_counter()
@@ -159,13 +159,13 @@ def ensure_data(root: Path, name: str) -> Path:
     wanted = {k: spec[k] for k in ("enterprises", "transactions", "seed")}
     if stamp.exists() and json.loads(stamp.read_text()) == wanted and (directory / "events.parquet").exists():
         return directory
-    from zhida.cli import policies_directory
+    from zhida.rules.library import choose
     from zhida.rules.pack import load_pack
     from zhida.synth import synthesise
 
     print(f"synthesising {spec['title']} in {directory} …", flush=True)
     started = time.perf_counter()
-    counts = synthesise(load_pack(policies_directory() / "huzhou-2025"), spec["enterprises"], spec["transactions"], spec["seed"], directory)
+    counts = synthesise(load_pack(choose("huzhou-2025").path), spec["enterprises"], spec["transactions"], spec["seed"], directory)
     stamp.write_text(json.dumps(wanted))
     print(f"  {counts['events']:,} events, {counts['subjects']:,} subjects in {time.perf_counter() - started:.1f} s", flush=True)
     return directory

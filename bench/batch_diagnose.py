@@ -25,10 +25,10 @@ from pathlib import Path
 
 
 def _pack():
-    from zhida.cli import policies_directory
+    from zhida.rules.library import choose
     from zhida.rules.pack import load_pack
 
-    return load_pack(policies_directory() / "huzhou-2025")
+    return load_pack(choose("huzhou-2025").path)
 
 
 class _TimedConnection:

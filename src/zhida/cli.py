@@ -1,20 +1,22 @@
 """The `zhida` command: one obvious thing per command.
 
     zhida parse FILE [--json] [--simplified]   the structure of a policy document
-    zhida demo                                 the Huzhou 2025 document, parsed and summarised
+    zhida packs                                the policy packs found, and which one is the default
+    zhida demo                                 a pack's document (the default: Huzhou 2025), parsed and summarised
     zhida calc CASE [--json] [--traditional]   what a subject is entitled to, with the reasoning
     zhida events                               the event types a case may hold, and the rules reading them
     zhida check [--amounts-only]               load the rule pack and check it covers every amount and grant
     zhida serve                                the web calculator and API on 127.0.0.1:8000
     zhida synth -o DIR                         a synthetic Huzhou register (subjects, events)
     zhida match SUBJECTS EVENTS -o OUT         免申即享: every rule over a whole register
+
+Every command reading a pack takes `--pack ID` (cli_packs): an id from `zhida packs` or a folder.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,13 +27,14 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from zhida.cli_packs import PACK_OPTION, choose, open_pack, packs
 from zhida.engine.calculate import calculate
 from zhida.engine.case import CaseError, load_case
 from zhida.engine.evaluate import EvaluationError
 from zhida.engine.money_text import amount_text
 from zhida.engine.output import result_to_dict
 from zhida.rules.coverage import BenefitSentence, SentenceCoverage, coverage, sentence_coverage
-from zhida.rules.pack import Pack, PackError, load_pack
+from zhida.rules.pack import Pack
 from zhida.source import Amount, Article, Document, DocumentError, Indicator, Rate, parse_file
 from zhida.source.export import document_to_dict
 from zhida.source.numerals import format_value
@@ -39,8 +42,6 @@ from zhida.source.script import display, to_traditional
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="政策直达: 把政策文件变成可执行的系统")
 
-# The repository's policy packs; ZHIDA_POLICIES points elsewhere for an installed copy.
-DEFAULT_POLICIES = Path(__file__).resolve().parents[2] / "policies"
 # How `zhida match` states each kind's total: never one sum across kinds (DESIGN.md).
 KIND_TOTAL_WORDS = {"ceiling": "最高可得合计", "floor": "保底合计", "exact": "定额合计", "tax": "节税合计"}
 KIND_COUNT_WORDS = {"by_measure": "金额按相关政策执行", "qualification": "资格"}
@@ -52,10 +53,6 @@ QUALIFIER_WORDS = {
     "over": "超过",
     "exact": "",
 }
-
-
-def policies_directory() -> Path:
-    return Path(os.environ.get("ZHIDA_POLICIES", DEFAULT_POLICIES))
 
 
 def _console(stderr: bool = False) -> Console:
@@ -104,13 +101,13 @@ def parse(
     _print_totals(console, document)
 
 
+app.command("packs")(packs)
+
+
 @app.command()
-def demo() -> None:
-    """解析内置的湖州市 2025 年政策文件并展示其结构。"""
-    path = policies_directory() / "huzhou-2025" / "document.txt"
-    if not path.exists():
-        _fail(f"找不到示例文件 {path};请在代码仓库中运行,或设置 ZHIDA_POLICIES")
-    document = _load(path)
+def demo(pack_choice: str | None = PACK_OPTION) -> None:
+    """解析政策包中的政策文件并展示其结构(默认政策包:湖州市 2025 年版)。"""
+    document = _load(choose(pack_choice).path / "document.txt")
     console = _console()
     console.print(document_tree(document, simplified=True))
     _print_totals(console, document)
@@ -120,27 +117,15 @@ def demo() -> None:
     )
 
 
-PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认为内置的 huzhou-2025)")
-
-
-def _pack(path: Path | None) -> Pack:
-    path = path or policies_directory() / "huzhou-2025"
-    try:
-        return load_pack(path)
-    except (PackError, DocumentError) as error:
-        _fail(str(error))
-        raise
-
-
 @app.command()
 def calc(
     case: Path = typer.Argument(..., help="案例文件(.yaml 或 .json),格式见 policies/huzhou-2025/README.md"),
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
     traditional: bool = typer.Option(False, "--traditional", help="以繁体显示"),
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
 ) -> None:
     """计算一个主体可享受的政策:金额、依据条文、计算过程。"""
-    pack = _pack(pack_path)
+    pack = open_pack(pack_choice)
     try:
         result = calculate(pack, load_case(case, pack))
     except (CaseError, EvaluationError) as error:
@@ -193,9 +178,9 @@ def _print_subtotals(console: Console, data: dict, script) -> None:
 
 
 @app.command()
-def events(pack_path: Path | None = PACK_OPTION) -> None:
+def events(pack_choice: str | None = PACK_OPTION) -> None:
     """列出案例可用的事件类型:字段、类型、单位,以及读取它的规则。"""
-    pack = _pack(pack_path)
+    pack = open_pack(pack_choice)
     console = _console()
     for event_type in pack.events.values():
         subjects = "、".join(pack.subjects[kind] for kind in event_type.subjects)
@@ -212,14 +197,14 @@ def events(pack_path: Path | None = PACK_OPTION) -> None:
 
 @app.command()
 def check(
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
     sentences: bool = typer.Option(
         True, "--sentences/--amounts-only",
         help="逐领域、逐条列出受益句覆盖情况,有未覆盖的受益句即失败(默认);--amounts-only 只检查金额与比例",
     ),
 ) -> None:
     """检查政策包:条文引用、表达式,受益条款中的每个金额是否都有规则兑现,以及每个受益句是否都有着落。"""
-    pack = _pack(pack_path)
+    pack = open_pack(pack_choice)
     report = coverage(pack)
     console = _console()
     table = Table(title="受益条款中的金额与比例")
@@ -294,7 +279,7 @@ def _coverage_row(label: Text, sentences: list[BenefitSentence]) -> list[Text]:
 def serve(
     host: str = typer.Option("127.0.0.1", help="监听地址"),
     port: int = typer.Option(8000, help="端口"),
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
     database: str | None = typer.Option(None, "--database", help="账本数据库地址(默认取 DATABASE_URL,否则当前目录的 zhida.db)"),
     no_demo: bool = typer.Option(False, "--no-demo", help="首次启动时不载入演示数据与演示账号"),
 ) -> None:
@@ -305,7 +290,7 @@ def serve(
     from zhida.web.app import create_app, open_ledger_state
     from zhida.web.server import run
 
-    pack = _pack(pack_path)
+    pack = open_pack(pack_choice)
     try:
         ledger = open_ledger_state(pack, database_url(database))
     except DatabaseError as error:
@@ -324,12 +309,12 @@ def synth(
     enterprises: int = typer.Option(10_000, min=1, help="企业数"),
     transactions: int = typer.Option(100_000, min=0, help="消费品以旧换新交易数"),
     seed: int = typer.Option(2025, help="随机种子(相同种子生成相同数据)"),
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
 ) -> None:
     """生成湖州的模拟主体库与事件(企业、孵化载体、银行、消费者),可重复。"""
     from zhida.synth import synthesise
 
-    counts = synthesise(_pack(pack_path), enterprises, transactions, seed, out)
+    counts = synthesise(open_pack(pack_choice), enterprises, transactions, seed, out)
     _console().print(f"已写入 {out}:主体 {counts['subjects']:,} 个,事件 {counts['events']:,} 条")
 
 
@@ -339,7 +324,7 @@ def match(
     events: Path = typer.Argument(..., help="事件表:event_id, subject_id, type, date 及各事件字段"),
     out: Path = typer.Option(..., "-o", "--out", help="结果文件(.parquet、.csv 或 .xlsx)"),
     memory_limit: str = typer.Option("1GB", help="DuckDB 内存上限,超出部分落盘"),
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
 ) -> None:
     """免申即享:对整个主体库运行全部规则,输出应享清单并按规则、部门、区县汇总。"""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -347,7 +332,7 @@ def match(
     from zhida.engine.match import match as run_match
     from zhida.engine.register import RegisterError
 
-    pack = _pack(pack_path)
+    pack = open_pack(pack_choice)
     console = _console()
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import getpass
 import sys
-from pathlib import Path
 
 import typer
 
 from zhida.cli_ledger import DATABASE_OPTION, fail, ledger_session, open_pack, users_app
+from zhida.cli_packs import PACK_OPTION as ANY_PACK
 from zhida.ledger import accounts
 from zhida.ledger.access import ROLE_NAMES, Actor, Role
 
-PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认为内置的 huzhou-2025):审核部门须为其牵头部门")
+PACK_OPTION = typer.Option(None, "--pack", metavar="ID", help=f"{ANY_PACK.help}。审核部门须为其牵头部门")
 ROLE_CHOICES = "、".join(f"{role.value}({ROLE_NAMES[role]})" for role in Role)
 
 
@@ -54,12 +54,12 @@ def users_add(
     subject: str | None = typer.Option(None, "--subject", help="申报主体用户所代表的主体代码(须已登记)"),
     display_name: str = typer.Option("", "--display-name", help="显示名称(默认为用户名)"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="从标准输入第一行读取密码(否则提示输入两次)"),
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
     database: str | None = DATABASE_OPTION,
 ) -> None:
     """新建用户;密码从标准输入读取或隐藏输入,绝不出现在命令行上"""
     chosen = _role(role)
-    departments = accounts.lead_departments(open_pack(pack_path)) if chosen is Role.REVIEWER else None
+    departments = accounts.lead_departments(open_pack(pack_choice)) if chosen is Role.REVIEWER else None
     password = _password(password_stdin)
     with ledger_session(database) as session:
         user = accounts.add_user(

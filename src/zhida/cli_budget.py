@@ -52,10 +52,10 @@ def budget_set(
     county: str | None = typer.Option(None, "--county", help="按区县分配:区县名称,如 吴兴区"),
     user: str = typer.Option(..., "--user", help="以哪个已有用户的身份设定(管理员,或该领域牵头部门的审核用户)"),
     database: str | None = DATABASE_OPTION,
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
 ) -> None:
     """设定领域预算,或领域内按规则、按区县的分配(不得低于已承诺金额)"""
-    pack = open_pack(pack_path)
+    pack = open_pack(pack_choice)
     with ledger_session(database) as session:
         number = _area_number(area)
         amount = money(yuan, "金额")
@@ -73,10 +73,10 @@ def report_budget(
     as_json: bool = typer.Option(False, "--json", help="机器可读的 JSON(金额为精确的十进制字符串)"),
     xlsx: Path | None = typer.Option(None, "--xlsx", help="另存为 Excel 工作簿"),
     database: str | None = DATABASE_OPTION,
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
 ) -> None:
     """预算执行:按领域、部门、区县、规则的已承诺、已拨付与剩余,对照文件预算"""
-    pack = open_pack(pack_path)
+    pack = open_pack(pack_choice)
     with ledger_session(database) as session:
         budgets.seed_budgets(session, pack)
         report = budgets.budget_report(session, pack)

@@ -18,12 +18,12 @@ from rich.console import Console
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from zhida.cli_packs import PACK_OPTION, open_pack  # noqa: F401 — the ledger commands import them from here
 from zhida.ledger import audit, budgets
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused
 from zhida.ledger.accounts import actor_of
 from zhida.ledger.database import DatabaseError, connect, database_url, reading, sessions, transaction, upgrade
-from zhida.rules.pack import Pack, load_pack
 
 db_app = typer.Typer(help="账本数据库:创建与迁移", no_args_is_help=True)
 audit_app = typer.Typer(help="审计链", no_args_is_help=True)
@@ -48,13 +48,6 @@ def register(app: typer.Typer) -> None:
 
 DATABASE_OPTION = typer.Option(None, "--database", help="数据库地址(默认取 DATABASE_URL,否则当前目录的 zhida.db)")
 USER_OPTION = typer.Option(..., "--user", help="以此账本用户的身份操作(其角色决定可做之事)")
-PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认湖州 2025)")
-
-
-def default_pack_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "policies" / "huzhou-2025"
-
-
 def fail(message: str, code: int = 2) -> None:
     Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True).print(message)
     raise typer.Exit(code)
@@ -70,10 +63,6 @@ def open_ledger(database: str | None) -> tuple[Engine, sessionmaker[Session]]:
     except Exception as error:  # noqa: BLE001 — an unreachable server or a broken file: one sentence
         fail(f"无法打开账本数据库 {database_url(database)}:{type(error).__name__}: {str(error).splitlines()[0]}")
     return engine, sessions(engine)
-
-
-def open_pack(path: Path | None) -> Pack:
-    return load_pack(path or default_pack_path())
 
 
 def refused(error: Refused) -> None:

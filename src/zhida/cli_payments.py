@@ -23,13 +23,11 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from zhida.cli_ledger import DATABASE_OPTION, USER_OPTION, acting, fail, ledger_session, open_pack, payments_app
+from zhida.cli_ledger import DATABASE_OPTION, PACK_OPTION, USER_OPTION, acting, fail, ledger_session, open_pack, payments_app
 from zhida.engine.calculate import VERDICTS
 from zhida.ledger import payments, proposals
 from zhida.ledger import tables as t
 from zhida.rules.model import Kind
-
-PACK_OPTION = typer.Option(None, "--pack", help="政策包目录(默认为内置的 huzhou-2025)")
 
 
 def propose(
@@ -39,10 +37,10 @@ def propose(
     ),
     user: str = USER_OPTION,
     database: str | None = DATABASE_OPTION,
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
 ) -> None:
     """免申即享:把 zhida match 算出的应享金额导入为待部门确认的建议(全部成功或全部不写)"""
-    pack = open_pack(pack_path)
+    pack = open_pack(pack_choice)
     try:
         with ledger_session(database) as session:
             started = time.perf_counter()
@@ -93,10 +91,10 @@ def export(
     out: Path = typer.Option(..., "-o", "--output", help="导出文件(.csv 或 .xlsx)"),
     user: str = USER_OPTION,
     database: str | None = DATABASE_OPTION,
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
 ) -> None:
     """导出拨付批次给银行(含完整的统一社会信用代码/身份证号码,仅限财政)"""
-    pack = open_pack(pack_path)
+    pack = open_pack(pack_choice)
     with ledger_session(database) as session:
         rows = payments.export_rows(session, pack, acting(session, user), batch_id)
         payments.write_export(out, rows)  # export_rows only reads: the file is written inside for its refusal

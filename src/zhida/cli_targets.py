@@ -40,10 +40,10 @@ def report_targets(
     as_json: bool = typer.Option(False, "--json", help="机器可读的 JSON(精确数值为字符串)"),
     xlsx: Path | None = typer.Option(None, "--xlsx", help="另存为 Excel 工作簿"),
     database: str | None = DATABASE_OPTION,
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
 ) -> None:
     """目标与任务的责任分解与进度:每个目标任务的责任部门、区县、目标、最新值与状态"""
-    pack = open_pack(pack_path)
+    pack = open_pack(pack_choice)
     with ledger_session(database, read_only=True) as session:
         result = targets.board(session, pack)
     show_report(as_json, xlsx, data=lambda: targets.as_json(result), terminal=lambda: _print(result),
@@ -58,10 +58,10 @@ def targets_assign(
     share: str = typer.Option(..., "--share", help="份额,0 < share <= 1,如 0.5"),
     user: str = USER_OPTION,
     database: str | None = DATABASE_OPTION,
-    pack_path: Path | None = PACK_OPTION,
+    pack_choice: str | None = PACK_OPTION,
 ) -> None:
     """把目标或任务分解给部门(及区县)"""
-    pack = open_pack(pack_path)
+    pack = open_pack(pack_choice)
     with ledger_session(database) as session:
         row = targets.assign(session, pack, item, department, county, share, acting(session, user))
     place = row.county or targets.CITY
