@@ -204,6 +204,9 @@ def check(
     ),
 ) -> None:
     """检查政策包:条文引用、表达式,受益条款中的每个金额是否都有规则兑现,以及每个受益句是否都有着落。"""
+    from zhida.cli_draft import refuse_todos  # a drafted pack's TODOs, before its expressions are parsed
+
+    refuse_todos(pack_choice)
     pack = open_pack(pack_choice)
     report = coverage(pack)
     console = _console()
@@ -488,6 +491,7 @@ def _register_ledger() -> None:
 
 
 _register_ledger()
+__import__("zhida.cli_draft").cli_draft.register(app)  # zhida draft
 
 
 if __name__ == "__main__":
