@@ -14,6 +14,11 @@ Semantics (DESIGN.md, "Semantics decided once"):
 - what an amount means (its verdict) is the rule's kind, except that a floor a
   cap bound is a ceiling: 不低于60%…不超過100萬元 at a 200萬元 premium gives at
   most 100萬元, not at least. Totals are kept per verdict, never mixed.
+- a county overlay's rules apply to subjects of its county only, after the base's; a top-up
+  (`tops_up:`) computes the county's formula, takes off what its base rule paid for the same
+  event and pays the difference, within the base rule's caps, which bind both layers together
+  (市、区两级 … 不超過100萬元). Where a pack is layered (or several packs are evaluated together),
+  each trace opens with the document and layer that pays (来源:…).
 Every step is written into the entitlement's trace, in Simplified Chinese, for people: fields by
 their titles (实际发生服务费用, not service_fee), amounts with thousands separators and every digit
 (0.5 * 实际发生服务费用 = 0.5 * 300,000.00 = 150,000.00 元; 899.9985 元 before a cap).
@@ -28,7 +33,7 @@ from zhida.engine.case import Case, Event, Value
 from zhida.engine.evaluate import evaluate
 from zhida.engine.money_text import amount_text
 from zhida.rules.expressions import Expression
-from zhida.rules.model import WITHOUT_AMOUNT, Cap, CapScope, EventType, FieldType, Kind, Rule
+from zhida.rules.model import LAYER_NAMES, WITHOUT_AMOUNT, Cap, CapScope, EventType, FieldType, Kind, Layer, Rule
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
 
@@ -61,6 +66,9 @@ CAP_NAMES = {
 }
 
 
+CapKey = tuple[str, str, str | None, int]  # (cap, subject, carrier or None, year)
+
+
 @dataclass(frozen=True)
 class Entitlement:
     rule: Rule
@@ -71,6 +79,19 @@ class Entitlement:
     caps_hit: tuple[str, ...] = ()
     tax_due: Decimal | None = None
     in_validity: bool = True
+    uses: tuple[tuple[CapKey, Decimal], ...] = ()  # what this amount took from each annual cap
+    # Why another pack's benefit for the same event is paid instead (就高不重复); the amount is then 0.
+    dropped: str | None = None
+
+    @property
+    def pack(self) -> str:
+        """The id of the pack whose document grants this amount (huzhou-2025, anji-2025-overlay …)."""
+        return self.rule.pack
+
+    @property
+    def layer(self) -> Layer:
+        """base, or county for a county overlay's rule."""
+        return self.rule.layer
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,7 @@ class Result:
     case: Case
     entitlements: tuple[Entitlement, ...]
     unmatched: tuple[Unmatched, ...]
+    notes: tuple[str, ...] = ()  # which layers applied to the subject, in Simplified Chinese
 
     @property
     def total(self) -> Decimal:
@@ -118,7 +140,12 @@ class CapUse:
     a ceiling computed at review leaves room only for what the cap has left.
     """
 
-    used: dict[tuple[str, str, str | None, int], Decimal] = field(default_factory=dict)
+    used: dict[CapKey, Decimal] = field(default_factory=dict)
+
+    def refund(self, item: Entitlement) -> None:
+        """Give back what an entitlement took from its caps (a benefit dropped for another pack's)."""
+        for key, granted in item.uses:
+            self.used[key] = self.used.get(key, Decimal("0.00")) - granted
 
 
 def calculate(pack: Pack, case: Case, already: CapUse | None = None) -> Result:
@@ -126,27 +153,75 @@ def calculate(pack: Pack, case: Case, already: CapUse | None = None) -> Result:
     entitlements: list[Entitlement] = []
     unmatched: list[Unmatched] = []
     for event in sorted(case.events, key=lambda event: (event.date, event.id)):
-        reasons: list[str] = []
-        found = False
-        for rule in pack.rules_for(event.type):
-            if case.subject.kind not in rule.spec.subject:
-                reasons.append(f"{rule.spec.title}:仅适用于{'、'.join(pack.subjects[k] for k in rule.spec.subject)}")
-                continue
-            holds = evaluate(rule.when.tree, event.values)
-            if not holds:
-                reasons.append(f"{rule.spec.title}:{unmet(pack, rule, event.values)}")
-                continue
-            found = True
-            entitlements.append(_entitlement(pack, rule, case, event, tally))
-        if not found:
-            reasons = reasons or ["没有规则适用于此类事件"]
-            unmatched.append(Unmatched(event, tuple(reasons)))
-    return Result(case, tuple(entitlements), tuple(unmatched))
+        paid, missed = calculate_event(pack, case, event, tally)
+        entitlements.extend(paid)
+        if missed is not None:
+            unmatched.append(missed)
+    return Result(case, tuple(entitlements), tuple(unmatched), layer_notes(pack, case))
 
 
-def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, tally: CapUse) -> Entitlement:
+def calculate_event(
+    pack: Pack, case: Case, event: Event, tally: CapUse, named: bool = False
+) -> tuple[list[Entitlement], Unmatched | None]:
+    """What the pack's rules pay for one event, the caps counted in `tally`; `named` opens each
+    trace with its source even for a pack of one layer (several packs evaluated together)."""
+    reasons: list[str] = []
+    paid: list[Entitlement] = []
+    named = named or pack.county_layer is not None
+    for rule in pack.rules_for(event.type):
+        if not pack.applies(rule, case.subject.county):
+            reasons.append(f"{rule.spec.title}:仅适用于{pack.county}的主体({pack.county}承接方案 {rule.pack})")
+            continue
+        if case.subject.kind not in rule.spec.subject:
+            reasons.append(f"{rule.spec.title}:仅适用于{'、'.join(pack.subjects[k] for k in rule.spec.subject)}")
+            continue
+        raised = None
+        if rule.spec.tops_up is not None:
+            raised = next((item for item in paid if item.rule.id == rule.spec.tops_up), None)
+            if raised is None or not raised.in_validity:
+                reasons.append(f"{rule.spec.title}:所加码的基础规则 {rule.spec.tops_up} 未适用于此事件")
+                continue
+        holds = evaluate(rule.when.tree, event.values)
+        if not holds:
+            reasons.append(f"{rule.spec.title}:{unmet(pack, rule, event.values)}")
+            continue
+        paid.append(_entitlement(pack, rule, case, event, tally, raised, named))
+    if paid:
+        return paid, None
+    return paid, Unmatched(event, tuple(reasons or ["没有规则适用于此类事件"]))
+
+
+def layer_notes(pack: Pack, case: Case) -> tuple[str, ...]:
+    """For a county overlay: whether its county layer applies to this subject, and why."""
+    if pack.county_layer is None:
+        return ()
+    county, overlay = case.subject.county, pack.county_layer
+    if county is not None and to_simplified(county) == overlay.county:
+        return (f"主体所在区县为{overlay.county}:适用基础政策 {pack.base_id} 及{overlay.county}承接方案 {overlay.id}",)
+    where = f"主体所在区县为{county}" if county else "案例未填写主体所在区县(subject.county)"
+    return (f"{where}:{overlay.county}承接方案 {overlay.id} 不适用,仅按基础政策 {pack.base_id} 计算",)
+
+
+def source_line(pack: Pack, rule: Rule) -> str:
+    """来源:the layer, pack and document whose clause pays, for a trace."""
+    document = pack.document_of(rule)
+    layer = LAYER_NAMES[rule.layer] + (f"({pack.county})" if rule.layer is Layer.COUNTY else "")
+    title = to_simplified(document.preamble.title)
+    return f"来源:{layer} {rule.pack}《{title}》第 {rule.spec.article} 条,{to_simplified(rule.department)}"
+
+
+def _entitlement(
+    pack: Pack,
+    rule: Rule,
+    case: Case,
+    event: Event,
+    tally: CapUse,
+    raised: Entitlement | None = None,
+    named: bool = False,
+) -> Entitlement:
     event_type = pack.events[event.type]
-    trace = [f"事件 {event.id}:{event.date.isoformat()} {event_type.title}"]
+    trace = [source_line(pack, rule)] if named else []
+    trace.append(f"事件 {event.id}:{event.date.isoformat()} {event_type.title}")
     for event_field in event_type.fields:
         shown = _show(event.values[event_field.name], event_field.type, event_field.unit)
         trace.append(f"  {event_field.title} = {shown}")
@@ -159,6 +234,12 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, tally: CapUse
         return Entitlement(rule, event, amount, tuple(trace), rule.spec.kind, in_validity=False)
     if rule.spec.assumption:
         trace.append(f"解读:{rule.spec.assumption}")
+    if raised is not None:
+        base = raised.rule
+        trace.append(
+            f"区县加码:{base.pack} 第 {base.spec.article} 条({to_simplified(base.quoted)})已付 {_yuan(raised.amount)};"
+            f"{rule.pack} 第 {rule.spec.article} 条({to_simplified(rule.quoted)})补足差额"
+        )
     if rule.spec.kind is Kind.QUALIFICATION:
         trace.append(f"结果:{rule.spec.result}(不涉及资金)")
         return Entitlement(rule, event, None, tuple(trace), rule.spec.kind)
@@ -189,22 +270,27 @@ def _entitlement(pack: Pack, rule: Rule, case: Case, event: Event, tally: CapUse
     if rounded != amount:
         trace.append(f"四舍五入到分:{amount_text(amount.normalize())} → {_yuan(rounded)}")
     amount = rounded
+    if raised is not None:
+        difference = max(amount - raised.amount, Decimal("0.00"))
+        trace.append(f"扣除基础政策已付:{_yuan(amount)} − {_yuan(raised.amount)} = {_yuan(difference)}")
+        amount = difference
+    uses: list[tuple[CapKey, Decimal]] = []
     for cap in rule.caps:
         if cap.per is not CapScope.ITEM:
-            amount = _annual_cap(cap, amount, case, event, tally, trace, caps_hit, reached)
+            amount = _annual_cap(cap, amount, case, event, tally, trace, caps_hit, reached, uses)
     tax_due = None
     if rule.tax_due is not None:
         tax_due = evaluate(rule.tax_due.tree, event.values).quantize(CENT, rounding=ROUND_HALF_UP)
         steps = [titled(rule.tax_due, event_type), filled(rule.tax_due, event_type, event.values), _yuan(tax_due)]
         trace.append(f"应纳税额 = {' = '.join(steps)}")
     verdict = rule.spec.kind
-    if verdict is Kind.FLOOR and (caps_hit or reached):
+    if verdict is Kind.FLOOR and (caps_hit or reached or (raised is not None and raised.verdict is Kind.CEILING)):
         # 不低于 the rate, but 不超過 the cap: with the cap binding, the amount is the most, not the least.
         verdict = Kind.CEILING
         trace.append(f"上限起作用:保底额被上限限定,{_yuan(amount)} 是可得的最高额,而非保底额")
     note = "(审核部门在此限额内核定)" if verdict is Kind.CEILING else ""
     trace.append(f"{VERDICTS[verdict]} {_yuan(amount)}{note}")
-    return Entitlement(rule, event, amount, tuple(trace), verdict, tuple(caps_hit), tax_due)
+    return Entitlement(rule, event, amount, tuple(trace), verdict, tuple(caps_hit), tax_due, uses=tuple(uses))
 
 
 def _outside_validity(rule: Rule, event_type: EventType, event: Event) -> str | None:
@@ -231,6 +317,7 @@ def _annual_cap(
     trace: list[str],
     caps_hit: list[str],
     reached: list[str],
+    uses: list[tuple[CapKey, Decimal]],
 ) -> Decimal:
     # A carrier belongs to its operator: the key holds both, as the batch query's window does.
     carrier = None if cap.per is CapScope.SUBJECT_YEAR else str(event.values[cap.carrier_field])
@@ -239,6 +326,7 @@ def _annual_cap(
     left = max(cap.yuan - used, Decimal("0.00"))
     granted = min(amount, left)
     tally.used[key] = used + granted
+    uses.append((key, granted))
     if granted == amount == left and left > 0:
         reached.append(cap.id)
     if granted < amount:

@@ -1,6 +1,6 @@
 """A case: one subject with dated events, read from YAML/JSON and checked against the pack.
 
-    subject: {id: E001, kind: enterprise, name: 湖州某科技有限公司}
+    subject: {id: E001, kind: enterprise, name: 湖州某科技有限公司, county: 安吉县}
     events:
       - {id: e1, type: innovation_voucher, date: 2025-03-01, service_fee: 80000}
 
@@ -14,7 +14,12 @@ YAML scalars reach the field as written (`JsonNumber`, or a string), so that
 that names it instead of by the parser (or, worse, read as something else).
 A money field reads as a Chinese user writes it as well: 300,000, 30万, 0.3亿元
 (zhida.engine.money_text, one grammar for the API, `zhida calc` and the pages).
-The grammar is policies/huzhou-2025/README.md's "A case".
+The grammar is policies/huzhou-2025/README.md's "A case". `subject.county` (optional) is the
+区县 a county overlay's rules look for (docs/packs.md); Traditional input reads the same.
+
+One case may be read for several packs at once (`cases_from_data`): an event belongs to every
+pack that declares its type, carrying the fields each declares; a pack that declares none of a
+case's events, or not its subject kind, simply has no case.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ class Subject:
     id: str
     kind: str
     name: str
+    county: str | None = None  # Simplified: 安吉县; None when the case does not say
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,12 @@ def _parse_json(raw: str | bytes) -> Any:
 
 def load_case(path: str | Path, pack: Pack) -> Case:
     """Read a case file (.yaml, .yml or .json) and check it."""
+    data, shown = read_case_file(path)
+    return case_from_data(data, pack, shown)
+
+
+def read_case_file(path: str | Path) -> tuple[Any, str]:
+    """A case file's data, unchecked, and its name as messages show it (for one pack or several)."""
     path = Path(path)
     shown = _display(str(path))
     suffix = path.suffix.lower()
@@ -190,7 +202,7 @@ def load_case(path: str | Path, pack: Pack) -> Case:
         raise CaseError(f"{shown}: 不是有效的 {kind} 文件:{_yaml_problem(error)}") from None
     except RecursionError:
         raise CaseError(f"{shown}: 不是有效的 {kind} 文件:嵌套层数过多") from None
-    return case_from_data(data, pack, shown)
+    return data, shown
 
 
 def read_case_json(raw: bytes) -> Any:
@@ -233,10 +245,63 @@ def case_from_data(data: Any, pack: Pack, name: str = "案例") -> Case:
     return Case(name=title or name, subject=subject, events=tuple(events))
 
 
+def cases_from_data(data: Any, packs: list[Pack] | tuple[Pack, ...], name: str = "案例") -> dict[str, Case]:
+    """One case checked for several packs: by pack id, the case each pack sees.
+
+    An event goes to every pack that declares its type (with the subject's kind), checked there;
+    the fields of all those packs' declarations are allowed, each pack reading its own. An event
+    no pack declares, or a field none of them declares, is refused as for one pack."""
+    if not isinstance(data, dict):
+        raise CaseError(f"{name}: 案例须为一个包含 subject 和 events 的对象")
+    events_data = data.get("events")
+    if not isinstance(events_data, list):
+        raise CaseError(f"{name}: events 须为事件列表,收到 {_shown(events_data)}")
+    kind = data.get("subject", {}).get("kind") if isinstance(data.get("subject"), dict) else None
+    serving = [pack for pack in packs if kind in pack.subjects]
+    if not serving:
+        return {packs[0].id: case_from_data(data, packs[0], name)}  # refused there, in one pack's words
+    cases: dict[str, Case] = {}
+    for pack in serving:
+        mine = [
+            _fields_of(item, pack) for item in events_data if not isinstance(item, dict) or _declares(pack, item, kind)
+        ]
+        cases[pack.id] = case_from_data({**data, "events": mine}, pack, name)
+    ids = "、".join(pack.id for pack in serving)
+    for position, item in enumerate(events_data, start=1):
+        if isinstance(item, dict) and not any(_declares(pack, item, kind) for pack in serving):
+            raise CaseError(
+                f"{name}: 第 {position} 个事件:所选政策包({ids})都没有适用于主体类型 {kind} 的事件类型 "
+                f"{_shown(item.get('type'))};用 `zhida events` 查看全部事件类型"
+            )
+    known = {"id", "type", "date"}
+    for item in events_data:
+        if isinstance(item, dict):
+            declared = set(known)
+            for pack in serving:
+                event_type = pack.events.get(str(item.get("type")))
+                declared |= {field.name for field in event_type.fields} if event_type is not None else set()
+            _no_extra(item, declared, f"{name}: 事件 {_key(str(item.get('id')))}")
+    return cases
+
+
+def _declares(pack: Pack, item: dict, kind: Any) -> bool:
+    event_type = pack.events.get(item.get("type")) if isinstance(item.get("type"), str) else None
+    return event_type is not None and kind in event_type.subjects
+
+
+def _fields_of(item: Any, pack: Pack) -> Any:
+    """An event as one pack reads it: the fields other packs declare for its type left out."""
+    if not isinstance(item, dict) or not isinstance(item.get("type"), str) or item["type"] not in pack.events:
+        return item
+    declared = {"id", "type", "date"} | {field.name for field in pack.events[item["type"]].fields}
+    others = {key for key in item if key not in declared}
+    return {key: value for key, value in item.items() if key not in others}
+
+
 def _subject(data: Any, pack: Pack, name: str) -> Subject:
     if not isinstance(data, dict):
         raise CaseError(f"{name}: 缺少 subject(主体),须包含 id 和 kind")
-    _no_extra(data, {"id", "kind", "name"}, f"{name}: subject")
+    _no_extra(data, {"id", "kind", "name", "county"}, f"{name}: subject")
     subject_id = _optional_text(data.get("id"), f"{name}: subject.id")
     kind = _optional_text(data.get("kind"), f"{name}: subject.kind")
     for key, value in (("id", subject_id), ("kind", kind)):
@@ -246,7 +311,8 @@ def _subject(data: Any, pack: Pack, name: str) -> Subject:
         known = "、".join(f"{key}({title})" for key, title in pack.subjects.items())
         raise CaseError(f"{name}: subject.kind 未知的主体类型 {kind!r};可选:{known}")
     subject_name = _optional_text(data.get("name"), f"{name}: subject.name")
-    return Subject(id=subject_id, kind=kind, name=subject_name or subject_id)
+    county = _optional_text(data.get("county"), f"{name}: subject.county(所在区县)")
+    return Subject(id=subject_id, kind=kind, name=subject_name or subject_id, county=to_simplified(county) if county else None)
 
 
 def _event(data: Any, position: int, subject: Subject, pack: Pack, name: str) -> Event:

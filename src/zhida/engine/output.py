@@ -9,6 +9,10 @@ a floor a cap bound is a `ceiling`). `totals` sums the amounts per verdict (ceil
 最高可得, floor 至少, exact 应得, tax 节税), `by_measure` counts the benefits whose
 amount another policy sets. `total` is kept for compatibility: the plain sum of the
 four totals, an amount nobody receives (policies/huzhou-2025/README.md).
+
+Every entitlement names the pack whose document pays it (`pack`), its layer (`layer`: base or
+county, `layer_label`: 基础政策 / 区县承接方案) and that document's title (`document`); its clause
+is quoted from that document. `notes` says which layers applied to the subject.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from zhida.engine.calculate import VERDICTS, Result
+from zhida.rules.model import LAYER_NAMES
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified, to_traditional
 
@@ -26,10 +31,15 @@ def result_to_dict(pack: Pack, result: Result, traditional: bool = False) -> dic
     entitlements = []
     for item in result.entitlements:
         rule = item.rule
-        original = pack.document.text[rule.clause_span[0] : rule.clause_span[1]]
+        original = rule.quoted or pack.document.text[rule.clause_span[0] : rule.clause_span[1]]
         entitlements.append(
             {
                 "rule": rule.id,
+                "pack": rule.pack or pack.id,
+                "layer": rule.layer.value,
+                "layer_label": script(LAYER_NAMES[rule.layer]),
+                "document": script(to_simplified(pack.document_of(rule).preamble.title)),
+                "dropped": script(item.dropped) if item.dropped else None,
                 "title": script(rule.spec.title),
                 "article": rule.spec.article,
                 "kind": rule.spec.kind.value,
@@ -50,9 +60,12 @@ def result_to_dict(pack: Pack, result: Result, traditional: bool = False) -> dic
                 "department": script(to_simplified(rule.department)),
             }
         )
+    subject = result.case.subject
     return {
         "case": result.case.name,
-        "subject": {"id": result.case.subject.id, "kind": result.case.subject.kind, "name": result.case.subject.name},
+        "pack": pack.id,
+        "subject": {"id": subject.id, "kind": subject.kind, "name": subject.name, "county": subject.county},
+        "notes": [script(note) for note in result.notes],
         "entitlements": entitlements,
         "totals": {kind.value: _decimal_text(amount) for kind, amount in result.totals.items()},
         "by_measure": result.by_measure,

@@ -108,6 +108,54 @@ class Kind(StrEnum):
 WITHOUT_AMOUNT = frozenset({Kind.QUALIFICATION, Kind.BY_MEASURE})
 
 
+class Layer(StrEnum):
+    """Which layer of a pack a rule belongs to (docs/packs.md)."""
+
+    BASE = "base"  # the document the pack (or the pack it extends) makes executable
+    COUNTY = "county"  # a county's 承接落实方案 over its city's document, for that county's subjects only
+
+
+LAYER_NAMES = {Layer.BASE: "基础政策", Layer.COUNTY: "区县承接方案"}
+
+
+class StackingMode(StrEnum):
+    """How a benefit combines with another pack's benefit for the same event."""
+
+    STACKS = "stacks"  # both are paid (可叠加享受)
+    HIGHER = "higher"  # only the higher is paid (就高不重复)
+
+
+STACKING_NAMES = {StackingMode.STACKS: "叠加享受", StackingMode.HIGHER: "就高不重复"}
+RULE_REFERENCE = re.compile(rf"({NAME_PATTERN.pattern})/({NAME_PATTERN.pattern})")
+
+
+def check_rule_reference(value: str) -> str:
+    """`pack-id/rule-id`: a rule of another pack, named so that nothing is guessed."""
+    if len(value) > 2 * NAME_MAX_LENGTH + 1 or not RULE_REFERENCE.fullmatch(value):
+        raise PydanticCustomError(
+            "zhida_rule_reference",
+            "规则引用 {reference} 不合规:须为“政策包编号/规则编号”,如 huzhou-2025/export-credit-insurance",
+            {"reference": repr(value)},
+        )
+    return value
+
+
+RuleReference = Annotated[str, AfterValidator(check_rule_reference)]
+
+
+class Stacking(Strict):
+    """`stacking:` on a rule: whether it is paid beside other packs' rules for the same event.
+
+    `with` names the other rules (`pack-id/rule-id`); `clause` quotes the words of this rule's
+    document that decide it (同一事项不重复享受,按就高原则执行), when the document says so."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    mode: StackingMode
+    with_: tuple[RuleReference, ...] = Field(alias="with", min_length=1)
+    clause: str | None = None
+
+
 class RuleSpec(Strict):
     """A rule as written in YAML, before its expressions are parsed."""
 
@@ -127,6 +175,9 @@ class RuleSpec(Strict):
     caps: tuple[Name, ...] = ()
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None
+    # In a county overlay: the base rule whose amount this one raises (the county pays the difference).
+    tops_up: Name | None = None
+    stacking: Stacking | None = None
 
 
 class Reason(StrEnum):
@@ -163,6 +214,16 @@ class AreaFile(Strict):
     not_benefits: tuple[NotABenefit, ...] = ()
 
 
+class CountyBudget(Strict):
+    """A county overlay's budget (`budgets:` in its policy.yaml): for one area of the county's
+    document, or for one of its rules, in 元, with the clause that states it."""
+
+    area: int | None = None
+    rule: Name | None = None
+    yuan: Decimal = Field(gt=0)
+    clause: str
+
+
 class Rule(BaseModel):
     """A loaded rule: its spec, parsed expressions, caps, and where it sits in the document."""
 
@@ -178,7 +239,15 @@ class Rule(BaseModel):
     clause_span: tuple[int, int]  # offsets into the original document text
     valid_from: dt.date
     valid_to: dt.date
+    pack: str = ""  # the id of the pack whose document this rule implements
+    layer: Layer = Layer.BASE
+    quoted: str = ""  # the clause as the rule's own document prints it (verbatim, its own script)
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @property
+    def reference(self) -> str:
+        """`pack-id/rule-id`, as `stacking.with` names it."""
+        return f"{self.pack}/{self.spec.id}"
