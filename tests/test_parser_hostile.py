@@ -176,10 +176,38 @@ def test_areas_past_ninety_nine_are_read():
     assert [article.area for article in parsed.articles] == [1, 99, 100, 101]
 
 
-def test_a_heading_without_lead_department_is_a_warning_with_its_line():
+def test_a_heading_without_lead_department_is_an_area_with_a_note():
+    # Issue 12: 二、没有牵头部门的领域 is still an area; it names no lead department ("").
     parsed = parse("(一)测试条目。给予10万元奖励。", "二、没有牵头部门的领域", "(二)第二条目。")
+    assert [(area.number, area.title, area.department) for area in parsed.areas] == [
+        (1, "测试领域", "市科技局"), (2, "没有牵头部门的领域", ""),
+    ]
+    assert [article.area for article in parsed.articles] == [1, 2]
+    assert "领域2「没有牵头部门的领域」没有写明牵头单位(标题中没有“由…牵头实施”)" in parsed.notes
+    assert not any("第11行" in warning for warning in parsed.warnings)
+
+
+def test_a_sentence_that_starts_like_a_heading_is_a_warning_with_its_line():
+    parsed = parse("(一)测试条目。给予10万元奖励。", "二、这一行是一句话,不是标题。", "(二)第二条目。")
     assert [area.number for area in parsed.areas] == [1]
-    assert "第11行「二、没有牵头部门的领域」: 看似领域标题,但不是“一、…(由…牵头实施)”的格式,未作为领域读取" in parsed.warnings
+    assert any(
+        warning.startswith("第11行「二、这一行是一句话,不是标题。」: 看似领域标题,但不是“一、标题”或“一、标题(由…牵头实施)”的格式")
+        for warning in parsed.warnings
+    )
+
+
+def test_an_unnumbered_heading_between_articles_is_placed_nowhere_with_a_warning():
+    parsed = parse("(一)测试条目。给予10万元奖励。", "加大金融支持力度", "(二)第二条目。给予5万元奖励。")
+    assert parsed.article(1).text == "(一)测试条目。给予10万元奖励。"  # not re-filed under (一)
+    assert [article.area for article in parsed.articles] == [1, 1]
+    assert any(warning.startswith("第11行「加大金融支持力度」: 看似标题,但没有“一、”或“(一)”式编号") for warning in parsed.warnings)
+    assert not any("加大金融支持力度" in task.text for task in parsed.tasks)
+
+
+def test_a_document_with_areas_but_no_articles_is_refused_saying_so():
+    with pytest.raises(DocumentError) as refused:
+        parse_text(PREAMBLE + AREA + GOAL, "hostile.txt")
+    assert str(refused.value).startswith("hostile.txt: 找到1个政策领域(「测试领域」),但没有找到任何条目")
 
 
 def test_a_document_whose_only_heading_is_unreadable_is_refused_naming_the_line():

@@ -389,9 +389,15 @@ def yuan(value: Decimal) -> str:
 
 
 def _validity(preamble) -> str:
-    if preamble.valid_from is None or preamble.valid_to is None:
+    """2026-03-01 至 2026-12-31, as dates; 未写明 for what the document does not say, never None."""
+    valid_from, valid_to = preamble.valid_from, preamble.valid_to
+    if valid_from is None and valid_to is None:
         return "(未写明)"
-    return f"{preamble.valid_from.isoformat()} 至 {preamble.valid_to.isoformat()}"
+    if valid_to is None:
+        return f"{valid_from.isoformat()} 起(截止日期未写明)"
+    if valid_from is None:
+        return f"(起始日期未写明)至 {valid_to.isoformat()}"
+    return f"{valid_from.isoformat()} 至 {valid_to.isoformat()}"
 
 
 def document_tree(document: Document, simplified: bool) -> Tree:
@@ -405,22 +411,30 @@ def document_tree(document: Document, simplified: bool) -> Tree:
         return display(text or "", simplified)
 
     preamble = document.preamble
+    issued = preamble.issued.isoformat() if preamble.issued else "(发文日期未写明)"
     root = Tree(_styled(
         (words(preamble.title), "bold"),
-        f"  {words(preamble.issuer)} {preamble.issued or ''}"
+        f"  {words(preamble.issuer) or '(发文机关未写明)'} {issued}"
         f"  有效期 {_validity(preamble)}  依据 {words(preamble.implements) or '(未写明)'}",
     ))
     places = _Places(document)
     for area_index, area in enumerate(document.areas):
         budget = f"  预算 {yuan(area.budget)}" if area.budget is not None else ""
+        if area.budget is not None and area.budget_article is not None:
+            budget += f"(见第({area.budget_article})条)"
         heading = (f"{area.number}. {words(area.title)}", "bold cyan")
-        branch = root.add(_styled(heading, f"  牵头 {words(area.department)}{budget}"))
+        branch = root.add(_styled(heading, f"  牵头 {words(area.department) or '(未写明)'}{budget}"))
+        for part in area.budget_parts:
+            branch.add(_styled(("预算分项", "blue"), f" {words(part.purpose)} {words(part.written)}"))
         for indicator in places.area_indicators.get(area_index, ()):
             branch.add(_indicator_line(indicator, words))
         for article in area.articles:
-            leaf = branch.add(Text(f"({article.number}) {words(article.title)}", "bold"))
+            departments = f"  责任单位 {'、'.join(words(name) for name in article.departments)}" if article.departments else ""
+            leaf = branch.add(_styled((f"({article.number}) {words(article.title)}", "bold"), departments))
             key = article.span.start
             for amount in places.amounts.get(key, ()):
+                if document.is_budget(amount):
+                    continue  # shown with its area: 预算 …(见第(N)条) and its 预算分项
                 per = f"/{words(amount.per)}" if amount.per else ""
                 money = f"{format_value(amount.value)}美元" if amount.currency == "USD" else yuan(amount.value)
                 leaf.add(_styled(("金额", "green"), f" {QUALIFIER_WORDS[amount.qualifier.value]}{money}{per}"))
@@ -467,19 +481,34 @@ class _Places:
 
 
 def _indicator_line(indicator: Indicator, words) -> Text:
-    high = f"—{format_value(indicator.value_high)}" if indicator.value_high is not None else ""
+    """目标 港口集装箱吞吐量 =90万标箱(900,000标箱) (2026): the value in the unit the text used,
+    and the exact normalised value beside it when the two differ."""
+    high = f"—{_exact(indicator.value_high)}" if indicator.value_high is not None else ""
     direction = "" if indicator.direction.value == "range" else indicator.direction.value
-    return _styled(
-        ("目标", "magenta"),
-        f" {words(indicator.name)} {direction}{format_value(indicator.value)}{high}{words(indicator.unit)} ({indicator.year})",
-    )
+    exact = f"{_exact(indicator.value)}{high}{words(indicator.unit)}"
+    written = words(indicator.written)
+    shown = exact if not written or written == exact.replace(",", "") else f"{written}({exact})"
+    return _styled(("目标", "magenta"), f" {words(indicator.name)} {direction}{shown} ({indicator.year})")
+
+
+def _exact(value) -> str:
+    """An exact value with thousands separators: 5,000,000,000; 6.5; 1/3."""
+    text = format_value(value)
+    if "/" in text:
+        return text
+    whole, dot, fraction = text.partition(".")
+    return f"{int(whole):,}{dot}{fraction}"
 
 
 def _print_totals(console: Console, document: Document) -> None:
     budgets = [area.budget for area in document.areas if area.budget is not None]
     if budgets:
         stated = f",文末支持总额 {yuan(document.stated_total)}" if document.stated_total is not None else ""
+        if stated and document.total_excludes_overlap:
+            stated += "(除交叉重叠部分外)"
         console.print(f"各领域预算合计 {yuan(sum(budgets, Decimal(0)))}{stated}")
+    for note in document.notes:
+        console.print(_styled(("说明:", "bold cyan"), " ", note))
     for warning in document.warnings:
         console.print(_styled(("警告:", "bold yellow"), " ", warning))
 

@@ -51,7 +51,7 @@ SUFFIXES: tuple[tuple[str, Qualifier], ...] = (
     ("左右", Qualifier.ABOUT),
 )
 PER_ITEM = re.compile(r"每(家|件|辆|个|项|人|户|台|套|张|亩)")
-PER_CARRIER = re.compile(r"单[个家]([\u4e00-\u9fff]{1,16}?)(全年|单年度|年度)?内?(?=最高|奖励|补助|补贴|保费|获得|享受|不超过|累计)")
+PER_CARRIER = re.compile(r"单[个家]([\u4e00-\u9fff]{1,16}?)(全年|单年度|年度)?内?(?=最高|奖励|补助|补贴|贴息|保费|获得|享受|不超过|累计)")
 # How far before a number its per words (單個企業全年, 每家) are looked for, in characters: far
 # more than any clause of the family needs, and a bound, so that a clause of thousands of
 # amounts costs each of them the same.

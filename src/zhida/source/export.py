@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from zhida.source.model import Amount, Area, Article, Document, Indicator, Rate, Sentence, Task
+from zhida.source.model import Amount, Area, Article, BudgetPart, Document, Indicator, Rate, Sentence, Task
 from zhida.source.numerals import format_value
 from zhida.source.script import display
 
@@ -34,6 +34,7 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
             "end": item.span.end,
             "text": words(item.text),
             "sentences": [sentence(s) for s in item.sentences],
+            "departments": [words(name) for name in item.departments],
             "tasks": [task(t) for t in tasks_of.get(item.span.start, [])],
             "indicators": [indicator(i) for i in indicators_of.get(item.span.start, [])],
         }
@@ -44,12 +45,23 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
             "title": words(item.title),
             "department": words(item.department),
             "budget": _money(item.budget),
+            "budget_article": item.budget_article,
+            "budget_parts": [budget_part(part) for part in item.budget_parts],
             "start": item.span.start,
             "end": item.span.end,
             "goals": [sentence(s) for s in item.goals],
             "goal_tasks": [task(t) for t in goal_tasks_of.get(item.span.start, [])],
             "goal_indicators": [indicator(i) for i in goal_indicators_of.get(item.span.start, [])],
             "articles": [article(a) for a in item.articles],
+        }
+
+    def budget_part(item: BudgetPart) -> dict[str, Any]:
+        return {
+            "purpose": words(item.purpose),
+            "value": _money(item.value),
+            "text": words(item.written),
+            "start": item.span.start,
+            "end": item.span.end,
         }
 
     def amount(item: Amount) -> dict[str, Any]:
@@ -59,6 +71,7 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
             "qualifier": item.qualifier.value,
             "per": words(item.per),
             "text": words(item.text),
+            "budget": document.is_budget(item),
             **_place(item),
         }
 
@@ -74,6 +87,7 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
             "value": format_value(item.value),
             "value_high": None if item.value_high is None else format_value(item.value_high),
             "unit": words(item.unit),
+            "written": words(item.written),
             "direction": item.direction.value,
             "year": item.year,
             "department": words(item.department),
@@ -98,6 +112,7 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
             "implements": words(preamble.implements),
             "valid_from": preamble.valid_from.isoformat() if preamble.valid_from else None,
             "valid_to": preamble.valid_to.isoformat() if preamble.valid_to else None,
+            "year": preamble.year,
         },
         "areas": [area(a) for a in document.areas],
         "amounts": [amount(a) for a in document.amounts],
@@ -106,6 +121,8 @@ def document_to_dict(document: Document, simplified: bool = False) -> dict[str, 
         "tasks": [task(t) for t in document.tasks],
         "budget_total": _money(sum(budgets, Decimal(0))) if budgets else None,
         "stated_total": _money(document.stated_total),
+        "total_excludes_overlap": document.total_excludes_overlap,
+        "notes": list(document.notes),
         "warnings": list(document.warnings),
     }
 

@@ -130,6 +130,7 @@ class Candidate:
     multiplier: str
     direction: Direction
     raw_prefix: str  # canonical words between `start` and the number
+    written_end: int  # after the number, its 萬/億 and its own unit (before 以上, 左右)
 
 
 def find_indicators(text: str, canonical: str, skeleton: Skeleton, warnings: list[str]) -> list[Indicator]:
@@ -138,7 +139,7 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton, warnings: lis
         if paragraph.role not in ("goal", "article") or paragraph.area is None:
             continue
         area = skeleton.area_of(paragraph)
-        default_year = skeleton.preamble.valid_from.year if skeleton.preamble.valid_from else None
+        default_year = skeleton.preamble.year
         named = [
             (candidate, name_spans)
             for group in _groups(canonical, _candidates(text, canonical, paragraph.span, skeleton, warnings))
@@ -164,6 +165,7 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton, warnings: lis
                     article=paragraph.article,
                     area=area.number,
                     department=area.department,
+                    written=_written(text, candidate),
                 )
             )
         indicators.extend(
@@ -171,6 +173,15 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton, warnings: lis
         )
     indicators.sort(key=lambda indicator: indicator.span.start)
     return indicators
+
+
+def _written(text: str, candidate: Candidate) -> str:
+    """The value and unit as written: 50億元, 90萬標箱; 1萬 of 1萬、4萬名 shares 名: 1萬名."""
+    written = text[candidate.number_start : candidate.written_end]
+    unit = candidate.unit
+    if unit is not None and not candidate.number_start <= unit.start < candidate.written_end:
+        written += text[unit.start : unit.end]
+    return written
 
 
 def _candidates(text: str, canonical: str, paragraph: Span, skeleton: Skeleton, warnings: list[str]) -> list[Candidate]:
@@ -245,6 +256,7 @@ def _read(
         multiplier=multiplier,
         direction=Direction.RANGE if high else DIRECTIONS[qualifier],
         raw_prefix=raw_prefix,
+        written_end=match.end(),
     )
 
 
@@ -517,6 +529,7 @@ def _counted_shares(
                     article=paragraph.article,
                     area=area,
                     department=department,
+                    written=text[match.start("value") : match.end("value")] + "%",
                 )
             )
     return found

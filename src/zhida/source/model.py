@@ -96,6 +96,9 @@ class Indicator:
     article: int | None
     area: int
     department: str
+    # The value and unit as the text writes them, original script: "50億元", "90萬標箱", "6.5%",
+    # "2—3個", "1.6" (a ratio). A unit shared from the next member (1萬、4萬名) is appended: "1萬名".
+    written: str = ""
 
 
 class TaskKind(StrEnum):
@@ -123,21 +126,40 @@ class Task:
 class Article:
     number: int  # 1..N from (一)..(N)
     title: str
-    text: str  # the whole paragraph, title included
+    text: str  # the whole paragraph, title included (and its (責任單位:…) note, if any)
     span: Span
     area: int
     sentences: tuple[Sentence, ...]
+    # The article's own (責任單位:市發改委、市財政局), original script, in order; () when it names
+    # none. Separate from its area's lead department (Area.department).
+    departments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BudgetPart:
+    """One purpose of an area's budget: 其中用于技術改造項目補助8億元 -> 技術改造項目補助, 800000000."""
+
+    purpose: str  # original script, without 用于
+    value: Decimal  # in 元
+    written: str  # the amount as written: "8億元"
+    span: Span  # the part as written, from 用于 (or the purpose) to 元
 
 
 @dataclass(frozen=True)
 class Area:
     number: int  # 1..8 from 一..八
     title: str
-    department: str  # 由市X牽頭實施 -> 市X
-    budget: Decimal | None  # 全市財政預算安排X億元, in 元
+    department: str  # 由市X牽頭實施 -> 市X; "" when the heading names no lead department
+    budget: Decimal | None  # 全市財政預算安排X億元 (or 市財政2024年預算安排資金X億元 in an article), in 元
     goals: tuple[Sentence, ...]  # the paragraph under the heading
     span: Span
     articles: tuple[Article, ...]
+    # Where the budget is stated: None in the area's goals, else the number of the article.
+    budget_article: int | None = None
+    # 預算安排…X億元 through the last part of its breakdown, as written; None without a budget.
+    budget_span: Span | None = None
+    # The breakdown 其中用于A X億元、用于B Y億元 (empty when the budget has none).
+    budget_parts: tuple[BudgetPart, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,8 +169,10 @@ class Preamble:
     issued: dt.date | None
     addressees: str | None
     implements: str | None  # 浙政發〔2025〕3號
-    valid_from: dt.date | None
-    valid_to: dt.date | None
+    valid_from: dt.date | None  # 均為2025年全年實施有效 -> 2025-01-01; 自2026年3月1日起施行 -> 2026-03-01
+    valid_to: dt.date | None  # 2025-12-31; 有效期至2026年12月31日 -> 2026-12-31
+    # The document's own year: of its validity, else its edition (2026年版), else its date of issue.
+    year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +186,11 @@ class Document:
     tasks: tuple[Task, ...]
     stated_total: Decimal | None  # 支持總額為233.9億元, in 元
     warnings: tuple[str, ...] = field(default=())
+    # The closing total is stated 除交叉重疊部分外: the areas' budgets may add up to more.
+    total_excludes_overlap: bool = False
+    # Information for the reader, not a fault of the document (Simplified): the overlap between
+    # the areas' budgets and the stated total, an area that names no lead department, …
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def articles(self) -> tuple[Article, ...]:
@@ -175,3 +204,11 @@ class Document:
 
     def quote(self, span: Span) -> str:
         return self.text[span.start : span.end]
+
+    def is_budget(self, amount: Amount) -> bool:
+        """Whether an amount is an area's budget or a part of its breakdown, not a benefit:
+        a budget stated in an article is read among the article's amounts."""
+        return any(
+            area.budget_span is not None and area.budget_span.start <= amount.span.start < area.budget_span.end
+            for area in self.areas
+        )
