@@ -18,8 +18,9 @@ from zhida.source import DocumentError, parse_file
 
 
 def _console(stderr: bool = False) -> Console:
-    # Words from a document may hold [/]: never read them as markup (as cli._console).
-    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=stderr)
+    # Words from a document may hold [/]: never read them as markup (as cli._console). One TODO a
+    # line, unwrapped, so that a reader (or grep) finds its file and line whole.
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str) -> None:

@@ -42,6 +42,7 @@ from zhida.source.model import Amount, Article, Document, Qualifier, Rate, Span
 from zhida.source.script import canonical, to_simplified
 
 TODO = "TODO"
+BUDGET = re.compile(r"预算安排")
 SEGMENT_END = re.compile(r";")
 CLAUSE_END = re.compile(r"[,;:。!?]")
 # Per words of an annual cap: 单个企业全年, 孵化载体单年度.
@@ -208,12 +209,15 @@ def draft(document: Document) -> Draft:
     areas = []
     used: list[tuple[Span, frozenset[Decimal]]] = []  # clause spans of rules and caps with their values
     for area in document.areas:
+        budgets: list[Span] = []
         caps: list[DraftCap] = []
         rules: list[DraftRule] = []
         for article in area.articles:
             units: list[_Unit] = []
             for sentence in article.sentences:
-                if sentence.index in by_sentence:
+                if BUDGET.search(text, sentence.span.start, sentence.span.end):
+                    budgets.append(sentence.span)  # 市财政预算安排资金X亿元,其中…: money of the city, not a grant
+                elif sentence.index in by_sentence:
                     units.extend(_sentence_units(document, text, sentence.span, by_sentence[sentence.index]))
             _attach_loose_caps(units)
             for number, unit in enumerate(units, start=1):
@@ -227,7 +231,7 @@ def draft(document: Document) -> Draft:
                 caps.extend(unit_caps)
                 used.extend((rule.span, frozenset(rule.values)) for rule in unit_rules)
                 used.extend((cap.span, frozenset({cap.yuan})) for cap in unit_caps)
-        marks = _not_benefits(document, text, area.number, used)
+        marks = _budgets(document, text, budgets) + _not_benefits(document, text, area.number, used + [(span, frozenset()) for span in budgets])
         areas.append(DraftArea(area.number, to_simplified(area.title), area.department, _slug(area.title), tuple(caps), tuple(rules), marks))
     if not subjects:
         subjects[ENTERPRISE[0]] = ENTERPRISE[1]
@@ -325,10 +329,10 @@ def _amount_role(text: str, clause: Span, amount: Amount, grants: bool, current:
         return "annual"
     if _is_threshold(text, clause, amount.qualifier, amount.span, grants):
         return "threshold"
+    if re.search(r"单[个家]企业", before) and current is not None and current.has_money:
+        return "annual"  # 单家企业保费补助金额不超过100万元: what one enterprise gets in the year
     if current is not None and current.rates and not current.amounts and amount.qualifier in (Qualifier.CEILING, Qualifier.AT_MOST):
         return "item"
-    if re.search(r"单[个家]企业", before) and current is not None and current.has_money:
-        return "annual"  # 单家企业保费补助金额不超过100万元
     return "benefit"
 
 
@@ -560,6 +564,16 @@ def _not_benefits(document: Document, text: str, area: int, used: list[tuple[Spa
             document.quote(clause), clause, reason, "budget、target、volume、bound 之一:为何不是可申请的待遇",
         )
     return tuple(marks.values())
+
+
+def _budgets(document: Document, text: str, spans: list[Span]) -> tuple[DraftNotBenefit, ...]:
+    """An article's budget sentence (and its 其中…用于…补助 breakdown) as one not_benefits entry."""
+    marks = []
+    for span in spans:
+        end = span.end - 1 if text[span.end - 1 : span.end] == "。" else span.end
+        words = Span(span.start, end)
+        marks.append(DraftNotBenefit(document.quote(words), words, "budget", ""))
+    return tuple(marks)
 
 
 def _policy(document: Document) -> dict[str, object]:
