@@ -287,3 +287,11 @@ def test_a_clause_not_in_the_county_document_is_refused(tmp_path):
           lambda data: data["rules"][0].update(clause="市、區兩級對短期出口信用保險保費給予不低于60%的補助"))
     with pytest.raises(PackError, match="规则 anji-export-credit-insurance: 引用的条文在文件中找不到"):
         load_pack(pack)
+
+
+def test_the_batch_refuses_an_overlay_clearly(anji):
+    from zhida.engine.batch import BatchError, compile_pack
+
+    with pytest.raises(BatchError, match="政策包 anji-2025-overlay 是安吉县承接方案(扩展 huzhou-2025):批量匹配暂不支持区县承接方案"
+                       .replace("(", r"\(").replace(")", r"\)")):
+        compile_pack(anji)

@@ -99,6 +99,13 @@ def compile_pack(pack: Pack) -> BatchPlan:
     """The whole rule set as one query: the rules' claims, the subject kinds, then the annual caps."""
     if not pack.rules:
         raise BatchError("政策包中没有规则,无法生成批量查询")
+    if pack.county_layer is not None:
+        # A top-up pays the difference over what its base rule paid after the caps both share:
+        # not one window over running sums, so the batch does not compute overlays yet.
+        raise BatchError(
+            f"政策包 {pack.id} 是{pack.county}承接方案(扩展 {pack.base_id}):批量匹配暂不支持区县承接方案;"
+            f"请以 --pack {pack.base_id} 批量匹配,{pack.county}主体的区县部分逐案计算(zhida calc)"
+        )
     levels = cap_levels(pack.rules)
     depth = max(levels.values(), default=0)
     field_types = event_columns(pack)
