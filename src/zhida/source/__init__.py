@@ -31,9 +31,9 @@ from zhida.source.model import (
     Task,
     TaskKind,
 )
+from zhida.source.numerals import format_value
 from zhida.source.reading import decode, read_file
 from zhida.source.script import canonical as to_canonical
-from zhida.source.numerals import format_value
 from zhida.source.structure import CROSS_OVERLAP, Skeleton, build, stated_total
 from zhida.source.tasks import find_tasks
 

@@ -28,7 +28,6 @@ import bisect
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-
 from decimal import Decimal
 
 from zhida.source.model import Area, Article, BudgetPart, Preamble, Sentence, Span
