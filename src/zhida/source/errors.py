@@ -3,7 +3,8 @@
     DocumentError           the input is not a policy document zhida can read
       ├── EmptyDocument     no text at all
       ├── BinaryDocument    bytes that are not text in UTF-8, GB18030 or GBK
-      └── NoStructure       text, but no areas (一、…) or articles ((一)…)
+      └── NoStructure       text, but no area headings (一、…), or areas without any article ((一)…):
+                            the message says which is missing and names lines that looked like headings
 """
 
 
