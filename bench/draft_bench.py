@@ -12,11 +12,13 @@ encoded by hand, taken as the truth). What comes out: one table row per document
   tiers               enumerations (分别给予X、Y、Z) drafted as one rule per tier, values in order
   caps                per-item and annual caps drafted with the same yuan and scope
   thresholds          conditions (2000万元以上) the draft names in a `when` hint
+  tier labels         drafted tier groups whose `when` names each tier (category = '全国重点实验室')
   TODOs               what the analyst must still fill
 
 Huzhou's truth is the finished pack: each rule's numeric literals (amount), each tier group (rules
 quoting one clause with different literal amounts), each cap (per, yuan, clause), and every grant
-sentence (`coverage.grant_clauses`), a skeleton meaning a drafted clause that covers its grant words.
+sentence (`coverage.grant_clauses`), a skeleton meaning a drafted rule, cap or not_benefits entry
+whose clause covers its grant words.
 
 Run: python bench/draft_bench.py
 """
@@ -44,7 +46,8 @@ HUZHOU = ROOT / "src" / "zhida" / "policies" / "huzhou-2025"
 
 def family() -> list[tuple[str, Path, list[dict]]]:
     """(name, document, benefits) for every hand-written family document."""
-    found = [("jiaxing-2026", ROOT / "tests/data/jiaxing-2026.txt", _benefits(ROOT / "tests/data/drafted/jiaxing-2026.benefits.yaml"))]
+    jiaxing = _benefits(ROOT / "tests/data/drafted/jiaxing-2026.benefits.yaml")
+    found = [("jiaxing-2026", ROOT / "tests/data/jiaxing-2026.txt", jiaxing)]
     for expected in sorted((ROOT / "tests/data/family").glob("*.expected.yaml")):
         data = yaml.safe_load(expected.read_text(encoding="utf-8"))
         if data.get("benefits"):
@@ -101,8 +104,9 @@ def measure_huzhou() -> dict[str, object]:
     finished = load_pack(HUZHOU)
     document = finished.document
     result = draft(document)
-    row = _row("huzhou-2025 (vs finished pack)", result, HUZHOU / "document.txt")
-    spans = [(rule.span.start, rule.span.end) for rule in result.rules] + [(cap.span.start, cap.span.end) for cap in result.caps]
+    row = _row(f"huzhou-2025 (vs the finished pack: {len(finished.rules)} rules)", result, HUZHOU / "document.txt")
+    drafted = [*result.rules, *result.caps, *(mark for area in result.areas for mark in area.not_benefits)]
+    spans = [(item.span.start, item.span.end) for item in drafted]
     sentences: dict[int, list] = {}
     for grant in grant_clauses(document):
         sentences.setdefault(grant.sentence.index, []).extend(grant.marks)
@@ -129,12 +133,16 @@ def measure_huzhou() -> dict[str, object]:
     for cap in finished_caps.values():
         row["caps"][0] += 1
         row["caps"][1] += any(
-            drafted.yuan == cap.yuan and drafted.per is cap.per and canonical(drafted.clause) in canonical(cap.clause) + canonical(drafted.clause)
-            and (canonical(drafted.clause) in canonical(cap.clause) or canonical(cap.clause) in canonical(drafted.clause))
+            drafted.yuan == cap.yuan and drafted.per is cap.per and _nested(drafted.clause, cap.clause)
             for drafted in result.caps
         )
     row["thresholds"] = None
     return row
+
+
+def _nested(one: str, other: str) -> bool:
+    one, other = canonical(one), canonical(other)
+    return one in other or other in one
 
 
 def _literals(expression) -> set[Decimal]:
@@ -152,8 +160,13 @@ def _row(name: str, result: Draft, document: Path) -> dict[str, object]:
         out = Path(folder) / "pack"
         write_draft(result, document, out)
         left = len(todos(out))
+    groups: dict[str, list[DraftRule]] = {}
+    for rule in result.rules:
+        if rule.tier:
+            groups.setdefault(rule.id.rsplit("-tier", 1)[0], []).append(rule)
+    labelled = sum(all(rule.when for rule in group) for group in groups.values())
     return {
-        "name": name, "rules": len(result.rules), "todos": left,
+        "name": name, "rules": len(result.rules), "todos": left, "labels": [len(groups), labelled],
         "sentences": [0, 0], "amounts": [0, 0], "tiers": [0, 0], "caps": [0, 0], "thresholds": [0, 0],
     }
 
@@ -168,12 +181,15 @@ def _cell(pair: list[int] | None) -> str:
 def main() -> None:
     rows = [measure_family(*item) for item in family()]
     rows.append(measure_huzhou())
-    print("| document | benefit sentences with a skeleton | amounts and rates right | tiers right | caps right | thresholds hinted | rules drafted | TODOs left |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| document | benefit sentences with a skeleton | amounts and rates right | tiers right | caps right "
+        "| thresholds hinted | tier labels guessed | rules drafted | TODOs left |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row['name']} | {_cell(row['sentences'])} | {_cell(row['amounts'])} | {_cell(row['tiers'])} | "
-            f"{_cell(row['caps'])} | {_cell(row['thresholds'])} | {row['rules']} | {row['todos']} |"
+            f"{_cell(row['caps'])} | {_cell(row['thresholds'])} | {_cell(row['labels'])} | {row['rules']} | {row['todos']} |"
         )
 
 

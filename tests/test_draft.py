@@ -318,10 +318,14 @@ def _fill_jiaxing(pack: Path) -> None:
     ])
     replace("rules/3-consumption-opening-up.yaml", [("amount: TODO", '    amount: "0.5 * premium"')])
     replace("events.yaml", [
-        ('title: "担保额"', '      - {name: base_amount, type: money, title: "担保额", unit: 元}\n'
-                           '      - {name: fee_rate, type: number, title: "年化担保费率"}'),
-        ('title: "企业投保短期出口信用保险的保费"', '    title: "企业投保短期出口信用保险的保费"\n'
-                                              '    fields:\n      - {name: premium, type: money, title: "保费", unit: 元}'),
+        ('title: "担保额"', (
+            '      - {name: base_amount, type: money, title: "担保额", unit: 元}\n'
+            '      - {name: fee_rate, type: number, title: "年化担保费率"}'
+        )),
+        ('title: "企业投保短期出口信用保险的保费"', (
+            '    title: "企业投保短期出口信用保险的保费"\n'
+            '    fields:\n      - {name: premium, type: money, title: "保费", unit: 元}'
+        )),
     ])
 
 

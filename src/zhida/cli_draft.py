@@ -6,6 +6,7 @@ Registered on `zhida` by cli.py; imports nothing from it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -28,11 +29,12 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def draft_command(
-    document: Path = typer.Argument(..., help="政策文件(UTF-8 或 GBK/GB18030 文本),与湖州文件同一体例"),
-    output: Path = typer.Option(..., "-o", "--output", help="新政策包目录,如 policies/jiaxing-2026/(不得已存在)"),
-    force: bool = typer.Option(False, "--force", help="目录已存在时覆盖它"),
-) -> None:
+DOCUMENT_ARGUMENT = typer.Argument(..., help="政策文件(UTF-8 或 GBK/GB18030 文本),与湖州文件同一体例")
+OUTPUT_OPTION = typer.Option(..., "-o", "--output", help="新政策包目录,如 policies/jiaxing-2026/(不得已存在)")
+FORCE_OPTION = typer.Option(False, "--force", help="目录已存在时覆盖它")
+
+
+def draft_command(document: Path = DOCUMENT_ARGUMENT, output: Path = OUTPUT_OPTION, force: bool = FORCE_OPTION) -> None:
     """从政策文件起草政策包:文件原文、元数据、事件类型,以及每个受益句的规则骨架(待填写处为 TODO)。"""
     if output.exists() and not force:
         _fail(f"{output}: 目录已存在,未写入任何文件;换一个目录,或加 --force 覆盖")
@@ -75,8 +77,8 @@ def refuse_todos(pack: object) -> None:
 
 def _folder(pack: object) -> Path | None:
     """The folder a --pack value names: a folder, an id, or None for the default."""
-    if isinstance(pack, Path) and pack.is_dir():
-        return pack
+    if pack is not None and Path(str(pack)).is_dir() and (os.sep in str(pack) or "/" in str(pack)):
+        return Path(str(pack))  # a folder: its TODOs are listed even when its policy.yaml has some
     try:
         return choose(None if pack is None else str(pack)).path
     except (PackChoiceError, OSError):

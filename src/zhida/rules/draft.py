@@ -27,6 +27,7 @@ TODO values do not parse as expressions, so `todos` reads the YAML as text, befo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -36,15 +37,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from zhida.rules.coverage import GRANTS, GrantClause, grant_clauses
+from zhida.rules.coverage import GrantClause, grant_clauses
 from zhida.rules.model import CapScope, Kind
 from zhida.source.model import Amount, Article, Document, Qualifier, Rate, Span
 from zhida.source.script import canonical, to_simplified
 
 TODO = "TODO"
+NO_DEPARTMENT = "(文件未写明牵头单位)"
 BUDGET = re.compile(r"预算安排")
 SEGMENT_END = re.compile(r";")
 CLAUSE_END = re.compile(r"[,;:。!?]")
+CLAUSE_MARKS = ",;:。"
 # Per words of an annual cap: 单个企业全年, 孵化载体单年度.
 ANNUAL = re.compile(r"全年|年度|每年")
 CARRIER = re.compile(r"载体|孵化器|众创空间")
@@ -55,6 +58,10 @@ ENUMERATION_SPLIT = re.compile(r"、|和|及|与")
 # Words that open an enumeration's first item and close its last: 对新认定的全国重点实验室、省级重点实验室.
 ITEM_PREFIX = re.compile(r"^.*(?:的|为|对|实施|是|将)")
 ITEM_SUFFIX = re.compile(r"的.*$")
+TAX = re.compile(r"税")
+TAX_RELIEF = re.compile(r"免|减|优惠")
+# Money lent or spent in total (安排40亿元信贷资金): no subject is paid that much by one clause.
+VOLUME_FROM = Decimal(100_000_000)
 QUALIFICATION = re.compile(r"纳入[^,;:。]{0,20}?(?:库|清单|名单|目录)")
 # Subject kinds guessed from the words of a benefit, first match wins; enterprise otherwise.
 SUBJECT_GUESSES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
@@ -74,7 +81,7 @@ ENTERPRISE = ("enterprise", "企业")
 # rules/<area>-<slug>.yaml: a slug from the area's title (the first two that match).
 AREA_SLUGS: tuple[tuple[str, str], ...] = (
     ("科技", "science"), ("创新", "innovation"), ("人才", "talent"), ("教育", "education"),
-    ("制造", "manufacturing"), ("数字", "digital"), ("服务业", "services"), ("消费", "consumption"),
+    ("制造", "manufacturing"), ("产业", "industry"), ("数字", "digital"), ("服务业", "services"), ("消费", "consumption"),
     ("开放", "opening-up"), ("外贸", "trade"), ("交通", "transport"), ("港", "port"),
     ("投资", "investment"), ("城乡", "urban-rural"), ("农业", "agriculture"), ("乡村", "rural"),
     ("民生", "livelihood"), ("就业", "employment"), ("金融", "finance"), ("绿色", "green"),
@@ -210,6 +217,7 @@ def draft(document: Document) -> Draft:
     used: list[tuple[Span, frozenset[Decimal]]] = []  # clause spans of rules and caps with their values
     for area in document.areas:
         budgets: list[Span] = []
+        volumes: list[Span] = []
         caps: list[DraftCap] = []
         rules: list[DraftRule] = []
         for article in area.articles:
@@ -223,7 +231,12 @@ def draft(document: Document) -> Draft:
             for number, unit in enumerate(units, start=1):
                 if not unit.grants and not unit.has_money:
                     continue
-                event, unit_rules, unit_caps = _unit_rules(document, text, area.department, article, number, unit, len(units))
+                if unit.amounts and not unit.rates and min(amount.value for amount in unit.amounts) >= VOLUME_FROM:
+                    volumes.append(Span(unit.start, unit.end))  # 安排40亿元信贷资金: a volume, not a grant
+                    continue
+                event, unit_rules, unit_caps = _unit_rules(
+                    document, text, area.department, article, number, unit, len(units),
+                )
                 events.append(event)
                 for kind in event.subjects:
                     subjects[kind] = _subject_title(kind)
@@ -231,8 +244,13 @@ def draft(document: Document) -> Draft:
                 caps.extend(unit_caps)
                 used.extend((rule.span, frozenset(rule.values)) for rule in unit_rules)
                 used.extend((cap.span, frozenset({cap.yuan})) for cap in unit_caps)
-        marks = _budgets(document, text, budgets) + _not_benefits(document, text, area.number, used + [(span, frozenset()) for span in budgets])
-        areas.append(DraftArea(area.number, to_simplified(area.title), area.department, _slug(area.title), tuple(caps), tuple(rules), marks))
+        used += [(span, frozenset()) for span in budgets + volumes]
+        marks = _whole(document, text, budgets, "budget") + _whole(document, text, volumes, None)
+        marks += _not_benefits(document, text, area.number, used)
+        areas.append(DraftArea(
+            area.number, to_simplified(area.title), area.department, _slug(area.title),
+            tuple(caps), tuple(rules), marks,
+        ))
     if not subjects:
         subjects[ENTERPRISE[0]] = ENTERPRISE[1]
     return Draft(document, _policy(document), subjects, tuple(events), tuple(areas), tuple(sorted(by_sentence)))
@@ -331,7 +349,8 @@ def _amount_role(text: str, clause: Span, amount: Amount, grants: bool, current:
         return "threshold"
     if re.search(r"单[个家]企业", before) and current is not None and current.has_money:
         return "annual"  # 单家企业保费补助金额不超过100万元: what one enterprise gets in the year
-    if current is not None and current.rates and not current.amounts and amount.qualifier in (Qualifier.CEILING, Qualifier.AT_MOST):
+    after_rate = current is not None and current.rates and not current.amounts
+    if after_rate and amount.qualifier in (Qualifier.CEILING, Qualifier.AT_MOST):
         return "item"
     return "benefit"
 
@@ -366,13 +385,12 @@ def _unit_rules(
     clause = document.quote(span)
     words = text[span.start : span.end]
     subject = _subjects(words)
-    department = "、".join(getattr(article, "departments", None) or ()) or lead
+    department = "、".join(getattr(article, "departments", None) or ()) or lead or NO_DEPARTMENT
     title = to_simplified(article.title) + (f"({number})" if count > 1 else "")
-    caps = [
-        _cap(document, text, f"{base_id}-annual", CapScope.CARRIER_YEAR if CARRIER.search(text[a.span.start - 20 : a.span.start]) else CapScope.SUBJECT_YEAR, a)
-        for a in unit.annual_caps
-    ] + [_cap(document, text, f"{base_id}-item", CapScope.ITEM, a) for a in unit.item_caps]
-    caps = _unique_ids(caps)
+    caps = _unique_ids(
+        [_cap(document, text, f"{base_id}-annual", _annual_scope(text, amount), amount) for amount in unit.annual_caps]
+        + [_cap(document, text, f"{base_id}-item", CapScope.ITEM, amount) for amount in unit.item_caps]
+    )
     cap_ids = tuple(cap.id for cap in caps)
     fields: list[DraftField] = []
     if any(cap.per is CapScope.CARRIER_YEAR for cap in caps):
@@ -387,23 +405,31 @@ def _unit_rules(
             fraction = _plain(rate.value / 100)
             expression = f"{fraction} * base_amount" if base else None
             hint = "" if base else f"{to_simplified(rate.text)} × 计算基数(在事件中加一个 money 字段)"
-            tiers.append((expression, _rate_kind(rate, unit), rate.value / 100, rate.text, hint))
+            tiers.append((expression, _rate_kind(rate), rate.value / 100, rate.text, hint))
     else:
         for amount in unit.amounts:
             tiers.append((f'"{_plain(amount.value)}"', _amount_kind(amount), amount.value, amount.text, None))
+    if TAX.search(words) and TAX_RELIEF.search(words):
+        # 享受所得税“两免三减半”: the amount is the tax saved, which the rate alone does not give
+        hint = "节税额:按标准税率应纳税额减去优惠后应纳税额(在事件中加应纳税所得额等字段)"
+        tiers = [(None, Kind.TAX, item.value / (100 if isinstance(item, Rate) else 1), item.text, hint)
+                 for item in [*unit.rates, *unit.amounts][:1]]
     labels = _tier_labels(text, unit, len(tiers)) if len(tiers) > 1 else None
     if labels:
         fields.append(DraftField("category", "choice", "类别", tuple(labels)))
     event_title = _event_title(text, document, unit, article)
     event = DraftEvent(event_name, event_title, subject, tuple(fields))
-    common = dict(article=article.number, area=article.area, clause=clause, span=span, department=department, subject=subject, event=event_name, caps=cap_ids)
+    common = {
+        "article": article.number, "area": article.area, "clause": clause, "span": span,
+        "department": department, "subject": subject, "event": event_name, "caps": cap_ids,
+    }
     rules = []
     if not tiers:
         kind, result = _without_money(text, unit)
         rules.append(DraftRule(
             id=base_id, title=title, kind=kind, when=None if threshold_hint else "TRUE",
             when_hint=_when_hint(threshold_hint, None), amount=None,
-            amount_hint="金额由何种政策确定,如:" + f"{department.split('、')[0]}配套政策文件" if kind is Kind.BY_MEASURE else "",
+            amount_hint=_amount_by_hint(department) if kind is Kind.BY_MEASURE else "",
             result=result, tier=None, values=(), **common,
         ))
     for index, (expression, kind, value, written, hint) in enumerate(tiers, start=1):
@@ -426,30 +452,48 @@ def _unit_rules(
     return event, rules, caps
 
 
+def _amount_by_hint(department: str) -> str:
+    """Where a by_measure amount comes from: the closing paragraph orders each lead department to
+    draft 配套政策文件; 按规定 may also mean a national or provincial scheme."""
+    lead = department.split("、")[0]
+    example = f"{lead}配套政策文件" if lead != NO_DEPARTMENT else "某部门配套政策文件"
+    return f"金额由何种政策确定,如:{example};或国家、省相关政策"
+
+
+def _annual_scope(text: str, amount: Amount) -> CapScope:
+    """单个孵化载体单年度内…: per carrier; 单个企业全年…: per subject."""
+    before = text[max(amount.span.start - 20, 0) : amount.span.start]
+    return CapScope.CARRIER_YEAR if CARRIER.search(before) else CapScope.SUBJECT_YEAR
+
+
 def _unique_ids(caps: list[DraftCap]) -> list[DraftCap]:
     seen: dict[str, int] = {}
     unique = []
     for cap in caps:
         seen[cap.id] = seen.get(cap.id, 0) + 1
-        unique.append(cap if seen[cap.id] == 1 else DraftCap(f"{cap.id}{seen[cap.id]}", cap.per, cap.yuan, cap.clause, cap.span))
+        unique.append(cap if seen[cap.id] == 1 else dataclasses.replace(cap, id=f"{cap.id}{seen[cap.id]}"))
     return unique
 
 
 def _cap(document: Document, text: str, cap_id: str, per: CapScope, amount: Amount) -> DraftCap:
-    start = max(text.rfind(mark, 0, amount.span.start) for mark in ",;:。")
-    ends = [position for mark in ",;:。" if (position := text.find(mark, amount.span.end)) >= 0]
-    span = Span(start + 1, min(ends) if ends else len(text))
+    span = _clause_around(text, amount.span)
     return DraftCap(cap_id, per, amount.value, document.quote(span), span)
+
+
+def _clause_around(text: str, span: Span) -> Span:
+    """The clause holding `span`: from the break before it to the break after it (, ; : 。)."""
+    start = max(text.rfind(mark, 0, span.start) for mark in CLAUSE_MARKS) + 1
+    ends = [position for mark in CLAUSE_MARKS if (position := text.find(mark, span.end)) >= 0]
+    return Span(start, min(ends) if ends else len(text))
 
 
 def _rate_base(text: str, rate: Rate) -> str | None:
     """What a rate is a share of, from 按X(的)N%: the title of the event's money field."""
-    clause_start = max(text.rfind(mark, 0, rate.span.start) for mark in ",;:。") + 1
-    match = RATE_BASE.search(text[clause_start : rate.span.start])
+    match = RATE_BASE.search(text[_clause_around(text, rate.span).start : rate.span.start])
     return match.group(1) if match else None
 
 
-def _rate_kind(rate: Rate, unit: _Unit) -> Kind:
+def _rate_kind(rate: Rate) -> Kind:
     if rate.qualifier is Qualifier.AT_LEAST:
         return Kind.FLOOR
     if rate.qualifier in (Qualifier.CEILING, Qualifier.AT_MOST):
@@ -476,7 +520,7 @@ def _tier_labels(text: str, unit: _Unit, count: int) -> list[str] | None:
     """The items an enumeration names before its tiers (全国重点实验室、省级重点实验室), when as many."""
     first_money = min(item.span.start for item in [*unit.amounts, *unit.rates])
     candidates = [span for span in unit.context if span.end <= first_money]
-    clause_start = max(text.rfind(mark, 0, first_money) for mark in ",;:。") + 1
+    clause_start = _clause_around(text, Span(first_money, first_money)).start
     candidates.append(Span(max(clause_start, unit.start), first_money))
     for span in reversed(candidates):
         words = text[span.start : span.end]
@@ -488,7 +532,7 @@ def _tier_labels(text: str, unit: _Unit, count: int) -> list[str] | None:
         items[0] = ITEM_PREFIX.sub("", items[0])
         items[-1] = ITEM_SUFFIX.sub("", items[-1])
         items = [re.sub(r"分别.*$", "", item).strip() for item in items]
-        if all(items) and len(set(items)) == len(items) and all("'" not in item for item in items):
+        if all(items) and len(set(items)) == len(items) and not any(set(item) & set("'()等") for item in items):
             return items
         return None
     return None
@@ -504,9 +548,7 @@ def _event_title(text: str, document: Document, unit: _Unit, article: Article) -
 
 
 def _threshold_words(document: Document, text: str, item: Amount | Rate) -> str:
-    start = max(text.rfind(mark, 0, item.span.start) for mark in ",;:。") + 1
-    ends = [position for mark in ",;:。" if (position := text.find(mark, item.span.end)) >= 0]
-    words = to_simplified(document.text[start : min(ends) if ends else len(text)])
+    words = to_simplified(document.quote(_clause_around(text, item.span)))
     bound = {
         Qualifier.AT_LEAST: ">= (以上/不低于含本数)", Qualifier.AT_MOST: "<= (以下/以内/不超过含本数)",
         Qualifier.OVER: "> (超过/高于不含本数)", Qualifier.ABOUT: "约", Qualifier.EXACT: "=", Qualifier.CEILING: "<=",
@@ -538,7 +580,9 @@ def _subject_title(kind: str) -> str:
     return ENTERPRISE[1]
 
 
-def _not_benefits(document: Document, text: str, area: int, used: list[tuple[Span, frozenset[Decimal]]]) -> tuple[DraftNotBenefit, ...]:
+def _not_benefits(
+    document: Document, text: str, area: int, used: list[tuple[Span, frozenset[Decimal]]],
+) -> tuple[DraftNotBenefit, ...]:
     """Amounts of this area's benefit sentences that no skeleton reads: a budget, a target, a volume …"""
     benefit_words = ("给予", "补贴", "补助", "奖励", "贴息", "予以支持", "优惠")
     sentences = {
@@ -546,15 +590,14 @@ def _not_benefits(document: Document, text: str, area: int, used: list[tuple[Spa
         if any(word in text[sentence.span.start : sentence.span.end] for word in benefit_words)
     }
     marks: dict[tuple[int, int], DraftNotBenefit] = {}
-    items = [(a.span, a.value, a.sentence) for a in document.amounts] + [(r.span, r.value / 100, r.sentence) for r in document.rates]
+    items = [(a.span, a.value, a.sentence) for a in document.amounts]
+    items += [(r.span, r.value / 100, r.sentence) for r in document.rates]
     for span, value, sentence in items:
         if sentence not in sentences:
             continue
         if any(outer.start <= span.start and span.end <= outer.end and value in values for outer, values in used):
             continue
-        start = max(text.rfind(mark, 0, span.start) for mark in ",;:。") + 1
-        ends = [position for mark in ",;:。" if (position := text.find(mark, span.end)) >= 0]
-        clause = Span(start, min(ends) if ends else len(text))
+        clause = _clause_around(text, span)
         if any(outer.start <= clause.start and clause.end <= outer.end for outer, _values in used):
             continue  # a threshold inside a rule's clause: its `when` will cite it
         words = text[clause.start : clause.end]
@@ -566,13 +609,15 @@ def _not_benefits(document: Document, text: str, area: int, used: list[tuple[Spa
     return tuple(marks.values())
 
 
-def _budgets(document: Document, text: str, spans: list[Span]) -> tuple[DraftNotBenefit, ...]:
-    """An article's budget sentence (and its 其中…用于…补助 breakdown) as one not_benefits entry."""
+def _whole(document: Document, text: str, spans: list[Span], reason: str | None) -> tuple[DraftNotBenefit, ...]:
+    """An article's budget sentence (with its 其中…用于…补助 breakdown), or money in total (安排40亿元
+    信贷资金, reason TODO: volume is likely), as one not_benefits entry each."""
     marks = []
     for span in spans:
         end = span.end - 1 if text[span.end - 1 : span.end] == "。" else span.end
         words = Span(span.start, end)
-        marks.append(DraftNotBenefit(document.quote(words), words, "budget", ""))
+        hint = "" if reason else "金额在1亿元以上,多为总量(volume),不是单个主体可得的待遇;确认后写 volume"
+        marks.append(DraftNotBenefit(document.quote(words), words, reason, hint))
     return tuple(marks)
 
 
@@ -689,7 +734,7 @@ def events_yaml(result: Draft) -> str:
 
 def area_yaml(area: DraftArea) -> str:
     lines = [
-        f"# {area.number}、{area.title} (牵头: {area.department}): drafted by `zhida draft`.",
+        f"# {area.number}、{area.title} (牵头: {area.department or NO_DEPARTMENT}): drafted by `zhida draft`.",
         "# Each rule quotes its clause verbatim; tiers of one 分别 sentence quote the same clause and pick",
         "# their tier with `when`. Fill every TODO; subject kinds are guesses from the clause's words.",
         f"area: {area.number}",
@@ -790,7 +835,8 @@ def todos(path: str | Path) -> list[Todo]:
             value, comment = _split_comment(line)
             if TODO_WORD.search(value):
                 key = KEY.match(value)
-                found.append(Todo(file.relative_to(path).as_posix(), number, item, key.group(1) if key else "", comment.strip()))
+                name = file.relative_to(path).as_posix()
+                found.append(Todo(name, number, item, key.group(1) if key else "", comment.strip()))
     return found
 
 
