@@ -2,8 +2,8 @@
 
 Every expectation is read by hand from the quoted clause: the amounts, tiers and caps a drafted
 rule must carry, and what is left TODO. tests/data/jiaxing-2026.txt and tests/data/family/*.txt are
-fictional documents; tests/data/drafted/jiaxing-2026/ is the pack drafted from the first with its
-TODOs filled by hand (bench/README.md records how long that took).
+fictional documents; tests/data/drafted/jiaxing-2026/ and quzhou-2026/ are the packs drafted from
+them with their TODOs filled by hand (bench/README.md records how long that took).
 """
 
 from __future__ import annotations
@@ -340,13 +340,14 @@ def test_a_fresh_draft_filled_loads_and_covers_everything(tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_hand_filled_pack_loads_and_passes_check():
-    assert todos(FILLED) == []
-    policy = yaml.safe_load((FILLED / "policy.yaml").read_text(encoding="utf-8"))
+@pytest.mark.parametrize(("pack", "sentences"), [(FILLED, 13), (DATA / "drafted" / "quzhou-2026", 12)], ids=["jiaxing", "quzhou"])
+def test_hand_filled_pack_loads_and_passes_check(pack, sentences):
+    assert todos(pack) == []
+    policy = yaml.safe_load((pack / "policy.yaml").read_text(encoding="utf-8"))
     assert policy["fictional"] is True and policy["drafted"] is True
-    result = runner.invoke(app, ["check", "--pack", str(FILLED)])
+    result = runner.invoke(app, ["check", "--pack", str(pack)])
     assert result.exit_code == 0, result.output
-    assert "受益句 13 句,已覆盖 13 句(100%)" in result.output
+    assert f"受益句 {sentences} 句,已覆盖 {sentences} 句(100%)" in result.output
 
 
 def test_hand_filled_pack_pays_what_the_clause_says():
