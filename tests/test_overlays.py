@@ -77,9 +77,9 @@ def test_county_budgets_are_read_and_checked(anji):
     budgets = {(budget.area, budget.rule): budget.yuan for budget in anji.county_layer.budgets}
     # 全县财政预算安排3000万元,其中出口信用保险保费补助资金500万元; 二、… 全县财政预算安排2000万元
     assert budgets == {
-        (1, None): Decimal("30000000"),
-        (None, "anji-export-credit-insurance"): Decimal("5000000"),
-        (2, None): Decimal("20000000"),
+        (1, None): Decimal(30000000),
+        (None, "anji-export-credit-insurance"): Decimal(5000000),
+        (2, None): Decimal(20000000),
     }
 
 

@@ -239,3 +239,28 @@ def test_stacking_higher_needs_an_amount(tmp_path):
     _edit(copy / "rules" / "2-opening-up.yaml", by_measure)
     with pytest.raises(PackError, match="就高须比较金额,by_measure 类规则没有金额"):
         load_pack(copy)
+
+
+def test_several_as_json_ready_data(huzhou, province):
+    from zhida.engine.output import several_to_dict
+
+    event = {"id": "h1", "type": "high_tech_recognition", "date": "2025-06-01", "recognition": "首次认定"}
+    several = calculate_several([huzhou, province], _data(_insurance("e1", "2025-05-01", "100万"), event))
+    data = several_to_dict(several)
+    assert [result["pack"] for result in data["packs"]] == ["huzhou-2025", "zhejiang-2025-fictional"]
+    assert [(o["event"], o["mode"], o["mode_label"]) for o in data["overlaps"]] == [
+        ("e1", "higher", "就高不重复"), ("h1", "stacks", "叠加享受"),
+    ]
+    # 600,000 floor (city insurance) + 200,000 ceiling (city high-tech) + 100,000 exact (province high-tech);
+    # the province's 500,000 insurance subsidy is dropped.
+    assert data["totals"] == {"ceiling": "200000.00", "floor": "600000.00", "exact": "100000.00", "tax": "0.00"}
+    province_items = data["packs"][1]["entitlements"]
+    assert [(item["rule"], item["amount"], item["dropped"] is not None) for item in province_items] == [
+        ("zj-export-credit-insurance", "0.00", True), ("zj-high-tech-first", "100000.00", False),
+    ]
+    assert several_to_dict(several, traditional=True)["overlaps"][0]["mode_label"] == "就高不重複"
+
+
+def test_a_hostile_subject_kind_is_refused_in_words(huzhou, province):
+    with pytest.raises(CaseError, match="subject.kind"):
+        calculate_several([huzhou, province], {"subject": {"id": "x", "kind": ["enterprise"]}, "events": []})

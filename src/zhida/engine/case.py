@@ -256,7 +256,8 @@ def cases_from_data(data: Any, packs: list[Pack] | tuple[Pack, ...], name: str =
     events_data = data.get("events")
     if not isinstance(events_data, list):
         raise CaseError(f"{name}: events 须为事件列表,收到 {_shown(events_data)}")
-    kind = data.get("subject", {}).get("kind") if isinstance(data.get("subject"), dict) else None
+    kind = data["subject"].get("kind") if isinstance(data.get("subject"), dict) else None
+    kind = to_simplified(kind.strip()) if isinstance(kind, str) else None
     serving = [pack for pack in packs if kind in pack.subjects]
     if not serving:
         return {packs[0].id: case_from_data(data, packs[0], name)}  # refused there, in one pack's words

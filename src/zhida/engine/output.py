@@ -18,11 +18,14 @@ is quoted from that document. `notes` says which layers applied to the subject.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zhida.engine.calculate import VERDICTS, Result
-from zhida.rules.model import LAYER_NAMES
+from zhida.rules.model import LAYER_NAMES, STACKING_NAMES
 from zhida.rules.pack import Pack
+
+if TYPE_CHECKING:
+    from zhida.engine.several import Several
 from zhida.source.script import to_simplified, to_traditional
 
 
@@ -73,6 +76,27 @@ def result_to_dict(pack: Pack, result: Result, traditional: bool = False) -> dic
         "unmatched": [
             {"event": item.event.id, "reasons": [script(reason) for reason in item.reasons]} for item in result.unmatched
         ],
+    }
+
+
+def several_to_dict(several: Several, traditional: bool = False) -> dict[str, Any]:
+    """A case under several packs: each pack's result as `result_to_dict` gives it, the overlaps
+    decided between them (`mode` stacks / higher / null for undeclared) and the totals over all."""
+    script = to_traditional if traditional else (lambda text: text)
+    return {
+        "packs": [result_to_dict(pack, result, traditional) for pack, result in several.results],
+        "overlaps": [
+            {
+                "event": overlap.event,
+                "mode": overlap.mode.value if overlap.mode is not None else None,
+                "mode_label": script(STACKING_NAMES[overlap.mode] if overlap.mode is not None else "未规定"),
+                "kept": list(overlap.kept),
+                "dropped": list(overlap.dropped),
+                "reason": script(overlap.reason),
+            }
+            for overlap in several.overlaps
+        ],
+        "totals": {kind.value: _decimal_text(amount) for kind, amount in several.totals.items()},
     }
 
 
