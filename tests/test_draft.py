@@ -209,6 +209,22 @@ def test_huzhou_carrier_cap_of_its_own_sentence(huzhou):
     assert caps and all((cap["per"], cap["yuan"]) == ("carrier_year", 300000) for cap in caps)
 
 
+def test_huzhou_cap_clause_written_twice_is_quoted_where_it_stands(huzhou):
+    # (十七) writes 最高補貼2000元/件 twice (家电, 家居): the pack finds a clause by its first occurrence,
+    # so the second cap quotes back to the clause before it.
+    text = (huzhou / "document.txt").read_text(encoding="utf-8")
+    (rule,) = _quoting(_rules(huzhou), "按售價15%或20%(一級及以上能效、水效家居)補貼")[:1]
+    (cap,) = rule["_caps"]
+    assert cap["clause"] == "按售價15%或20%(一級及以上能效、水效家居)補貼,最高補貼2000元/件"
+    assert text.find(cap["clause"]) == text.find("按售價15%或20%")
+
+
+def test_huzhou_carrier_cap_names_its_field(huzhou):
+    data = yaml.safe_load((huzhou / "rules" / "1-science-talent.yaml").read_text(encoding="utf-8"))
+    (cap,) = [cap for cap in data["caps"] if cap["per"] == "carrier_year"]
+    assert cap["carrier_field"] == "carrier"
+
+
 def test_huzhou_appliance_rate_tiers_with_item_cap(huzhou):
     # 一級、二級能效家電分別按20%、15%補貼,最高補貼2000元/件
     rules = _quoting(_rules(huzhou), "一級、二級能效家電分別按20%、15%補貼,最高補貼2000元/件")

@@ -71,7 +71,7 @@ SUBJECT_GUESSES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
         ("guarantor", "政府性融资担保机构", r"担保机构"),
         ("bank", "银行", r"银行"),
         ("farm", "农业经营主体", r"家庭农场|合作社|农业经营主体"),
-        ("consumer", "消费者", r"消费者|购买新|以旧换新|换新|报废旧车"),
+        ("consumer", "消费者", r"消费者|购买新|以旧换新|换新|置换|报废旧车|数码产品|家电|家居|电动自行车"),
         ("enterprise", "企业", r"企业"),
         ("resident", "居民(个人)", r"居民|老年人|家庭|个人|职工|人才"),
         ("institution", "科研院所、医院等单位", r"研发机构|科研院所|高校|医院|养老服务中心|照护|托育|单位|实验室"),
@@ -278,6 +278,8 @@ def _segment_units(document: Document, text: str, segment: Span, grants: list[Gr
         amounts = [a for a in document.amounts if a.currency == "CNY" and clause.start <= a.span.start < clause.end]
         rates = [r for r in document.rates if clause.start <= r.span.start < clause.end]
         current = units[-1] if units else None
+        if any(_is_target(item) for item in [*amounts, *rates]) and grant is None:
+            continue  # 力争新增无还本续贷150亿元左右: a target (not_benefits), not a condition of the benefit
         benefit_amounts, benefit_rates = [], []
         for amount in amounts:
             role = _amount_role(text, clause, amount, grant is not None, current)
@@ -355,6 +357,13 @@ def _amount_role(text: str, clause: Span, amount: Amount, grants: bool, current:
     return "benefit"
 
 
+def _is_target(item: Amount | Rate) -> bool:
+    """左右, or 超过/突破 a sum no subject is paid: what the city aims at."""
+    if item.qualifier is Qualifier.ABOUT:
+        return True
+    return isinstance(item, Amount) and item.qualifier is Qualifier.OVER and item.value >= VOLUME_FROM
+
+
 def _is_threshold(text: str, clause: Span, qualifier: Qualifier, span: Span, grants: bool) -> bool:
     """以上 / 超过 / 高于 (or anything in a clause that grants nothing) qualifies who may claim."""
     before = text[clause.start : span.start]
@@ -381,7 +390,7 @@ def _unit_rules(
 ) -> tuple[DraftEvent, list[DraftRule], list[DraftCap]]:
     base_id = f"article{article.number}-{number}"
     event_name = f"article{article.number}_{number}"
-    span = Span(unit.start, unit.end)
+    span = _unique(document, text, Span(unit.start, unit.end))
     clause = document.quote(span)
     words = text[span.start : span.end]
     subject = _subjects(words)
@@ -455,7 +464,7 @@ def _unit_rules(
 def _amount_by_hint(department: str) -> str:
     """Where a by_measure amount comes from: the closing paragraph orders each lead department to
     draft 配套政策文件; 按规定 may also mean a national or provincial scheme."""
-    lead = department.split("、")[0]
+    lead = to_simplified(department.split("、")[0])
     example = f"{lead}配套政策文件" if lead != NO_DEPARTMENT else "某部门配套政策文件"
     return f"金额由何种政策确定,如:{example};或国家、省相关政策"
 
@@ -476,7 +485,7 @@ def _unique_ids(caps: list[DraftCap]) -> list[DraftCap]:
 
 
 def _cap(document: Document, text: str, cap_id: str, per: CapScope, amount: Amount) -> DraftCap:
-    span = _clause_around(text, amount.span)
+    span = _unique(document, text, _clause_around(text, amount.span))
     return DraftCap(cap_id, per, amount.value, document.quote(span), span)
 
 
@@ -485,6 +494,17 @@ def _clause_around(text: str, span: Span) -> Span:
     start = max(text.rfind(mark, 0, span.start) for mark in CLAUSE_MARKS) + 1
     ends = [position for mark in CLAUSE_MARKS if (position := text.find(mark, span.end)) >= 0]
     return Span(start, min(ends) if ends else len(text))
+
+
+def _unique(document: Document, text: str, span: Span) -> Span:
+    """`span` widened clause by clause to the left until its words occur first where they stand:
+    a pack finds a quoted clause by its first occurrence (最高补贴2000元/件 is written twice in (十七))."""
+    while span.start > 0:
+        words, simplified = document.quote(span), text[span.start : span.end]
+        if document.text.find(words) == span.start and text.find(simplified) == span.start:
+            break
+        span = Span(_clause_around(text, Span(span.start - 1, span.start - 1)).start, span.end)
+    return span
 
 
 def _rate_base(text: str, rate: Rate) -> str | None:
@@ -597,7 +617,7 @@ def _not_benefits(
             continue
         if any(outer.start <= span.start and span.end <= outer.end and value in values for outer, values in used):
             continue
-        clause = _clause_around(text, span)
+        clause = _unique(document, text, _clause_around(text, span))
         if any(outer.start <= clause.start and clause.end <= outer.end for outer, _values in used):
             continue  # a threshold inside a rule's clause: its `when` will cite it
         words = text[clause.start : clause.end]
@@ -748,6 +768,8 @@ def area_yaml(area: DraftArea) -> str:
                 f"    yuan: {_plain(cap.yuan)}",
                 f"    clause: {_q(cap.clause)}",
             ]
+            if cap.per is CapScope.CARRIER_YEAR:
+                lines.append("    carrier_field: carrier  # the event field naming the carrier (载体名称)")
     if area.rules:
         lines += ["", "rules:"]
     article = None
@@ -766,7 +788,7 @@ def area_yaml(area: DraftArea) -> str:
 
 def _rule_lines(rule: DraftRule) -> list[str]:
     lines = [f"  - id: {rule.id}", f"    title: {_q(rule.title)}", f"    article: {rule.article}"]
-    lines.append(f"    # 责任单位: {rule.department}")
+    lines.append(f"    # 责任单位: {to_simplified(rule.department)}")
     lines.append(f"    clause: {_q(rule.clause)}")
     lines.append(f"    subject: [{', '.join(rule.subject)}]  # guessed from the clause's words")
     lines.append(f"    event: {rule.event}")
