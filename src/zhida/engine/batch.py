@@ -49,9 +49,9 @@ from sqlglot import exp
 
 from zhida.engine.calculate import TAX_YEAR_FIELD
 from zhida.rules.expressions import ALLOWED, Expression
-from zhida.rules.model import WITHOUT_AMOUNT, Cap, CapScope, FieldType, Kind, Rule
+from zhida.rules.model import WITHOUT_AMOUNT, Cap, CapScope, FieldType, Kind, Layer, Rule
 from zhida.rules.pack import Pack
-from zhida.source.script import to_simplified
+from zhida.source.script import to_simplified, to_traditional
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -99,13 +99,7 @@ def compile_pack(pack: Pack) -> BatchPlan:
     """The whole rule set as one query: the rules' claims, the subject kinds, then the annual caps."""
     if not pack.rules:
         raise BatchError("政策包中没有规则,无法生成批量查询")
-    if pack.county_layer is not None:
-        # A top-up pays the difference over what its base rule paid after the caps both share:
-        # not one window over running sums, so the batch does not compute overlays yet.
-        raise BatchError(
-            f"政策包 {pack.id} 是{pack.county}承接方案(扩展 {pack.base_id}):批量匹配暂不支持区县承接方案;"
-            f"请以 --pack {pack.base_id} 批量匹配,{pack.county}主体的区县部分逐案计算(zhida calc)"
-        )
+    _check_top_ups(pack)
     levels = cap_levels(pack.rules)
     depth = max(levels.values(), default=0)
     field_types = event_columns(pack)
@@ -113,7 +107,7 @@ def compile_pack(pack: Pack) -> BatchPlan:
     claims = reduce(
         lambda left, right: exp.union(left, right, distinct=False, copy=False),
         [
-            _branch(rule, order, levels, depth, field_types, rule.spec.event in by_tax_year)
+            _branch(rule, order, levels, depth, field_types, rule.spec.event in by_tax_year, _raised(pack, rule))
             for order, rule in enumerate(pack.rules)
         ],
     )
@@ -124,6 +118,33 @@ def compile_pack(pack: Pack) -> BatchPlan:
     for name, stage in stages:
         tree = tree.with_(name, as_=stage, copy=False)
     return BatchPlan(tree.sql(dialect="duckdb", pretty=True), event_columns(pack), tree)
+
+
+def _raised(pack: Pack, rule: Rule) -> Rule | None:
+    """The base rule a county top-up raises, or None."""
+    return pack.rule(rule.spec.tops_up) if rule.spec.tops_up is not None else None
+
+
+def _check_top_ups(pack: Pack) -> None:
+    """A top-up the batch computes as the calculator does: one shared annual cap at most.
+
+    With one annual cap C and R the room left before an event, the calculator pays the base
+    min(x, R) and the top-up min(y − min(x, R), R − min(x, R)) = min(max(x, y), R) − min(x, R):
+    exactly what the cap's window keeps of a top-up claim of max(y − x, 0) ordered after its
+    base claim (x, y: the base's and the county's amounts after item caps, rounded). With two
+    stacked annual caps the calculator's second cap would see y − (the base's final amount),
+    which no window over the first cap's input knows: such a top-up is refused.
+    """
+    for rule in pack.rules:
+        raised = _raised(pack, rule)
+        if raised is None:
+            continue
+        own = [cap.id for cap in _annual(rule)]
+        if len(_annual(raised)) > 1 or own != [cap.id for cap in _annual(raised)]:
+            raise BatchError(
+                f"规则 {rule.id}:加码规则所加码的 {raised.id} 有多个年度上限,或加码规则另有年度上限,"
+                "批量匹配无法与逐案计算一致;请逐案计算(zhida calc)"
+            )
 
 
 def to_dialect(sql: str, dialect: str) -> str:
@@ -248,32 +269,42 @@ def _branch(
     depth: int,
     field_types: dict[str, FieldType],
     by_tax_year: bool,
+    raised: Rule | None = None,
 ) -> exp.Select:
     """One rule as a SELECT over `events`: its condition, its amount after the item cap, rounded to the 分.
 
     For each level k of annual caps it carries the cap's id (c_k), its limit (l_k) and the
     carrier (g_k, for a per-carrier cap), so that one window per level serves every cap.
+    A county top-up (`raised`: its base rule) holds where its base rule holds and is valid, and
+    claims max(y − x, 0) before the shared cap (see `_check_top_ups`).
     """
     where = f"规则 {rule.id}"
 
-    def validity() -> exp.Paren:
+    def validity(of: Rule = rule) -> exp.Paren:
         if by_tax_year:
             # A national tax preference: the tax year, not the filing date, within the rule's years.
             year = _wide(_field(TAX_YEAR_FIELD), FieldType.INTEGER)
-            low, high = (_number(date.year, f"{where}: 有效期") for date in (rule.valid_from, rule.valid_to))
+            low, high = (_number(date.year, f"{where}: 有效期") for date in (of.valid_from, of.valid_to))
             return exp.paren(exp.Between(this=year, low=low, high=high), copy=False)
-        between = exp.Between(this=_column("date", "e"), low=_date(rule.valid_from), high=_date(rule.valid_to))
+        between = exp.Between(this=_column("date", "e"), low=_date(of.valid_from), high=_date(of.valid_to))
         return exp.paren(between, copy=False)
+
+    def before_annual_caps(of: Rule) -> tuple[exp.Expression, exp.Expression]:
+        """The formula as written, and after the item caps, rounded to the 分."""
+        raw = _expression(of.amount, of, field_types)
+        capped = raw
+        for cap in (cap for cap in of.caps if cap.per is CapScope.ITEM):
+            capped = _least(capped, _number(cap.yuan, f"规则 {of.id}: 上限 {cap.id}"))
+        return raw, _money(exp.Round(this=capped, decimals=exp.Literal.number(2)))
 
     item_caps = [cap for cap in rule.caps if cap.per is CapScope.ITEM]
     amount: exp.Expression = _null(MONEY)
     item_hit: exp.Expression = _null(TEXT)
     if Kind(rule.spec.kind) not in WITHOUT_AMOUNT:
-        raw = _expression(rule.amount, rule, field_types)
-        capped = raw
-        for cap in item_caps:
-            capped = _least(capped, _number(cap.yuan, f"{where}: 上限 {cap.id}"))
-        rounded = _money(exp.Round(this=capped, decimals=exp.Literal.number(2)))
+        raw, rounded = before_annual_caps(rule)
+        if raised is not None:
+            difference = exp.Sub(this=rounded, expression=before_annual_caps(raised)[1])
+            rounded = _money(exp.Greatest(this=difference, expressions=[_money(exp.Literal.number(0))]))
         amount = exp.case().when(validity(), rounded, copy=False).else_(_money(exp.Literal.number(0)), copy=False)
         if item_caps:
             item_hit = exp.case().when(exp.not_(validity(), copy=False), _null(TEXT), copy=False)
@@ -302,6 +333,11 @@ def _branch(
         exp.paren(_expression(rule.when, rule, field_types), copy=False),
         copy=False,
     )
+    if raised is not None:
+        # The calculator tops up only what its base rule paid, in the base's validity.
+        condition = exp.and_(
+            condition, exp.paren(_expression(raised.when, raised, field_types), copy=False), validity(raised), copy=False
+        )
     return exp.select(*columns).from_(_table("events", "e"), copy=False).where(condition, copy=False)
 
 
@@ -323,16 +359,34 @@ def _levels(rule: Rule, cap_level: dict[str, int], depth: int) -> list[exp.Alias
 
 
 def _eligible(pack: Pack) -> exp.Select:
-    """Claims whose subject is of a kind the rule is for; subjects are joined once, after the rules."""
+    """Claims whose subject is of a kind the rule is for; subjects are joined once, after the rules.
+
+    A county overlay's rules are for subjects of its county only: their rows of `rule_kinds` name
+    it (in Simplified and in Traditional, as the register may write either); a base rule's name ''.
+    """
+    counties = [""]
+    if pack.county is not None:
+        counties = sorted({pack.county, to_traditional(pack.county)})
     kinds = exp.values(
-        [(order, str(kind)) for order, rule in enumerate(pack.rules) for kind in rule.spec.subject],
+        [
+            (order, str(kind), county)
+            for order, rule in enumerate(pack.rules)
+            for kind in rule.spec.subject
+            for county in (counties if rule.layer is Layer.COUNTY else [""])
+        ],
         alias="rule_kinds",
-        columns=["rule_order", "subject_kind"],
+        columns=["rule_order", "subject_kind", "subject_county"],
     )
     same_subject = exp.EQ(this=_column("subject_id", "s"), expression=_column("subject_id", "c"))
+    same_county = exp.or_(
+        exp.EQ(this=_column("subject_county", "rule_kinds"), expression=_string("")),
+        exp.EQ(this=_column("subject_county", "rule_kinds"), expression=exp.Trim(this=_column("county", "s"))),
+        copy=False,
+    )
     same_kind = exp.and_(
         exp.EQ(this=_column("rule_order", "rule_kinds"), expression=_column("rule_order", "c")),
         exp.EQ(this=_column("subject_kind", "rule_kinds"), expression=_column("kind", "s")),
+        exp.paren(same_county, copy=False),
         copy=False,
     )
     return (
@@ -534,7 +588,7 @@ def cases_to_arrow(pack: Pack, cases) -> tuple[pa.Table, pa.Table]:
         {
             "subject_id": pa.array([case.subject.id for case in cases], pa.string()),
             "kind": pa.array([case.subject.kind for case in cases], pa.string()),
-            "county": pa.nulls(len(cases), pa.string()),  # a case has no county
+            "county": pa.array([case.subject.county for case in cases], pa.string()),
         }
     )
     rows = [(case.subject.id, event) for case in cases for event in case.events]

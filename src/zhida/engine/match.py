@@ -253,17 +253,19 @@ def _summary(con: duckdb.DuckDBPyConnection, pack: Pack) -> Summary:
         "GROUP BY ALL ORDER BY article, rule"
     ).fetchall()
     # Departments lead more than one area (市發展改革委 leads 三 and 六): budgets are per area.
-    areas: dict[int, list] = {}
+    # A county overlay's rules count against the areas of the county's document, after the city's.
+    areas: dict[tuple[bool, int], list] = {}
     for rule_id, _article, _department, count, amount in by_rule:
-        if pack.rule(rule_id).spec.kind is Kind.TAX:
+        rule = pack.rule(rule_id)
+        if rule.spec.kind is Kind.TAX:
             continue  # tax foregone is not budget spending
-        area = pack.rule(rule_id).area
-        entry = areas.setdefault(area, [0, Decimal(0)])
+        entry = areas.setdefault((pack.document_of(rule) is not pack.document, rule.area), [0, Decimal(0)])
         entry[0] += count
         entry[1] += amount
     by_area = []
-    for number, (count, amount) in sorted(areas.items()):
-        area = pack.document.areas[number - 1]
+    for (in_county, number), (count, amount) in sorted(areas.items()):
+        document = pack.county_layer.document if in_county and pack.county_layer is not None else pack.document
+        area = document.areas[number - 1]
         share = (amount / area.budget * 100).quantize(Decimal("0.01")) if area.budget else None
         by_area.append((number, to_simplified(area.department), count, amount, area.budget, share))
     by_county = con.execute(
