@@ -89,6 +89,15 @@ def test_document_is_copied_byte_for_byte_and_policy_metadata_read(jiaxing):
     ]
 
 
+def test_gbk_document_is_copied_as_its_bytes_and_quoted_as_text(tmp_path):
+    source = tmp_path / "jiaxing-gbk.txt"
+    source.write_bytes(JIAXING.read_text(encoding="utf-8").encode("gb18030"))
+    pack = _draft(source, tmp_path / "pack")
+    assert (pack / "document.txt").read_bytes() == source.read_bytes()
+    _fill_jiaxing(pack)
+    assert len(load_pack(pack).rules) == 16  # clauses (UTF-8 YAML) found in the decoded GB18030 text
+
+
 def test_huzhou_policy_is_traditional(huzhou):
     policy = yaml.safe_load((huzhou / "policy.yaml").read_text(encoding="utf-8"))
     assert (policy["issuer"], policy["issued"], policy["implements"], policy["script"]) == (

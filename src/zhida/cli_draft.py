@@ -56,6 +56,8 @@ def draft_command(document: Path = DOCUMENT_ARGUMENT, output: Path = OUTPUT_OPTI
     )
     for todo in left:
         console.print(f"  {todo.describe()}")
+    for warning in parsed.warnings:  # a heading the parser could not place: its benefits may be missing
+        console.print(Text.assemble(("解析警告:", "bold yellow"), " ", warning))
     console.print(f"填写完所有 TODO 后运行:zhida check --pack {output}")
 
 
