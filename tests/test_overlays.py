@@ -66,7 +66,7 @@ def test_the_overlay_holds_the_base_rules_and_the_county_layer(anji):
     assert top_up.spec.event == "export_credit_insurance" and top_up.spec.kind is Kind.FLOOR
     assert [cap.id for cap in top_up.caps] == ["export-insurance-annual"]
     # The county rule quotes the county's document; the base rule keeps quoting the city's.
-    assert top_up.quoted == "在市级补助基础上，县级对短期出口信用保险保费的补助比例提高到70%"
+    assert top_up.quoted == "在市级补助基础上，县级对短期出口信用保险保费的补助比例提高到70%，市、县两级合计单家企业保费补助金额仍不超过100万元"
     assert anji.document_of(top_up) is anji.county_layer.document
     base = anji.rule("export-credit-insurance")
     assert base.pack == "huzhou-2025" and base.layer is Layer.BASE
@@ -167,7 +167,7 @@ def test_the_result_names_pack_and_layer_in_chinese(anji):
     base, county = data["entitlements"]
     assert (base["pack"], base["layer"], base["layer_label"]) == ("huzhou-2025", "base", "基础政策")
     assert (county["pack"], county["layer"], county["layer_label"]) == ("anji-2025-overlay", "county", "区县承接方案")
-    assert county["clause"] == "在市级补助基础上，县级对短期出口信用保险保费的补助比例提高到70%"
+    assert county["clause"] == "在市级补助基础上，县级对短期出口信用保险保费的补助比例提高到70%，市、县两级合计单家企业保费补助金额仍不超过100万元"
     assert county["department"] == "县商务局" and county["document"].startswith("安吉县关于推动经济高质量发展")
     assert base["clause"].startswith("市、区两级对短期出口信用保险保费给予不低于60%的补助")
     assert data["notes"] == ["主体所在区县为安吉县:适用基础政策 huzhou-2025 及安吉县承接方案 anji-2025-overlay"]
@@ -381,3 +381,13 @@ def test_match_on_an_overlay_register(anji, tmp_path):
         ("县商务局", Decimal("100000.00"), Decimal(30000000)),
         ("县农业农村局", Decimal("200000.00"), Decimal(20000000)),
     ]
+
+
+def test_every_amount_of_the_county_document_is_covered(anji):
+    from zhida.rules.coverage import coverage, sentence_coverage
+
+    county = anji.county_view()
+    assert county.document is anji.county_layer.document and {rule.layer for rule in county.rules} == {Layer.COUNTY}
+    assert coverage(county).ok, coverage(county).missing
+    assert sentence_coverage(county).missing == ()
+    assert load_pack(choose("huzhou-2025").path).county_view() is None

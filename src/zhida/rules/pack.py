@@ -142,6 +142,15 @@ class Pack:
             return True
         return county is not None and to_simplified(county) == self.county
 
+    def county_view(self) -> Pack | None:
+        """The county layer alone, as a pack of one document (its text, rules and marks), for the
+        tools that read one document at a time (`zhida.rules.coverage`); None for a base pack."""
+        layer = self.county_layer
+        if layer is None:
+            return None
+        rules = tuple(rule for rule in self.rules if rule.layer is Layer.COUNTY)
+        return Pack(layer.path, layer.document, self.subjects, self.events, rules, layer.not_benefits, id=layer.id)
+
     def top_ups(self, rule_id: str) -> tuple[Rule, ...]:
         """The county rules that raise the base rule `rule_id`."""
         return tuple(rule for rule in self.rules if rule.spec.tops_up == rule_id)
