@@ -1,10 +1,18 @@
 """The JSON API under /api/v1, and the limits that bound the work of one request.
 
-    POST /api/v1/calculate?traditional=false   one case -> entitlements, totals by kind, unmatched events
+    POST /api/v1/calculate?traditional=false   one case -> entitlements, totals by kind, unmatched events,
+                                               and the pack it was computed under (`pack`)
     GET  /api/v1/rules | /api/v1/events | /api/v1/subjects | /api/v1/articles/{n} | /api/v1/health
+    GET  /api/v1/packs                         every pack served: id, title, issuer, date, validity,
+                                               extends, fictional, default, rules, addresses
+    GET  /api/v1/packs/{pack_id}               one of them
+    …    /api/v1/packs/{pack_id}/calculate …   every path above, over that pack; the short paths
+                                               are aliases of the default pack's (the same bytes)
 
-`api_router(pack)` builds the router; the handlers read the pack and its catalogue from app.state
-(nothing global), the documented request schema is the pack's (zhida.web.schema).
+`api_router(pack)` builds the router of the short paths, `api_router(pack, ids)` the one under
+/api/v1/packs/{pack_id}; the handlers read the pack a request means (catalogue.served) from
+app.state (nothing global). The documented request schema is the default pack's (zhida.web.schema).
+An unknown pack id is a 404 whose detail names it.
 
 Money never passes through float: the request body is read raw and decoded with
 `json.loads(raw, parse_float=Decimal)`; amounts come back as decimal strings.
@@ -24,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from zhida.engine.calculate import calculate
@@ -34,6 +42,7 @@ from zhida.engine.output import result_to_dict
 from zhida.rules.pack import Pack
 from zhida.source.numerals import format_value
 from zhida.source.script import to_simplified, to_traditional
+from zhida.web.catalogue import PACK_PARAM, ServedPack, served
 from zhida.web.schema import ERROR_SCHEMA, calculate_openapi
 
 # --------------------------------------------------------------------------- limits
@@ -69,16 +78,20 @@ async def calculate_case(
     request: Request,
     traditional: bool = Query(False, description="true 时以繁体输出,条文按原文引用"),
 ) -> Response:
+    site = served(request)
     raw = await request.body()  # BodyLimit stops the read at MAX_BODY_BYTES
-    pack: Pack = request.app.state.pack
     if len(raw) <= INLINE_BODY_BYTES:
-        return answer_case(pack, raw, traditional)
+        return answer_case(site, raw, traditional)
     limiter = request.app.state.compute_limiter
-    return await anyio.to_thread.run_sync(answer_case, pack, raw, traditional, limiter=limiter)
+    return await anyio.to_thread.run_sync(answer_case, site, raw, traditional, limiter=limiter)
 
 
-def answer_case(pack: Pack, raw: bytes, traditional: bool) -> Response:
-    """Parse, check and compute one case into its response: CPU work, run in a worker thread."""
+def answer_case(site: ServedPack, raw: bytes, traditional: bool) -> Response:
+    """Parse, check and compute one case into its response: CPU work, run in a worker thread.
+
+    The answer names the pack it was computed under (`pack`: id, title, issuer, date, fictional),
+    unless the engine's result already does."""
+    pack = site.pack
     try:
         data = read_case_json(raw)
         check_event_count(data)
@@ -88,7 +101,10 @@ def answer_case(pack: Pack, raw: bytes, traditional: bool) -> Response:
         result = calculate(pack, case_from_data(data, pack, "案例"))
     except (CaseError, EvaluationError) as error:
         return _detail(422, to_traditional(str(error)) if traditional else str(error))
-    return JSONResponse(result_to_dict(pack, result, traditional=traditional))
+    data = result_to_dict(pack, result, traditional=traditional)
+    if "pack" not in data:
+        data = {"pack": site.reference(traditional), **data}
+    return JSONResponse(data)
 
 
 def check_event_count(data: Any) -> None:
@@ -101,23 +117,23 @@ def check_event_count(data: Any) -> None:
 
 
 async def list_rules(request: Request) -> Response:
-    return _json(request.app.state.catalogue.rules_json)
+    return _json(served(request).catalogue.rules_json)
 
 
 async def list_events(request: Request) -> Response:
-    return _json(request.app.state.catalogue.events_json)
+    return _json(served(request).catalogue.events_json)
 
 
 async def list_subjects(request: Request) -> Response:
-    return _json(request.app.state.catalogue.subjects_json)
+    return _json(served(request).catalogue.subjects_json)
 
 
 async def health(request: Request) -> Response:
-    return _json(request.app.state.catalogue.health_json)
+    return _json(served(request).catalogue.health_json)
 
 
 async def get_article(request: Request, number: int) -> Response:
-    pack: Pack = request.app.state.pack
+    pack: Pack = served(request).pack
     try:
         article = pack.document.article(number)
     except KeyError:
@@ -172,10 +188,91 @@ async def get_article(request: Request, number: int) -> Response:
     )
 
 
-def api_router(pack: Pack) -> APIRouter:
-    """The JSON API. The handlers read the pack from app.state; the documented schema is this pack's."""
-    api = APIRouter(prefix="/api/v1", tags=["API"])
+def pack_summary(site: ServedPack) -> dict[str, Any]:
+    """One pack as GET /api/v1/packs lists it: what the document is, and where it is served."""
+    preamble = site.pack.document.preamble
+    api, pages = site.api_root(), site.root()
+    return {
+        "id": site.id,
+        "title": site.title,
+        "title_original": site.entry.title,
+        "issuer": site.issuer,
+        "issued": site.issued.isoformat() if site.issued else None,
+        "valid_from": preamble.valid_from.isoformat() if preamble.valid_from else None,
+        "valid_to": preamble.valid_to.isoformat() if preamble.valid_to else None,
+        "extends": site.entry.extends,
+        "fictional": site.entry.fictional,
+        "default": site.default,
+        "rules": len(site.pack.rules),
+        "urls": {
+            "api": api,
+            "calculate": f"{api}/calculate",
+            "rules": f"{api}/rules",
+            "events": f"{api}/events",
+            "calculator": f"{pages}/",
+            "policy": f"{pages}/policy",
+        },
+    }
+
+
+async def list_packs(request: Request) -> JSONResponse:
+    packs: dict[str, ServedPack] = request.app.state.packs
+    return JSONResponse(
+        {"default": request.app.state.default_pack, "packs": [pack_summary(site) for site in packs.values()]}
+    )
+
+
+async def get_pack(request: Request) -> JSONResponse:
+    return JSONResponse(pack_summary(served(request)))
+
+
+def _pack_dependency(ids: tuple[str, ...]):
+    """The {pack_id} of a path: documented with the ids served, an unknown one answered with a 404."""
+
+    async def chosen_pack(
+        request: Request,
+        pack_id: str = Path(
+            description=f"政策包编号,见 GET /api/v1/packs;本服务现有:{'、'.join(ids)}",
+            json_schema_extra={"enum": list(ids)},  # documented, not validated: an unknown id is a 404
+        ),
+    ) -> None:
+        served(request)
+
+    return chosen_pack
+
+
+def packs_router() -> APIRouter:
+    """GET /api/v1/packs: the list of the packs served."""
+    api = APIRouter(prefix="/api/v1", tags=["政策包"])
+    api.add_api_route(
+        "/packs",
+        list_packs,
+        methods=["GET"],
+        summary="本服务提供的全部政策包(政策文件)",
+        description=(
+            "每个政策包的编号、标题(简体 title,原文 title_original)、发文单位、印发日期、有效期、"
+            "所扩展的政策包(extends,区县承接方案)、是否虚构(fictional,仅供测试)、是否为默认政策包(default)、"
+            "规则数与地址(urls)。/api/v1/calculate 等不带编号的地址即默认政策包的地址;账本(申报、审核、拨付)只办理默认政策包。"
+        ),
+    )
+    return api
+
+
+def api_router(pack: Pack, pack_ids: tuple[str, ...] | None = None) -> APIRouter:
+    """The JSON API: over the default pack at /api/v1/…, or, given the ids served, over the pack a path
+    names at /api/v1/packs/{pack_id}/…. The handlers read the pack a request means (catalogue.served);
+    the documented case schema is `pack`'s."""
     json_error = {"application/json": {"schema": ERROR_SCHEMA}}
+    if pack_ids is None:
+        api = APIRouter(prefix="/api/v1", tags=["API"])
+    else:
+        api = APIRouter(
+            prefix=f"/api/v1/packs/{{{PACK_PARAM}}}",
+            tags=["政策包"],
+            dependencies=[Depends(_pack_dependency(pack_ids))],
+            responses={404: {"description": "没有这个政策包(detail 写明所给的编号)", "content": json_error}},
+        )
+        api.add_api_route("", get_pack, methods=["GET"], summary="一个政策包")
     api.add_api_route(
         "/calculate",
         calculate_case,
@@ -228,6 +325,11 @@ def api_router(pack: Pack) -> APIRouter:
             "金额按配套政策或国家、省政策执行)和量化目标(indicators:名称、数值(十进制字符串)、单位、方向、年份)。"
             "字段含义同 docs/parse-json.md 的 tasks[] 与 indicators[]。"
         ),
-        responses={404: {"description": "文件中没有这一条", "content": json_error}},
+        responses={
+            404: {
+                "description": "文件中没有这一条" if pack_ids is None else "文件中没有这一条,或没有这个政策包",
+                "content": json_error,
+            }
+        },
     )
     return api

@@ -8,6 +8,11 @@
         default_date                                           first day of the document's validity
         kinds                                                  subject kind -> the event types it may have
 
+    ServedPack, served(request)                                one pack of several the server offers, and
+                                                               the one a request means: /packs/{pack_id}/…
+                                                               and /api/v1/packs/{pack_id}/… name it, every
+                                                               other address means the default pack
+
 Nothing here depends on a request, so a request never pays for it. Amounts in the catalogue are
 decimal strings to the 分 (ROUND_HALF_UP), never floats; clause texts are shown in Simplified.
 This is the lowest room of the web layer: it imports nothing else from zhida.web.
@@ -20,10 +25,15 @@ import json
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from urllib.parse import quote
 
+from starlette.requests import Request
+
+from zhida.ledger.access import Refused
+from zhida.rules.library import PackEntry
 from zhida.rules.model import EventType, Rule
 from zhida.rules.pack import Pack
-from zhida.source.script import to_simplified
+from zhida.source.script import to_simplified, to_traditional
 
 CENT = Decimal("0.01")
 
@@ -110,3 +120,91 @@ def build_catalogue(pack: Pack) -> Catalogue:
             kind: tuple(event for event in pack.events.values() if kind in event.subjects) for kind in pack.subjects
         },
     )
+
+
+# --------------------------------------------------------------------------- several packs
+
+PACK_PARAM = "pack_id"  # the path parameter of /packs/{pack_id}/… and /api/v1/packs/{pack_id}/…
+SHOWN_ID = 60  # characters of an unknown pack id written back in its 404
+
+
+@dataclass(frozen=True)
+class ServedPack:
+    """One pack the server offers: its listing (policy.yaml), the loaded pack and its catalogue."""
+
+    entry: PackEntry
+    pack: Pack
+    catalogue: Catalogue
+    default: bool  # answered at the short addresses too (/calc, /api/v1/calculate …); the ledger's pack
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def title(self) -> str:
+        return to_simplified(self.entry.title)
+
+    @property
+    def issuer(self) -> str:
+        return to_simplified(self.entry.issuer or self.pack.document.preamble.issuer or "")
+
+    @property
+    def issued(self) -> dt.date | None:
+        return self.entry.issued or self.pack.document.preamble.issued
+
+    @property
+    def year(self) -> int | None:
+        return self.issued.year if self.issued else None
+
+    def root(self, explicit: bool = True) -> str:
+        """Where its pages are: /packs/<id>, or '' for the default pack reached at the short addresses."""
+        return f"/packs/{quote(self.id, safe='')}" if explicit or not self.default else ""
+
+    def api_root(self, explicit: bool = True) -> str:
+        return f"/api/v1/packs/{quote(self.id, safe='')}" if explicit or not self.default else "/api/v1"
+
+    def reference(self, traditional: bool = False) -> dict[str, Any]:
+        """The pack a result comes from, as the API names it: id, title, issuer, date."""
+        return {
+            "id": self.id,
+            "title": _in_script(self.entry.title, traditional),
+            "issuer": _in_script(self.entry.issuer or self.pack.document.preamble.issuer or "", traditional),
+            "issued": self.issued.isoformat() if self.issued else None,
+            "fictional": self.entry.fictional,
+        }
+
+
+def _in_script(original: str, traditional: bool) -> str:
+    """Words of a document: Simplified, or in Traditional as the document writes them when it does."""
+    simplified = to_simplified(original)
+    if not traditional:
+        return simplified
+    return original if original != simplified else to_traditional(original)
+
+
+def served(request: Request, strict: bool = True) -> ServedPack:
+    """The pack a request means: the one its address names, else the default one.
+
+    An id the server does not know is a 404 naming it (`strict`); an error page itself asks with
+    strict=False and is shown over the default pack."""
+    packs: dict[str, ServedPack] = request.app.state.packs
+    chosen = request.path_params.get(PACK_PARAM)
+    if chosen is None:
+        return packs[request.app.state.default_pack]
+    found = packs.get(chosen)
+    if found is not None:
+        return found
+    if strict:
+        raise Refused(404, unknown_pack(chosen, packs))
+    return packs[request.app.state.default_pack]
+
+
+def explicit(request: Request) -> bool:
+    """Whether the address names its pack (/packs/<id>/…): links from the page keep naming it."""
+    return PACK_PARAM in request.path_params
+
+
+def unknown_pack(chosen: str, packs: dict[str, ServedPack]) -> str:
+    shown = chosen if len(chosen) <= SHOWN_ID else chosen[:SHOWN_ID] + "…"
+    return f"没有编号为“{shown}”的政策包;现有:{'、'.join(packs)}"

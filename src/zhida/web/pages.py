@@ -6,6 +6,16 @@
                                form with one row more or less, with action=calculate the result
     POST /calc                 an older form's post: answered with 303 to the same GET address
     GET  /docs                 Swagger UI from the app's own static files (static/swagger), offline
+    GET  /packs                the documents served (title, issuer, date, validity, rules, 虚构 for a
+                               fictional one); ?open=ID&to=calc|policy[&subject=KIND] is the document
+                               chooser of the pages (a plain GET form): 303 to that pack's page
+    GET  /packs/{id}/, /packs/{id}/calc
+                               the same calculator over another pack (app.py includes this router
+                               under /packs/{pack_id} too); the short addresses are the default pack's
+
+Every address a page writes keeps its pack: links, the form's action, the 303s and the link to
+share start with the page's root (`_root`: /packs/<id>, or '' at the default pack's short
+addresses), and a result names the document it was computed under (title, issuer, year).
 
 Everything a calculation needs is in its address, so a result can be bookmarked, reloaded and
 shared (the page shows its link). The form is plain HTML sent with GET (`novalidate`: the server's
@@ -25,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from zhida.engine.calculate import SUMMED, VERDICTS, calculate
@@ -33,9 +43,10 @@ from zhida.engine.case import CaseError, case_from_data
 from zhida.engine.evaluate import EvaluationError
 from zhida.engine.money_text import FORMS, MoneyProblem, describe, parse_money
 from zhida.engine.output import result_to_dict
+from zhida.ledger.access import Refused
 from zhida.rules.model import EventType, FieldType
 from zhida.rules.pack import Pack
-from zhida.web.catalogue import Catalogue, clause_text
+from zhida.web.catalogue import Catalogue, ServedPack, clause_text, explicit, served, unknown_pack
 from zhida.web.site import render
 
 MAX_EVENTS = 5  # event rows one calculator form holds
@@ -144,9 +155,14 @@ def _case_data(form: Form) -> dict[str, Any]:
     return {"subject": {"id": "S1", "kind": form.kind, "name": form.name or "申请主体"}, "events": events}
 
 
+def _root(request: Request) -> str:
+    """Where the calculator of this request's pack is: /packs/<id>, or '' at the short addresses."""
+    return served(request).root(explicit(request))
+
+
 @pages.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> HTMLResponse:
-    catalogue: Catalogue = request.app.state.catalogue
+    catalogue: Catalogue = served(request).catalogue
     return render(request, "index.html", {"kinds": catalogue.kinds})
 
 
@@ -160,24 +176,25 @@ async def calc_page(request: Request) -> Response:
 async def calc_post(request: Request) -> Response:
     """A form posted by an older page: the same form at its GET address (the script switch by /lang)."""
     data = await request.form()  # BodyLimit stops the read at MAX_BODY_BYTES
-    pack: Pack = request.app.state.pack
+    site = served(request)
+    calc = _root(request) + "/calc?"
     try:
-        form = _read_form(pack, data)
+        form = _read_form(site.pack, data)
     except FormError as error:
-        catalogue: Catalogue = request.app.state.catalogue
-        return render(request, "index.html", {"kinds": catalogue.kinds, "error": str(error)}, 422)
+        return render(request, "index.html", {"kinds": site.catalogue.kinds, "error": str(error)}, 422)
     keep = [(key, _clean(data.get(key))) for key in ("new_type", "lang") if data.get(key)]
     switch = _clean(data.get("switch_lang"))
     if switch:
         again = form.query("calculate" if data.get("shown") else "")
-        return RedirectResponse("/lang?" + urlencode({"to": switch, "next": "/calc?" + urlencode(again)}), 303)
-    return RedirectResponse("/calc?" + urlencode(form.query(form.action) + keep), 303)
+        return RedirectResponse("/lang?" + urlencode({"to": switch, "next": calc + urlencode(again)}), 303)
+    return RedirectResponse(calc + urlencode(form.query(form.action) + keep), 303)
 
 
 def answer(request: Request) -> Response:
     """One GET of the calculator: the form, a row more or less (303 to its address), or the result."""
-    pack: Pack = request.app.state.pack
-    catalogue: Catalogue = request.app.state.catalogue
+    site = served(request)
+    pack, catalogue = site.pack, site.catalogue
+    calc = _root(request) + "/calc?"
     query = request.query_params
     try:
         form = _read_form(pack, query)
@@ -191,17 +208,17 @@ def answer(request: Request) -> Response:
         if len(form.rows) >= MAX_EVENTS:
             return _calc_page(request, form, error=f"一次最多计算 {MAX_EVENTS} 个事件", status=422)
         form.rows.append(_blank_row(event, catalogue.default_date))
-        return RedirectResponse("/calc?" + urlencode(form.query() + lang), 303)
+        return RedirectResponse(calc + urlencode(form.query() + lang), 303)
     if form.action.startswith("remove:"):
         position = form.action.removeprefix("remove:")
         if position.isdigit() and int(position) < len(form.rows):
             del form.rows[int(position)]
-        return RedirectResponse("/calc?" + urlencode(form.query() + lang), 303)
+        return RedirectResponse(calc + urlencode(form.query() + lang), 303)
     if form.action != "calculate":
         return _calc_page(request, form)
     asked = [pair for pair in parse_qsl(request.url.query, keep_blank_values=True) if pair[0] != "lang"]
     if asked != form.query("calculate"):  # the tidy address, to bookmark and share
-        return RedirectResponse("/calc?" + urlencode(form.query("calculate") + lang), 303)
+        return RedirectResponse(calc + urlencode(form.query("calculate") + lang), 303)
     if not form.rows:
         return _calc_page(request, form, error="请先添加至少一个事件", status=422)
     try:
@@ -214,14 +231,15 @@ def answer(request: Request) -> Response:
 def _calc_page(
     request: Request, form: Form, *, error: str | None = None, result: dict[str, Any] | None = None, status: int = 200
 ) -> HTMLResponse:
-    catalogue: Catalogue = request.app.state.catalogue
-    share = "/calc?" + urlencode(form.query("calculate"))
+    site = served(request)
+    catalogue: Catalogue = site.catalogue
+    share = _root(request) + "/calc?" + urlencode(form.query("calculate"))
     return render(
         request,
         "calc.html",
         {
             "kind": form.kind,
-            "kind_name": request.app.state.pack.subjects[form.kind],
+            "kind_name": site.pack.subjects[form.kind],
             "subject_name": form.name,
             "rows": form.rows,
             "readback": _readback(form.rows),
@@ -271,8 +289,8 @@ def _form_message(message: str, rows: list[Row]) -> str:
 
 
 def _result_view(request: Request, result: Any, rows: list[Row]) -> dict[str, Any]:
-    pack: Pack = request.app.state.pack
-    catalogue: Catalogue = request.app.state.catalogue
+    site = served(request)
+    pack, catalogue = site.pack, site.catalogue
     data = result_to_dict(pack, result)
     titles = {f"e{index}": row.type.title for index, row in enumerate(rows, start=1)}
     for item, entitlement in zip(data["entitlements"], result.entitlements, strict=True):
@@ -291,6 +309,40 @@ def _result_view(request: Request, result: Any, rows: list[Row]) -> dict[str, An
         item["event_title"] = titles.get(item["event"], "")
         item["event_number"] = item["event"].removeprefix("e")
     return data
+
+
+# --------------------------------------------------------------------------- the documents served
+
+pack_pages = APIRouter(include_in_schema=False)
+
+
+@pack_pages.get("/packs", response_class=HTMLResponse)
+async def packs_page(
+    request: Request, chosen: str | None = Query(None, alias="open"), to: str = "calc", subject: str = ""
+) -> Response:
+    """The documents served; with ?open=ID (the chooser of the calculator and policy pages), that one."""
+    if chosen is not None:
+        return _open_pack(request, chosen, to, _clean(subject))
+    packs: dict[str, ServedPack] = request.app.state.packs
+    context = {"packs": list(packs.values()), "skipped": sorted(request.app.state.skipped_packs)}
+    return render(request, "packs.html", context)
+
+
+def _open_pack(request: Request, chosen: str, to: str, subject: str) -> RedirectResponse:
+    """The chooser's answer: 303 to the same page (calculator, with its subject kind if the other
+    document has it; or policy) of the pack chosen, at the address naming it, in the page's script."""
+    packs: dict[str, ServedPack] = request.app.state.packs
+    site = packs.get(chosen)
+    if site is None:
+        raise Refused(404, unknown_pack(chosen, packs))
+    query = [("lang", request.query_params["lang"])] if "lang" in request.query_params else []
+    if to == "policy":
+        target = site.root() + "/policy"
+    elif subject in site.pack.subjects:
+        target, query = site.root() + "/calc", [("subject", subject), *query]
+    else:
+        target = site.root() + "/"
+    return RedirectResponse(target + (f"?{urlencode(query)}" if query else ""), 303)
 
 
 # --------------------------------------------------------------------------- docs

@@ -7,9 +7,14 @@ departments and budgets; search in either script.
     GET /policy/articles/{n}     one article in full: its text sentence by sentence, its rules (title,
                                  verdict, the clause, links to the calculator), tasks, targets, department
     GET /policy/search?q=        full-text search in either script (审核 and 審核 find the same sentences)
+    GET /packs/{id}/policy …     the same pages of another pack (app.py includes this router under
+                                 /packs/{pack_id} too); the short addresses are the default pack's
 
-Everything shown depends only on the pack, so it is built once (`policy_book(app)`, kept on
-app.state beside the pack it was built from) and a request only renders. Texts from the document
+Everything shown depends only on the pack, so it is built once per pack, at start (app.py keeps
+them on app.state.policy_books by pack id; `book_for(request)` finds the one a page shows) and a
+request only renders. The addresses a book holds (an article, a sentence, the calculator of a
+subject kind) are relative to its pack's root: the templates write them after `base` (/packs/<id>,
+or '' at the default pack's short addresses), so a page's links keep its pack. Texts from the document
 are `Quote`s: the original and its Simplified conversion. The templates show the Simplified one in
 a Simplified page and `keep()` the original in a Traditional one, so a clause reads as the
 document has it, never as OpenCC would write it.
@@ -38,7 +43,7 @@ from zhida.rules.pack import Pack
 from zhida.source.model import Area, Article, Direction, Indicator, Span, TaskKind
 from zhida.source.numerals import format_value
 from zhida.source.script import canonical, to_simplified
-from zhida.web.catalogue import clause_text
+from zhida.web.catalogue import clause_text, served
 from zhida.web.site import render
 
 router = APIRouter(include_in_schema=False)
@@ -79,7 +84,7 @@ class Quote:
 class CalculatorLink:
     subject: str  # the subject kind, e.g. enterprise
     name: str  # 企业
-    url: str  # /calc?subject=enterprise
+    url: str  # /calc?subject=enterprise, after the pack's root
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,14 @@ class PolicyBook:
 # --------------------------------------------------------------------------- building it once
 
 
+def book_for(request: Request) -> PolicyBook:
+    """The book of the pack a page shows (built at start, one per pack)."""
+    site = served(request)
+    return policy_book(request.app) if site.default else request.app.state.policy_books[site.id]
+
+
 def policy_book(app: Starlette) -> PolicyBook:
-    """The browser's view of app.state.pack, built on first use and kept beside the pack."""
+    """The browser's view of app.state.pack (the default pack), built on first use and kept beside it."""
     pack: Pack = app.state.pack
     book: PolicyBook | None = getattr(app.state, "policy_book", None)
     if book is None or book.pack is not pack:
@@ -462,13 +473,13 @@ def _split(original: str, spans: list[tuple[int, int]]) -> tuple[tuple[Quote, bo
 
 @router.get("/policy", response_class=HTMLResponse)
 def contents(request: Request) -> HTMLResponse:
-    book = policy_book(request.app)
+    book = book_for(request)
     return render(request, "policy.html", {"book": book, "query": ""})
 
 
 @router.get("/policy/articles/{number}", response_class=HTMLResponse)
 def article_page(request: Request, number: str) -> HTMLResponse:
-    book = policy_book(request.app)
+    book = book_for(request)
     found = book.articles.get(int(number)) if number.isascii() and number.isdigit() and len(number) <= 4 else None
     if found is None:
         raise Refused(404, f"文件中没有这一条:条款编号为 1 至 {len(book.articles)} 的整数")
@@ -486,7 +497,7 @@ def article_page(request: Request, number: str) -> HTMLResponse:
 
 @router.get("/policy/search", response_class=HTMLResponse)
 def search_page(request: Request, q: str = "") -> HTMLResponse:
-    book = policy_book(request.app)
+    book = book_for(request)
     query = q.strip()
     context = {"book": book, "query": query[:SHOWN_QUERY], "hits": [], "count": 0, "terms": ()}
     if not query:

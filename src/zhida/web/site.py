@@ -1,6 +1,8 @@
 """What every page of the web app shares: the script, who is signed in, guarded forms, rendering.
 
-    render(request, name, context)   a template in Simplified, or converted to Traditional whole
+    render(request, name, context)   a template in Simplified, or converted to Traditional whole; it
+                                     knows the pack the page shows (`pack_site`) and where that pack's
+                                     pages are (`base`: /packs/<id>, or '' at the short addresses)
     page_lang(request)               zh-Hans or zh-Hant: ?lang=, else the zhida_lang cookie
     viewer(request)                  the signed-in user of a page (session cookie), or None
     signed_in_page(request, *roles)  the same, or LoginNeeded (-> /login) / Refused (-> error page)
@@ -43,7 +45,7 @@ from zhida.ledger.access import ROLE_NAMES, Actor, Refused, Role
 from zhida.ledger.database import reading, transaction
 from zhida.source.script import to_simplified, to_traditional
 from zhida.web.access import SESSION_COOKIE, fingerprint_of, run_once
-from zhida.web.catalogue import clause_text
+from zhida.web.catalogue import clause_text, explicit, served
 
 # An installed regular package is a directory on disk: `files()` is a real path there.
 TEMPLATES = Path(str(files("zhida.web") / "templates"))
@@ -67,7 +69,8 @@ MENU = {
     Role.LEADERSHIP: (("/dashboard", "领导驾驶舱"),),
     Role.ADMIN: (("/console", "审核工作台"), ("/finance", "资金拨付"), ("/dashboard", "领导驾驶舱"), ("/import", "数据导入")),
 }
-PUBLIC_MENU = (("/policy", "政策原文"), ("/", "政策计算器"), ("/publicity", "兑前公示"))
+PUBLIC_MENU = (("/policy", "政策原文"), ("/", "政策计算器"), ("/publicity", "兑前公示"), ("/packs", "政策文件"))
+PACK_PAGES = ("/policy", "/")  # menu entries of the pack a page shows: under /packs/<id> on its pages
 
 
 def template_environment() -> Environment:
@@ -206,8 +209,11 @@ def redirect(target: str) -> RedirectResponse:
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    """A template with what every page needs: document title, script, viewer, menu, form guard."""
+    """A template with what every page needs: its pack (title, where its pages are), script, viewer,
+    menu, form guard."""
     app = request.app
+    site = served(request, strict=False)
+    root = site.root(explicit(request))
     lang = context.get("lang") or page_lang(request)
     keep = _Keeper(lang == TRADITIONAL)
     who = context["viewer"] if "viewer" in context else _quiet_viewer(request)
@@ -231,13 +237,18 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 
     html = app.state.templates.get_template(name).render(
         {
-            "document_title": app.state.catalogue.document_title,
-            "subjects": app.state.pack.subjects,
+            "document_title": site.title,  # policy.yaml's title, Simplified
+            "subjects": site.pack.subjects,
+            "pack_site": site,  # the pack the page shows (catalogue.ServedPack)
+            "served_packs": list(app.state.packs.values()),
+            "base": root,  # where its pages are: /packs/<id>, or '' at the default pack's short addresses
+            "api_base": site.api_root(explicit(request)),
+            "request_lang": request.query_params.get("lang"),  # an address's own ?lang=, kept by its forms
             "keep": keep,
             "error": None,
             "notice": None,
             "viewer": who,
-            "menu": PUBLIC_MENU + MENU.get(role, ()),
+            "menu": _menu(root, role),
             "role_name": ROLE_NAMES.get(role, "") if role else "",
             "here": request.url.path,
             "switch_url": _switch_url(request, lang),
@@ -251,6 +262,11 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         }
     )
     return HTMLResponse(keep.finish(html), status_code=status)
+
+
+def _menu(root: str, role: Role | None) -> tuple[tuple[str, str], ...]:
+    public = tuple((root + href if href in PACK_PAGES else href, label) for href, label in PUBLIC_MENU)
+    return public + MENU.get(role, ())
 
 
 def _quiet_viewer(request: Request) -> Viewer | None:
