@@ -364,31 +364,36 @@ def _eligible(pack: Pack) -> exp.Select:
     A county overlay's rules are for subjects of its county only: their rows of `rule_kinds` name
     it (in Simplified and in Traditional, as the register may write either); a base rule's name ''.
     """
-    counties = [""]
-    if pack.county is not None:
-        counties = sorted({pack.county, to_traditional(pack.county)})
-    kinds = exp.values(
-        [
-            (order, str(kind), county)
-            for order, rule in enumerate(pack.rules)
-            for kind in rule.spec.subject
-            for county in (counties if rule.layer is Layer.COUNTY else [""])
-        ],
-        alias="rule_kinds",
-        columns=["rule_order", "subject_kind", "subject_county"],
-    )
     same_subject = exp.EQ(this=_column("subject_id", "s"), expression=_column("subject_id", "c"))
-    same_county = exp.or_(
-        exp.EQ(this=_column("subject_county", "rule_kinds"), expression=_string("")),
-        exp.EQ(this=_column("subject_county", "rule_kinds"), expression=exp.Trim(this=_column("county", "s"))),
-        copy=False,
-    )
     same_kind = exp.and_(
         exp.EQ(this=_column("rule_order", "rule_kinds"), expression=_column("rule_order", "c")),
         exp.EQ(this=_column("subject_kind", "rule_kinds"), expression=_column("kind", "s")),
-        exp.paren(same_county, copy=False),
         copy=False,
     )
+    if pack.county is None:
+        kinds = exp.values(
+            [(order, str(kind)) for order, rule in enumerate(pack.rules) for kind in rule.spec.subject],
+            alias="rule_kinds",
+            columns=["rule_order", "subject_kind"],
+        )
+    else:
+        counties = sorted({pack.county, to_traditional(pack.county)})
+        kinds = exp.values(
+            [
+                (order, str(kind), county)
+                for order, rule in enumerate(pack.rules)
+                for kind in rule.spec.subject
+                for county in (counties if rule.layer is Layer.COUNTY else [""])
+            ],
+            alias="rule_kinds",
+            columns=["rule_order", "subject_kind", "subject_county"],
+        )
+        same_county = exp.or_(
+            exp.EQ(this=_column("subject_county", "rule_kinds"), expression=_string("")),
+            exp.EQ(this=_column("subject_county", "rule_kinds"), expression=exp.Trim(this=_column("county", "s"))),
+            copy=False,
+        )
+        same_kind = exp.and_(same_kind, exp.paren(same_county, copy=False), copy=False)
     return (
         exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("c")), _column("county", "s"))
         .from_(_table("claims", "c"), copy=False)
