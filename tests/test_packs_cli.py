@@ -152,3 +152,21 @@ def test_a_broken_pack_is_one_message_for_ledger_commands_too(tmp_path):
         assert result.exit_code == 2, result.output
         assert "错误:" in result.output and "events.yaml" in result.output
         assert "Traceback" not in result.output
+
+
+def test_serve_serves_every_pack_with_the_chosen_one_as_default(tmp_path, monkeypatch):
+    """`zhida serve --pack ID`: every pack found is served (/packs), the chosen one is the default and
+    owns the ledger; uvicorn is not started (its run is replaced)."""
+    started = []
+    monkeypatch.setattr("zhida.web.server.run", lambda app, host, port: started.append(app))
+    more = tmp_path / "more"
+    copy_of_huzhou(more / "huzhou-copy", issued="2024-03-14")
+    database = f"sqlite:///{tmp_path / 'l.db'}"
+    result = invoke("serve", "--pack", "huzhou-copy", "--no-demo", "--database", database, policies=more)
+    assert result.exit_code == 0, result.output
+    [served] = started
+    try:
+        assert served.state.default_pack == "huzhou-copy" and served.state.pack.id == "huzhou-copy"
+        assert set(served.state.packs) == {"huzhou-2025", "huzhou-copy"}
+    finally:
+        served.state.ledger.factory.kw["bind"].dispose()

@@ -174,6 +174,9 @@ def test_installed_serve_answers(venv, outside):
             time.sleep(0.3)
         assert _get(f"http://127.0.0.1:{port}/policy") == 200  # the document, from the shipped pack
         assert _get(f"http://127.0.0.1:{port}/docs") == 200  # Swagger UI, from the shipped static files
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/packs", timeout=5) as response:
+            served = json.load(response)
+        assert served["default"] == "huzhou-2025" and [pack["id"] for pack in served["packs"]] == ["huzhou-2025"]
     finally:
         server.terminate()
         server.wait(timeout=30)

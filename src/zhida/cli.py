@@ -287,13 +287,21 @@ def serve(
     no_demo: bool = typer.Option(False, "--no-demo", help="首次启动时不载入演示数据与演示账号"),
 ) -> None:
     """启动网页计算器、账本与 API(http://127.0.0.1:8000,接口文档在 /docs);账本数据库不存在时创建并迁移。
+    同时提供找到的全部政策包(/packs),--pack 所选者为默认政策包,账本属于它。
     首次启动(账本还没有用户)时载入演示数据,并列出演示账号(密码公开,仅用于本机试用)。"""
     from zhida.ledger.database import DatabaseError, database_url
     from zhida.ledger.demo import accounts_text, in_use, seed_demo
-    from zhida.web.app import create_app, open_ledger_state
+    from zhida.rules.library import PackChoiceError
+    from zhida.rules.pack import PackError
+    from zhida.web.app import create_app, load_packs, open_ledger_state
     from zhida.web.server import run
 
-    pack = open_pack(pack_choice)
+    choose(pack_choice)  # an unknown --pack: the known ids, before anything loads
+    try:
+        loaded = load_packs(choice=pack_choice)
+    except (PackChoiceError, PackError) as error:
+        _fail(str(error))
+    pack = loaded.packs[loaded.default]
     try:
         ledger = open_ledger_state(pack, database_url(database))
     except DatabaseError as error:
@@ -303,7 +311,7 @@ def serve(
         summary = seed_demo(ledger.factory, pack, ledger.files)
         if summary.seeded:
             typer.echo(accounts_text(summary, f"http://{host}:{port}"))
-    run(create_app(pack, ledger), host=host, port=port)
+    run(create_app(pack, ledger, loaded.packs, skipped=loaded.skipped), host=host, port=port)
 
 
 @app.command()
