@@ -10,6 +10,11 @@ The case computed by hand, 第三條(三): 按實際發生服務費用給予最�
 An enterprise uses 300,000 元 of 創新券 services on 2025-03-01:
     huzhou-2025        50% x 300,000 = 150,000 元, under the 200,000 元 annual cap -> 最高可得 150,000.00
     huzhou-2025-copy   40% x 300,000 = 120,000 元 (the copy's invented rate)      -> 最高可得 120,000.00
+
+A county overlay served beside its city (tests/data/packs/anji-2025-overlay, fictional): its calculator
+asks where the subject is, its rules quote the county's text, its policy browser shows the county's
+document. Its (二): 对茶叶企业新建标准化茶叶加工厂的,按设备投资额的10%给予补助,单个企业全年最高补助20万元:
+1,000,000 元 of equipment in 安吉县 -> 10% = 100,000 元; in another county, nothing.
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ def test_the_api_lists_both_packs(client):
         "valid_from": "2025-01-01",  # 均為2025年全年實施有效
         "valid_to": "2025-12-31",
         "extends": None,
+        "county": None,
         "fictional": False,
         "default": True,
         "rules": 118,
@@ -142,8 +148,8 @@ def test_the_short_paths_are_the_default_pack_s_same_bytes(client):
     assert short.status_code == named.status_code == 200
     assert short.content == named.content
     data = short.json()
-    assert data["pack"] == {"id": "huzhou-2025", "title": TITLE, "issuer": "湖州市人民政府", "issued": "2025-03-14",
-                            "fictional": False}
+    assert data["pack"] == "huzhou-2025"
+    assert data["pack_document"] == {"title": TITLE, "issuer": "湖州市人民政府", "issued": "2025-03-14", "fictional": False}
     (item,) = data["entitlements"]
     assert (item["rule"], item["verdict"], item["amount"]) == ("innovation-voucher", "ceiling", "150000.00")
     assert "最高50%比例的补助" in item["clause"]
@@ -157,13 +163,14 @@ def test_the_short_paths_are_the_default_pack_s_same_bytes(client):
 def test_another_pack_computes_under_its_own_rules_and_says_so(client):
     """The copy's 創新券 is 最高40%: 300,000 x 40% = 120,000 (under the 20萬 annual cap)."""
     data = client.post(f"/api/v1/packs/{COPY}/calculate", json=CASE).json()
-    assert data["pack"] == {"id": COPY, "title": COPY_TITLE, "issuer": "湖州市人民政府", "issued": "2025-03-14",
-                            "fictional": True}
+    assert data["pack"] == COPY
+    assert data["pack_document"] == {"title": COPY_TITLE, "issuer": "湖州市人民政府", "issued": "2025-03-14",
+                                     "fictional": True}
     (item,) = data["entitlements"]
     assert item["amount"] == "120000.00" and "最高40%比例的补助" in item["clause"]
     assert data["totals"]["ceiling"] == "120000.00"
     traditional = client.post(f"/api/v1/packs/{COPY}/calculate?traditional=true", json=CASE).json()
-    assert traditional["pack"]["title"] == COPY_TITLE_ORIGINAL  # as policy.yaml writes it, not converted back
+    assert traditional["pack_document"]["title"] == COPY_TITLE_ORIGINAL  # as policy.yaml writes it, not converted back
     article = client.get(f"/api/v1/packs/{COPY}/articles/3").json()
     assert CLAUSE_40 in article["text_original"]
     assert CLAUSE_50 in client.get("/api/v1/articles/3").json()["text_original"]
@@ -312,16 +319,15 @@ def test_one_pack_only_shows_no_chooser(packs):
 
 def test_load_packs_skips_a_pack_that_does_not_load_unless_it_is_the_default(tmp_path):
     make_test_copy(tmp_path)
-    broken = tmp_path / "county-overlay"
+    broken = tmp_path / "half-written"  # a policy.yaml and nothing else yet
     broken.mkdir()
-    (broken / "policy.yaml").write_text("# fictional\ntitle: 某县承接方案\nextends: huzhou-2025\nfictional: true\n",
-                                        encoding="utf-8")
+    (broken / "policy.yaml").write_text("# fictional\ntitle: 某市政策(未完成)\nfictional: true\n", encoding="utf-8")
     entries = library.find_packs([library.shipped_root(), tmp_path])
     loaded = load_packs(entries, "huzhou-2025")
     assert loaded.default == "huzhou-2025" and list(loaded.packs) == ["huzhou-2025", COPY]
-    assert list(loaded.skipped) == ["county-overlay"] and "document.txt" in loaded.skipped["county-overlay"]
-    with pytest.raises(PackError, match="默认政策包 county-overlay 无法载入"):
-        load_packs(entries, "county-overlay")
+    assert list(loaded.skipped) == ["half-written"] and "document.txt" in loaded.skipped["half-written"]
+    with pytest.raises(PackError, match="默认政策包 half-written 无法载入"):
+        load_packs(entries, "half-written")
     by_folder = load_packs(entries, str(tmp_path / COPY))  # --pack FOLDER: that one is the default
     assert by_folder.default == COPY and list(by_folder.packs) == [COPY, "huzhou-2025"]
 
@@ -329,3 +335,66 @@ def test_load_packs_skips_a_pack_that_does_not_load_unless_it_is_the_default(tmp
 def test_the_default_pack_path_is_the_library_s():
     assert default_pack_path() == library.choose(None).path
     assert (default_pack_path() / "policy.yaml").is_file()
+
+
+# --------------------------------------------------------------------------- a county overlay served beside its city
+
+OVERLAYS = Path(__file__).resolve().parent / "data" / "packs"  # fictional fixtures (their policy.yaml says so)
+ANJI = "anji-2025-overlay"
+TEA = ("subject=enterprise&e0_type=tea_processing_plant&e0_date=2025-05-01&e0_equipment_investment=1000000"
+       "&action=calculate")
+
+
+@pytest.fixture(scope="module")
+def overlay_client(packs):
+    default = packs[0]
+    anji = load_pack(OVERLAYS / ANJI)
+    with TestClient(create_app(default, packs={"huzhou-2025": default, ANJI: anji})) as client:
+        yield client
+
+
+def test_every_pack_found_loads_the_overlay_beside_its_base():
+    entries = library.find_packs([library.shipped_root(), OVERLAYS])
+    loaded = load_packs(entries, "huzhou-2025")
+    assert loaded.skipped == {} and loaded.default == "huzhou-2025"
+    assert {ANJI, "zhejiang-2025-fictional"} <= set(loaded.packs) and loaded.packs[ANJI].county == "安吉县"
+
+
+def test_an_overlay_s_calculator_asks_for_the_county(overlay_client):
+    """The fictional 安吉县 方案, (二): 对茶叶企业新建标准化茶叶加工厂的,按设备投资额的10%给予补助,
+    单个企业全年最高补助20万元. 1,000,000 元 of equipment: 10% = 100,000 元, under the 20万 cap, for an
+    enterprise of 安吉县 (the county the form assumes); none for one of another county."""
+    listed = overlay_client.get(f"/api/v1/packs/{ANJI}").json()
+    assert (listed["extends"], listed["county"], listed["fictional"]) == ("huzhou-2025", "安吉县", True)
+    tidy = overlay_client.get(f"/packs/{ANJI}/calc?{TEA}", follow_redirects=False)
+    assert tidy.status_code == 303 and "&county=%E5%AE%89%E5%90%89%E5%8E%BF&" in tidy.headers["location"]
+    page = overlay_client.get(tidy.headers["location"]).text
+    assert '<option value="安吉县" selected>安吉县</option>' in page and '<option value="其他区县">' in page
+    assert "最高可得 100,000.00 元" in text_of(page)
+    meta = text_of(re.search(r'<p class="meta">(.*?)</p>', page, re.DOTALL)[1])
+    assert "依据区县承接方案《安吉县关于推动经济高质量发展若干政策的承接落实方案（2025年版）》第 2 条“支持白茶加工提质”" in meta
+    assert "对茶叶企业新建标准化茶叶加工厂的，按设备投资额的10%给予补助" in page  # the county text's own comma
+    assert "(安吉县人民政府,2025年) 虚构" in source_line(page)
+    elsewhere = overlay_client.get(f"/packs/{ANJI}/calc?{TEA}".replace("&e0_", "&county=%E5%85%B6%E4%BB%96%E5%8C%BA%E5%8E%BF&e0_", 1))
+    assert elsewhere.status_code == 200 and "仅适用于安吉县的主体" in text_of(elsewhere.text)
+    assert "最高可得" not in text_of(elsewhere.text[elsewhere.text.index('<section class="result">'):]).split("未获支持")[0]
+    wrong = overlay_client.get(f"/packs/{ANJI}/calc", params={"subject": "enterprise", "county": "德清县"})
+    assert wrong.status_code == 422 and error_box(wrong.text) == "所在区县只能选择 安吉县 或 其他区县,而不是 '德清县'"
+    assert 'name="county"' not in overlay_client.get("/calc", params={"subject": "enterprise"}).text  # a city's form
+
+
+def test_an_overlay_s_api_answer_and_policy_browser(overlay_client):
+    case = {"subject": {"id": "S1", "kind": "enterprise", "county": "安吉县"},
+            "events": [{"id": "e1", "type": "tea_processing_plant", "date": "2025-05-01", "equipment_investment": "1000000"}]}
+    data = overlay_client.post(f"/api/v1/packs/{ANJI}/calculate", json=case).json()
+    assert data["pack"] == ANJI and data["pack_document"]["issuer"] == "安吉县人民政府"
+    (item,) = data["entitlements"]
+    assert (item["rule"], item["layer"], item["amount"]) == ("anji-tea-plant", "county", "100000.00")
+    rules = {rule["id"]: rule for rule in overlay_client.get(f"/api/v1/packs/{ANJI}/rules").json()}
+    assert rules["anji-tea-plant"]["clause"].startswith("对茶叶企业新建标准化茶叶加工厂的")  # the county's own text
+    assert (rules["anji-tea-plant"]["pack"], rules["innovation-voucher"]["pack"]) == (ANJI, "huzhou-2025")
+    contents = overlay_client.get(f"/packs/{ANJI}/policy").text
+    assert "<h1>安吉县关于推动经济高质量发展若干政策的承接落实方案（2025年版）</h1>" in contents
+    assert 'href="/packs/huzhou-2025/policy">查看所承接的文件' in contents
+    article = overlay_client.get(f"/packs/{ANJI}/policy/articles/2").text
+    assert "新建标准化茶叶加工厂补助" in article and f'href="/packs/{ANJI}/calc?subject=enterprise"' in article

@@ -1,7 +1,8 @@
 """The JSON API under /api/v1, and the limits that bound the work of one request.
 
     POST /api/v1/calculate?traditional=false   one case -> entitlements, totals by kind, unmatched events,
-                                               and the pack it was computed under (`pack`)
+                                               and the pack it was computed under (`pack`, its id;
+                                               `pack_document`: title, issuer, issued, fictional)
     GET  /api/v1/rules | /api/v1/events | /api/v1/subjects | /api/v1/articles/{n} | /api/v1/health
     GET  /api/v1/packs                         every pack served: id, title, issuer, date, validity,
                                                extends, fictional, default, rules, addresses
@@ -89,8 +90,9 @@ async def calculate_case(
 def answer_case(site: ServedPack, raw: bytes, traditional: bool) -> Response:
     """Parse, check and compute one case into its response: CPU work, run in a worker thread.
 
-    The answer names the pack it was computed under (`pack`: id, title, issuer, date, fictional),
-    unless the engine's result already does."""
+    The answer names the pack it was computed under: `pack` its id (as the engine writes it) and
+    `pack_document` what the document is (title, issuer, date, fictional): the family's documents
+    share their titles, so the issuer and date say which one it is."""
     pack = site.pack
     try:
         data = read_case_json(raw)
@@ -102,9 +104,8 @@ def answer_case(site: ServedPack, raw: bytes, traditional: bool) -> Response:
     except (CaseError, EvaluationError) as error:
         return _detail(422, to_traditional(str(error)) if traditional else str(error))
     data = result_to_dict(pack, result, traditional=traditional)
-    if "pack" not in data:
-        data = {"pack": site.reference(traditional), **data}
-    return JSONResponse(data)
+    pack_id = data.pop("pack", site.id)
+    return JSONResponse({"pack": pack_id, "pack_document": site.reference(traditional), **data})
 
 
 def check_event_count(data: Any) -> None:
@@ -201,6 +202,7 @@ def pack_summary(site: ServedPack) -> dict[str, Any]:
         "valid_from": preamble.valid_from.isoformat() if preamble.valid_from else None,
         "valid_to": preamble.valid_to.isoformat() if preamble.valid_to else None,
         "extends": site.entry.extends,
+        "county": site.pack.county,  # the county a 承接落实方案 (an overlay) serves; null for a city's pack
         "fictional": site.entry.fictional,
         "default": site.default,
         "rules": len(site.pack.rules),

@@ -195,7 +195,10 @@ def create_app(
     app.state.pack = pack
     app.state.catalogue = default.catalogue
     # built at start, not on the first visit: one per pack
-    app.state.policy_books = {pack_id: policy_pages.build_policy_book(site.pack) for pack_id, site in shelf.items()}
+    # (a county overlay's browser shows the county's own document: its base has its own)
+    app.state.policy_books = {
+        pack_id: policy_pages.build_policy_book(site.pack.county_view() or site.pack) for pack_id, site in shelf.items()
+    }
     app.state.policy_book = app.state.policy_books[default.id]
     app.state.templates = template_environment()
     app.state.ledger = ledger

@@ -55,14 +55,16 @@ def _money(value: Decimal) -> str:
 
 
 def clause_text(pack: Pack, rule: Rule) -> str:
-    """The clause as the document has it (original script)."""
-    return pack.document.text[rule.clause_span[0] : rule.clause_span[1]]
+    """The clause as its document has it (original script): a county rule's from the county's text."""
+    return pack.document_of(rule).text[rule.clause_span[0] : rule.clause_span[1]]
 
 
 def rule_to_dict(pack: Pack, rule: Rule) -> dict[str, Any]:
     spec = rule.spec
     return {
         "id": rule.id,
+        "pack": rule.pack or pack.id,  # the document the rule implements: a county overlay holds two
+        "layer": rule.layer.value,
         "title": spec.title,
         "article": spec.article,
         "kind": spec.kind.value,
@@ -165,9 +167,8 @@ class ServedPack:
         return f"/api/v1/packs/{quote(self.id, safe='')}" if explicit or not self.default else "/api/v1"
 
     def reference(self, traditional: bool = False) -> dict[str, Any]:
-        """The pack a result comes from, as the API names it: id, title, issuer, date."""
+        """What the pack's document is, as a calculation names it: title, issuer, date, fictional."""
         return {
-            "id": self.id,
             "title": _in_script(self.entry.title, traditional),
             "issuer": _in_script(self.entry.issuer or self.pack.document.preamble.issuer or "", traditional),
             "issued": self.issued.isoformat() if self.issued else None,

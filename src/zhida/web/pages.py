@@ -44,12 +44,14 @@ from zhida.engine.evaluate import EvaluationError
 from zhida.engine.money_text import FORMS, MoneyProblem, describe, parse_money
 from zhida.engine.output import result_to_dict
 from zhida.ledger.access import Refused
-from zhida.rules.model import EventType, FieldType
+from zhida.rules.model import EventType, FieldType, Rule
 from zhida.rules.pack import Pack
+from zhida.source.script import to_simplified
 from zhida.web.catalogue import Catalogue, ServedPack, clause_text, explicit, served, unknown_pack
 from zhida.web.site import render
 
 MAX_EVENTS = 5  # event rows one calculator form holds
+OTHER_COUNTY = "其他区县"  # a county overlay's form: the subject is not in its county (its base rules only)
 KIND_LABELS = {kind.value: label for kind, label in VERDICTS.items()}
 # The sub-totals of a result, each a sum of one verdict only (DESIGN.md: sums never mix kinds).
 TOTAL_LABELS = {"ceiling": "最高可得", "floor": "至少", "exact": "应得", "tax": "节税"}
@@ -82,10 +84,12 @@ class Form:
     name: str
     rows: list[Row]
     action: str = ""
+    county: str = ""  # a county overlay's form only: its county, or OTHER_COUNTY
 
     def query(self, action: str = "") -> list[tuple[str, str]]:
         """The address of this form (with `action`): the same pairs always, so it is canonical."""
         pairs = [("subject", self.kind)] + ([("name", self.name)] if self.name else [])
+        pairs += [("county", self.county)] if self.county else []
         for index, row in enumerate(self.rows):
             pairs += [(f"e{index}_type", row.type.name), (f"e{index}_date", row.date)]
             for f in row.type.fields:
@@ -128,6 +132,7 @@ def _read_form(pack: Pack, data: Any) -> Form:
             raise FormError(f"请先选择主体类型({'、'.join(pack.subjects.values())})")
         raise FormError(f"未知的主体类型 {kind!r};可选:{known}")
     name = _clean(data.get("name") or data.get("subject_name"))
+    county = _read_county(pack, data)
     rows: list[Row] = []
     for index in range(MAX_EVENTS):
         type_name = data.get(f"e{index}_type")
@@ -141,7 +146,18 @@ def _read_form(pack: Pack, data: Any) -> Form:
             key = f"e{index}_{f.name}"
             values[f.name] = data.get(key) is not None if f.type is FieldType.FLAG else _clean(data.get(key))
         rows.append(Row(event, _clean(data.get(f"e{index}_date")), values))
-    return Form(kind, name, rows, _clean(data.get("action")))
+    return Form(kind, name, rows, _clean(data.get("action")), county)
+
+
+def _read_county(pack: Pack, data: Any) -> str:
+    """Where the subject is, on a county overlay's form: its county (the default) or another one.
+    The county's own rules apply to that county's subjects only; other forms have no such field."""
+    if pack.county is None:
+        return ""
+    county = _clean(data.get("county")) or pack.county
+    if county not in (pack.county, OTHER_COUNTY):
+        raise FormError(f"所在区县只能选择 {pack.county} 或 {OTHER_COUNTY},而不是 {county!r}")
+    return county
 
 
 def _case_data(form: Form) -> dict[str, Any]:
@@ -152,7 +168,10 @@ def _case_data(form: Form) -> dict[str, Any]:
             value = row.values[f.name]
             item[f.name] = value if f.type is FieldType.FLAG else (value or None)  # "" -> missing
         events.append(item)
-    return {"subject": {"id": "S1", "kind": form.kind, "name": form.name or "申请主体"}, "events": events}
+    subject = {"id": "S1", "kind": form.kind, "name": form.name or "申请主体"}
+    if form.county and form.county != OTHER_COUNTY:
+        subject["county"] = form.county
+    return {"subject": subject, "events": events}
 
 
 def _root(request: Request) -> str:
@@ -241,6 +260,8 @@ def _calc_page(
             "kind": form.kind,
             "kind_name": site.pack.subjects[form.kind],
             "subject_name": form.name,
+            "county": form.county,
+            "counties": (site.pack.county, OTHER_COUNTY) if site.pack.county else (),
             "rows": form.rows,
             "readback": _readback(form.rows),
             "choices": catalogue.kinds[form.kind],
@@ -288,6 +309,16 @@ def _form_message(message: str, rows: list[Row]) -> str:
     return re.sub(r"事件 e(\d+)", name, message)
 
 
+def _article_title(pack: Pack, catalogue: Catalogue, rule: Rule) -> str:
+    """The title of the article a rule cites, in the document it quotes (a county rule: the county's)."""
+    if pack.document_of(rule) is pack.document:
+        return catalogue.article_titles.get(rule.spec.article, "")
+    try:
+        return to_simplified(pack.document_of(rule).article(rule.spec.article).title)
+    except KeyError:
+        return ""
+
+
 def _result_view(request: Request, result: Any, rows: list[Row]) -> dict[str, Any]:
     site = served(request)
     pack, catalogue = site.pack, site.catalogue
@@ -295,7 +326,7 @@ def _result_view(request: Request, result: Any, rows: list[Row]) -> dict[str, An
     titles = {f"e{index}": row.type.title for index, row in enumerate(rows, start=1)}
     for item, entitlement in zip(data["entitlements"], result.entitlements, strict=True):
         item["clause_original"] = clause_text(pack, entitlement.rule)
-        item["article_title"] = catalogue.article_titles.get(item["article"], "")
+        item["article_title"] = _article_title(pack, catalogue, entitlement.rule)
         item["event_title"] = titles.get(item["event"], "")
         item["event_number"] = item["event"].removeprefix("e")
         item["kind_name"] = KIND_LABELS.get(item["verdict"], item["verdict"])
