@@ -381,6 +381,10 @@ def test_an_overlay_s_calculator_asks_for_the_county(overlay_client):
     wrong = overlay_client.get(f"/packs/{ANJI}/calc", params={"subject": "enterprise", "county": "德清县"})
     assert wrong.status_code == 422 and error_box(wrong.text) == "所在区县只能选择 安吉县 或 其他区县,而不是 '德清县'"
     assert 'name="county"' not in overlay_client.get("/calc", params={"subject": "enterprise"}).text  # a city's form
+    traditional = overlay_client.get(f"/packs/{ANJI}/calc?{TEA}&lang=zh-Hant", follow_redirects=False)
+    assert '<option value="安吉縣" selected>' in overlay_client.get(traditional.headers["location"]).text
+    sent_back = f"/packs/{ANJI}/calc?{TEA}".replace("&e0_", "&county=%E5%AE%89%E5%90%89%E7%B8%A3&e0_", 1)  # 安吉縣
+    assert "最高可得 100,000.00 元" in text_of(overlay_client.get(sent_back).text)
 
 
 def test_an_overlay_s_api_answer_and_policy_browser(overlay_client):

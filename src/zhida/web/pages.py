@@ -154,7 +154,7 @@ def _read_county(pack: Pack, data: Any) -> str:
     The county's own rules apply to that county's subjects only; other forms have no such field."""
     if pack.county is None:
         return ""
-    county = _clean(data.get("county")) or pack.county
+    county = to_simplified(_clean(data.get("county"))) or pack.county  # a Traditional page sends 安吉縣
     if county not in (pack.county, OTHER_COUNTY):
         raise FormError(f"所在区县只能选择 {pack.county} 或 {OTHER_COUNTY},而不是 {county!r}")
     return county
