@@ -29,16 +29,17 @@ from rich.tree import Tree
 
 from zhida.cli_packs import PACK_OPTION, choose, open_pack, packs
 from zhida.engine.calculate import calculate
-from zhida.engine.case import CaseError, load_case
+from zhida.engine.several import calculate_several
+from zhida.engine.case import CaseError, load_case, read_case_file
 from zhida.engine.evaluate import EvaluationError
 from zhida.engine.money_text import amount_text
-from zhida.engine.output import result_to_dict
+from zhida.engine.output import result_to_dict, several_to_dict
 from zhida.rules.coverage import BenefitSentence, SentenceCoverage, coverage, sentence_coverage
-from zhida.rules.pack import Pack
+from zhida.rules.pack import Pack, PackError
 from zhida.source import Amount, Article, Document, DocumentError, Indicator, Rate, parse_file
 from zhida.source.export import document_to_dict
 from zhida.source.numerals import format_value
-from zhida.source.script import display, to_traditional
+from zhida.source.script import display, to_simplified, to_traditional
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="政策直达: 把政策文件变成可执行的系统")
 
@@ -122,10 +123,17 @@ def calc(
     case: Path = typer.Argument(..., help="案例文件(.yaml 或 .json),格式见 policies/huzhou-2025/README.md"),
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
     traditional: bool = typer.Option(False, "--traditional", help="以繁体显示"),
-    pack_choice: str | None = PACK_OPTION,
+    pack_choices: list[str] | None = typer.Option(
+        None, "--pack", metavar="ID",
+        help="政策包编号或目录,可重复:同一主体同时适用几份文件(如市级与省级),各自计算并按 stacking 处理重叠",
+    ),
 ) -> None:
     """计算一个主体可享受的政策:金额、依据条文、计算过程。"""
-    pack = open_pack(pack_choice)
+    choices = list(pack_choices or [None])
+    if len(choices) > 1:
+        _calc_several(case, as_json, traditional, choices)
+        return
+    pack = open_pack(choices[0])
     try:
         result = calculate(pack, load_case(case, pack))
     except (CaseError, EvaluationError) as error:
@@ -134,8 +142,48 @@ def calc(
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    script = to_traditional if traditional else (lambda text: text)
     console = _console()
+    _print_result(console, data, traditional)
+    _print_subtotals(console, data, _script(traditional))
+
+
+def _calc_several(case: Path, as_json: bool, traditional: bool, choices: list[str]) -> None:
+    """One case under several packs (engine.several): each pack's entitlements, then the overlaps decided."""
+    packs = [open_pack(choice) for choice in choices]
+    if len({pack.id for pack in packs}) < len(packs):
+        _fail("--pack 重复:同一政策包只能给一次")
+    try:
+        data, shown = read_case_file(case)
+        several = calculate_several(packs, data, shown)
+    except (CaseError, EvaluationError, PackError) as error:
+        _fail(str(error))
+    result = several_to_dict(several, traditional)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    console = _console()
+    script = _script(traditional)
+    for pack, data in zip(packs, result["packs"]):
+        console.rule(Text(f"{pack.id}  {script(to_simplified(pack.document.preamble.title))}"))
+        _print_result(console, data, traditional)
+    for overlap in result["overlaps"]:
+        console.print(_styled((f"{script('重叠')} {overlap['event']}:{overlap['mode_label']}", "bold")))
+        console.print(Text(f"  {overlap['reason']}"))
+    console.rule(Text(script("各政策包合计")))
+    _print_subtotals(console, {
+        "entitlements": [item for data in result["packs"] for item in data["entitlements"]],
+        "totals": result["totals"],
+        "by_measure": sum(data["by_measure"] for data in result["packs"]),
+    }, script)
+
+
+def _script(traditional: bool):
+    return to_traditional if traditional else (lambda text: text)
+
+
+def _print_result(console: Console, data: dict, traditional: bool) -> None:
+    """One pack's entitlements as a table, then each one's trace and clause, then the events nothing pays."""
+    script = _script(traditional)
     table = Table(title=Text(script(f"{data['subject']['name']} 可享受的政策")), show_lines=True)
     for column in ("事件", "日期", "规则", "条", "金额含义", "金额(元)", "牵头部门"):
         table.add_column(script(column), justify="right" if column == "金额(元)" else "left")
@@ -158,7 +206,8 @@ def calc(
         console.print(_styled((f"{script('事件')} {item['event']} {script('无可享受的政策')}:", "yellow")))
         for reason in item["reasons"]:
             console.print(Text(f"  {reason}"))
-    _print_subtotals(console, data, script)
+    for note in data.get("notes", ()):
+        console.print(Text(f"{script('说明')}:{note}"))
 
 
 # The sub-totals of `zhida calc`, one per verdict: ceilings, floors, exact amounts and tax savings never add up.
@@ -208,8 +257,17 @@ def check(
 
     refuse_todos(pack_choice)
     pack = open_pack(pack_choice)
-    report = coverage(pack)
     console = _console()
+    county = pack.county_view()
+    if county is not None:
+        # An overlay's rules quote the county's text: coverage reads that document with those rules;
+        # the city's document is the base pack's to check.
+        console.print(
+            f"区县承接方案 {pack.id}({pack.county}):检查本方案文本的覆盖;所扩展的 {pack.base_id} 另行检查"
+            f"(zhida check --pack {pack.base_id})。"
+        )
+        pack = county
+    report = coverage(pack)
     table = Table(title="受益条款中的金额与比例")
     for column in ("条", "金额/比例", "由谁兑现"):
         table.add_column(column)

@@ -477,8 +477,8 @@ def _carrier(rule: Rule, entitlement: Entitlement) -> str | None:
 
 
 def _clause(pack: Pack, rule: Rule) -> str:
-    start, end = rule.clause_span
-    return to_simplified(pack.document.text[start:end])
+    # A county rule quotes the county's text, which `pack.document` (the city's) does not hold.
+    return to_simplified(rule.quoted)
 
 
 def _plain(value: Any) -> Any:

@@ -186,7 +186,7 @@ def _candidate(pack: Pack, rule: Rule, subject: t.Subject, facts: dict[str, t.Pr
     date = max((facts[f.name].as_of for f in event_type.fields), default=None)
     date = date or max((fact.as_of for fact in facts.values()), default=dt.date.today())
     event = Event(id="profile", type=event_type.name, date=date, values=values)
-    case = Case("profile", Subject(subject.id, subject.kind, subject.name), (event,))
+    case = Case("profile", Subject(subject.id, subject.kind, subject.name, subject.county), (event,))
     result = calculate(pack, case, already)
     entitlement = next(item for item in result.entitlements if item.rule.id == rule.id)
     if not entitlement.in_validity:

@@ -38,6 +38,7 @@ class PackEntry:
     issuer: str
     issued: dt.date | None
     extends: str | None  # the id of the pack this one overlays (a county's 承接落实方案)
+    county: str | None  # the county an overlay applies to
     fictional: bool  # a made-up pack for tests, never law
 
 
@@ -78,6 +79,8 @@ def read_entry(folder: Path) -> PackEntry:
     if not isinstance(data, dict):
         raise PackChoiceError(f"{where}: 须为键值表(title、issuer、issued …)")
     issued = data.get("issued")
+    if issued == "TODO":
+        issued = None  # a drafted pack whose document printed no date: listed, `zhida check` names the TODO
     if issued is not None and not isinstance(issued, dt.date):
         raise PackChoiceError(f"{where}: issued 须为日期(如 2025-03-14),而不是 {issued!r}")
     extends = data.get("extends")
@@ -90,6 +93,7 @@ def read_entry(folder: Path) -> PackEntry:
         issuer=str(data.get("issuer", "")),
         issued=issued,
         extends=extends,
+        county=str(data["county"]) if data.get("county") else None,
         fictional=bool(data.get("fictional", False)),
     )
 
