@@ -170,7 +170,8 @@ def test_targets_in_the_unit_the_text_used(family):
         assert indicator.unit == target["unit"], indicator.text
         assert indicator.direction.value == target["direction"], indicator.text
         assert indicator.year == spec["preamble"]["year"], indicator.text
-        assert indicator.department == spec["areas"][target["area"] - 1]["department"]
+        # The area's lead, or (an area without one) the first 责任单位 of the target's article.
+        assert indicator.department == target.get("department", spec["areas"][target["area"] - 1]["department"])
 
 
 def test_benefit_sentences_sit_in_their_article_with_their_numbers(family):
@@ -335,3 +336,15 @@ def test_zhida_parse_json_of_the_family_document():
     written = {i["name"]: i["written"] for i in data["indicators"]}
     assert written["宁波舟山港绍兴港区集装箱吞吐量"] == "12万标箱"
     assert sum(a["budget"] for a in data["amounts"]) == 7  # 4 areas' budgets, and (四)'s three parts
+
+
+def test_an_area_without_a_lead_answers_by_its_articles_units():
+    # Quzhou 四、推进城乡融合发展 names no 牵头 department. Article (七) ends 「（责任单位：市农业农村局、
+    # 市财政局）」: its target 「全年新建高标准农田5万亩」 is the first unit's, 市农业农村局; article (八) names
+    # no unit, so its tasks have no department ("") rather than a guess.
+    document = parse_file(FAMILY / "quzhou-2026.txt")
+    area = document.areas[3]
+    assert area.department == "" and area.answerable(7) == "市农业农村局" and area.answerable(8) == ""
+    (farmland,) = [item for item in document.indicators if item.article == 7]
+    assert farmland.written == "5万亩" and farmland.department == "市农业农村局"
+    assert {task.department for task in document.tasks if task.article == 8} == {""}

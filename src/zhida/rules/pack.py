@@ -579,7 +579,7 @@ def _load_rule(
         tax_due=tax_due,
         caps=tuple(rule_caps),
         area=area,
-        department=_department(document, area, article),
+        department=document.areas[area - 1].answerable(article.number),
         clause_span=span,
         valid_from=valid_from,
         valid_to=valid_to,
@@ -587,15 +587,6 @@ def _load_rule(
         layer=layer,
         quoted=document.text[span[0] : span[1]],
     )
-
-
-def _department(document: Document, area: int, article) -> str:
-    """Who pays: the area's lead (由X牵头实施), else the first unit the article names (责任单位:X、Y),
-    the one a document lists first being the one it holds answerable."""
-    lead = document.areas[area - 1].department
-    if lead:
-        return lead
-    return article.departments[0] if article.departments else ""
 
 
 def _check_kind(spec: RuleSpec, where: str) -> None:

@@ -164,7 +164,7 @@ def find_indicators(text: str, canonical: str, skeleton: Skeleton, warnings: lis
                     sentence=sentence.index,
                     article=paragraph.article,
                     area=area.number,
-                    department=area.department,
+                    department=area.answerable(paragraph.article),
                     written=_written(text, candidate),
                 )
             )

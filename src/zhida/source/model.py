@@ -161,6 +161,14 @@ class Area:
     # The breakdown 其中用于A X億元、用于B Y億元 (empty when the budget has none).
     budget_parts: tuple[BudgetPart, ...] = ()
 
+    def answerable(self, article: int | None) -> str:
+        """Who answers for a provision: the area's lead, else the first 责任单位 its article names
+        (a document lists the unit it holds answerable first), else ""."""
+        if self.department or article is None:
+            return self.department
+        found = next((item for item in self.articles if item.number == article), None)
+        return found.departments[0] if found is not None and found.departments else ""
+
 
 @dataclass(frozen=True)
 class Preamble:

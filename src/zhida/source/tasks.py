@@ -151,7 +151,7 @@ def _sentence_tasks(
                 sentence=sentence.index,
                 article=article,
                 area=area.number,
-                department=area.department,
+                department=area.answerable(article),
             )
         )
     return tasks
