@@ -92,3 +92,14 @@ def test_bad_pack_sets_are_refused(tmp_path):
     # An overlay already holds its base: giving both is refused by engine.several.check_together.
     both = runner.invoke(app, ["calc", case, "--pack", "huzhou-2025", "--pack", ANJI])
     assert both.exit_code == 2 and "Traceback" not in both.output, both.output
+
+
+def test_the_fixture_packs_pass_check():
+    # The province's 「可与市、县同类奖励叠加享受」 and 「按就高原则执行，不重复享受」 are covered by the
+    # `stacking:` clauses that read them; the overlay is checked against the county's own text.
+    province = runner.invoke(app, ["check", "--pack", PROVINCE], terminal_width=200)
+    assert province.exit_code == 0, province.output
+    assert "受益句 3 句,已覆盖 3 句(100%)" in province.output
+    anji = runner.invoke(app, ["check", "--pack", ANJI], terminal_width=200)
+    assert anji.exit_code == 0, anji.output
+    assert "区县承接方案 anji-2025-overlay(安吉县)" in anji.output and "受益句 2 句,已覆盖 2 句(100%)" in anji.output

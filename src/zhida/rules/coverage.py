@@ -278,6 +278,11 @@ def _covers(pack: Pack) -> list[tuple[str, tuple[int, int]]]:
     covers = [(rule.id, rule.clause_span) for rule in pack.rules]
     caps = {cap.id: cap.clause for rule in pack.rules for cap in rule.caps}
     covers += [(cap_id, _cap_span(pack, clause)) for cap_id, clause in caps.items()]
+    # 可与…叠加享受 / 按就高原则执行,不重复享受: words about how a benefit combines, read by `stacking:`.
+    covers += [
+        (f"{rule.id} stacking", _cap_span(pack, rule.spec.stacking.clause))
+        for rule in pack.rules if rule.spec.stacking is not None and rule.spec.stacking.clause
+    ]
     covers += [(f"not_benefits: {mark.reason}", span) for mark, span in pack.not_benefits]
     covers += [(f"indicator: {i.name}", (i.span.start, i.span.end)) for i in pack.document.indicators]
     return covers
