@@ -393,15 +393,24 @@ def match(
     events: Path = typer.Argument(..., help="事件表:event_id, subject_id, type, date 及各事件字段"),
     out: Path = typer.Option(..., "-o", "--out", help="结果文件(.parquet、.csv 或 .xlsx)"),
     memory_limit: str = typer.Option("1GB", help="DuckDB 内存上限,超出部分落盘"),
-    pack_choice: str | None = PACK_OPTION,
+    pack_choices: list[str] | None = typer.Option(
+        None, "--pack", metavar="ID",
+        help="政策包编号或目录,可重复:主体库同时按几份文件匹配(如市级与省级),同一事件的重叠按 stacking 处理;"
+             "默认取唯一的或最新的政策包",
+    ),
 ) -> None:
     """免申即享:对整个主体库运行全部规则,输出应享清单并按规则、部门、区县汇总。"""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from zhida.engine.batch import BatchError
     from zhida.engine.match import match as run_match
     from zhida.engine.register import RegisterError
 
-    pack = open_pack(pack_choice)
+    choices = list(pack_choices or [None])
+    if len(choices) > 1:
+        _match_several(subjects, events, out, memory_limit, choices)
+        return
+    pack = open_pack(choices[0])
     console = _console()
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
@@ -417,7 +426,7 @@ def match(
 
             summary = run_match(pack, subjects, events, out, lambda value: bar.update(task, completed=value), memory_limit,
                                 written)
-    except RegisterError as error:
+    except (RegisterError, BatchError) as error:
         _fail(str(error))
     except duckdb.Error as error:
         _fail(f"计算失败:{str(error).splitlines()[0]}")
@@ -442,6 +451,85 @@ def match(
     console.print(table)
     parts = [f"{KIND_TOTAL_WORDS[kind]} {amount:,.2f} 元" for kind, (_, amount) in summary.by_kind.items() if kind in KIND_TOTAL_WORDS]
     parts += [f"{KIND_COUNT_WORDS[kind]} {count:,} 项" for kind, (count, _) in summary.by_kind.items() if kind in KIND_COUNT_WORDS]
+    console.print(f"共 {summary.rows:,} 条应享记录({'；'.join(parts)}),已写入 {out}")
+
+
+def _match_several(subjects: Path, events: Path, out: Path, memory_limit: str, choices: list[str]) -> None:
+    """`zhida match` with several --pack (engine.several_batch): rows naming their pack, overlaps decided."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zhida.engine.batch import BatchError
+    from zhida.engine.register import RegisterError
+    from zhida.engine.several_batch import match_several
+    from zhida.rules.pack import PackError
+
+    packs = [open_pack(choice) for choice in choices]
+    if len({pack.id for pack in packs}) < len(packs):
+        _fail("--pack 重复:同一政策包只能给一次")
+    console = _console()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("匹配中", total=100)
+            tasks: dict[str, object] = {}
+
+            def counted(label: str, unit: str):
+                def report(done: int, total: int) -> None:
+                    if label not in tasks:
+                        tasks[label] = bar.add_task(label, total=max(total, 1))
+                    bar.update(tasks[label], completed=done, description=f"{label} {done:,}/{total:,} {unit}")
+                return report
+
+            summary = match_several(
+                packs, subjects, events, out, lambda value: bar.update(task, completed=value), memory_limit,
+                counted("写入 Excel", "行"), counted("重叠主体逐一计算", "个"),
+            )
+    except (RegisterError, BatchError, PackError) as error:
+        _fail(str(error))
+    except duckdb.Error as error:
+        _fail(f"计算失败:{str(error).splitlines()[0]}")
+    _print_several_summary(console, summary, out)
+
+
+def _print_several_summary(console: Console, summary, out: Path) -> None:
+    """The tables of a several-pack match: by paying pack (per kind), rule, area, county, and stacking."""
+    from zhida.rules.model import LAYER_NAMES, STACKING_NAMES, Layer, StackingMode
+
+    def table(title: str, columns: tuple[str, ...], rows, right: tuple[str, ...]) -> None:
+        shown = Table(title=title, title_justify="left")
+        for column in columns:
+            shown.add_column(column, justify="right" if column in right else "left")
+        for row in rows:
+            shown.add_row(*_cells(*row))
+        console.print(shown)
+
+    money = ("笔数", "金额(元)", "领域预算(元)", "占预算", "不予兑现笔数")
+    kinds = {"ceiling": "最高可得", "floor": "保底", "exact": "定额", "tax": "节税", "by_measure": "按相关政策执行",
+             "qualification": "资格"}
+    table("按政策包汇总(各类金额分列,不相加)", ("政策包", "层级", "类别", "笔数", "金额(元)"), [
+        (pack, LAYER_NAMES[Layer(layer)], kinds.get(kind, kind), f"{count:,}", f"{amount:,.2f}")
+        for pack, layer, kind, count, amount in summary.by_pack
+    ], money)
+    table("按规则汇总", ("政策包", "规则", "条", "牵头部门", "笔数", "金额(元)"), [
+        (pack, rule, article, department, f"{count:,}", f"{amount:,.2f}")
+        for pack, rule, article, department, count, amount in summary.by_rule
+    ], money)
+    table("按领域及牵头部门汇总(占该领域 2025 年财政预算;税收优惠不计入)",
+          ("政策包", "领域", "牵头部门", "笔数", "金额(元)", "领域预算(元)", "占预算"), [
+        (pack, area or "", department, f"{count:,}", f"{amount:,.2f}", f"{budget:,.0f}" if budget else "",
+         f"{share}%" if share is not None else "")
+        for pack, area, department, count, amount, budget, share in summary.by_area
+    ], money)
+    table("按区县汇总", ("区县", "笔数", "金额(元)"),
+          [(county, f"{count:,}", f"{amount:,.2f}") for county, count, amount in summary.by_county], money)
+    names = {mode.value: STACKING_NAMES[mode] for mode in StackingMode} | {"undeclared": "未规定,均予列出"}
+    table("同一事件多份文件兑现(重叠)", ("处理", "笔数", "不予兑现笔数"), [
+        ("、".join(names.get(mode, mode) for mode in stacking.split("、")), f"{count:,}", f"{dropped:,}")
+        for stacking, count, dropped in summary.by_stacking
+    ], money)
+    parts = [f"{KIND_TOTAL_WORDS[kind]} {amount:,.2f} 元" for kind, (_, amount) in summary.by_kind.items() if kind in KIND_TOTAL_WORDS]
+    parts += [f"{KIND_COUNT_WORDS[kind]} {count:,} 项" for kind, (count, _) in summary.by_kind.items() if kind in KIND_COUNT_WORDS]
+    console.print(f"重叠的主体 {summary.reevaluated:,} 个已逐一按各文件的 stacking 规定计算")
     console.print(f"共 {summary.rows:,} 条应享记录({'；'.join(parts)}),已写入 {out}")
 
 

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 from sqlglot import exp
@@ -65,6 +66,7 @@ COLUMN_TITLES = {
 }
 MONEY_COLUMNS = ("amount", "tax_due")
 MONEY_FORMAT = "#,##0.00"
+Outcome = TypeVar("Outcome")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,16 @@ def match(
     memory_limit: str = "1GB",
     written: Callable[[int, int], None] | None = None,
 ) -> Summary:
+    return in_private_directory(
+        out, memory_limit, lambda con, private: _match(con, pack, subjects, events, out, private, progress, written)
+    )
+
+
+def in_private_directory(
+    out: Path, memory_limit: str, body: Callable[[duckdb.DuckDBPyConnection, Path], Outcome]
+) -> Outcome:
+    """Check OUT, make the private directory beside it, run `body(con, private)` on a fresh DuckDB
+    connection spilling there, and remove the directory whatever happens (see the module docstring)."""
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv", ".xlsx"):
         raise RegisterError(f"{out}: 输出文件须为 .parquet、.csv 或 .xlsx")
@@ -125,7 +137,7 @@ def match(
     try:
         con = connect(memory_limit, private / "duckdb")
         try:
-            return _match(con, pack, subjects, events, out, private, progress, written)
+            return body(con, private)
         finally:
             con.close()
     finally:
@@ -145,25 +157,48 @@ def _match(
     open_register(con, pack, subjects, events)
     # Row numbers were needed for the checks' messages; the query orders what it writes itself.
     con.execute("SET preserve_insertion_order = false")
-    _materialise(con)
+    materialise(con)
     plan = compile_pack(pack)
     # The compiled query becomes a view through DuckDB's relation API: its text is not pasted into another statement.
     con.sql(plan.sql).create_view("entitlements", replace=True)
     result = private / "result.parquet"
     # Always through Parquet first: the summary reads it back, and CSV/Excel are written from it.
-    _run(con, _copy(_table("entitlements"), result, "parquet"), progress)
+    run(con, copy_to(_table("entitlements"), result, "parquet"), progress)
+    open_written(con, result)
+    summary = _summary(con, pack)
+    titles = {(rule.id,): to_simplified(rule.spec.title) for rule in pack.rules}
+    write_output(con, result, out, private, summary.rows, ("rule",), titles, written)
+    return summary
+
+
+def open_written(con: duckdb.DuckDBPyConnection, result: Path) -> None:
+    """The `written` view over the result's Parquet file, which the summary and the other formats read."""
     con.execute("SET preserve_insertion_order = true")  # CSV and Excel keep the query's order
     _create_view(con, "written", exp.select("*").from_(exp.Table(this=_read_parquet(result))))
-    summary = _summary(con, pack)
+
+
+def write_output(
+    con: duckdb.DuckDBPyConnection,
+    result: Path,
+    out: Path,
+    private: Path,
+    rows: int,
+    title_key: tuple[str, ...],
+    titles: dict[tuple, str],
+    written: Callable[[int, int], None] | None = None,
+    column_titles: dict[str, str] = COLUMN_TITLES,
+) -> None:
+    """The `written` view in OUT's format, renamed onto OUT (Parquet: the result file itself).
+
+    Excel shows each rule's title beside its id: `titles` by the values of the `title_key` columns."""
     suffix = out.suffix.lower()
     final = result if suffix == ".parquet" else private / f"result{suffix}"
     if suffix == ".csv":
-        con.execute(_copy(_neutralised(con, "written"), final, "csv"))
+        con.execute(copy_to(_neutralised(con, "written"), final, "csv"))
     elif suffix == ".xlsx":
-        _write_excel(con, pack, final, summary.rows, out, written)
+        _write_excel(con, final, rows, out, title_key, titles, written, column_titles)
     os.chmod(final, FILE_MODE)  # the private directory's files may be the owner's only
     os.replace(final, out)
-    return summary
 
 
 def remove_stale_temporaries(directory: Path) -> None:
@@ -199,7 +234,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _materialise(con: duckdb.DuckDBPyConnection) -> None:
+def materialise(con: duckdb.DuckDBPyConnection) -> None:
     """Read the checked files once into DuckDB's own storage, events sorted by type.
 
     The query has one branch per rule, each filtering `events` by type: on a table sorted by
@@ -224,7 +259,7 @@ def _materialise(con: duckdb.DuckDBPyConnection) -> None:
         ).sql(dialect="duckdb"))
 
 
-def _run(con: duckdb.DuckDBPyConnection, sql: str, progress: Callable[[float], None] | None) -> None:
+def run(con: duckdb.DuckDBPyConnection, sql: str, progress: Callable[[float], None] | None) -> None:
     """Run `sql`, reporting DuckDB's own progress estimate (0–100) from a watcher thread."""
     done = threading.Event()
 
@@ -252,22 +287,7 @@ def _summary(con: duckdb.DuckDBPyConnection, pack: Pack) -> Summary:
         "SELECT rule, article, department, count(*), COALESCE(SUM(amount), 0) FROM written "
         "GROUP BY ALL ORDER BY article, rule"
     ).fetchall()
-    # Departments lead more than one area (市發展改革委 leads 三 and 六): budgets are per area.
-    # A county overlay's rules count against the areas of the county's document, after the city's.
-    areas: dict[tuple[bool, int], list] = {}
-    for rule_id, _article, _department, count, amount in by_rule:
-        rule = pack.rule(rule_id)
-        if rule.spec.kind is Kind.TAX:
-            continue  # tax foregone is not budget spending
-        entry = areas.setdefault((pack.document_of(rule) is not pack.document, rule.area), [0, Decimal(0)])
-        entry[0] += count
-        entry[1] += amount
-    by_area = []
-    for (in_county, number), (count, amount) in sorted(areas.items()):
-        document = pack.county_layer.document if in_county and pack.county_layer is not None else pack.document
-        area = document.areas[number - 1]
-        share = (amount / area.budget * 100).quantize(Decimal("0.01")) if area.budget else None
-        by_area.append((number, to_simplified(area.department), count, amount, area.budget, share))
+    by_area = area_totals(pack, [(rule_id, count, amount) for rule_id, _, _, count, amount in by_rule])
     by_county = con.execute(
         "SELECT COALESCE(county, '(未知)'), count(*), COALESCE(SUM(amount), 0) FROM written GROUP BY ALL ORDER BY 3 DESC"
     ).fetchall()
@@ -278,6 +298,29 @@ def _summary(con: duckdb.DuckDBPyConnection, pack: Pack) -> Summary:
         ).fetchall()
     }
     return Summary(rows, Decimal(total), by_rule, by_area, by_county, by_kind)
+
+
+def area_totals(pack: Pack, by_rule: list[tuple[str, int, Decimal]]) -> list[tuple]:
+    """(rule id, count, amount) rows summed per area of the pack's documents, beside each area's budget.
+
+    Departments lead more than one area (市發展改革委 leads 三 and 六): budgets are per area.
+    A county overlay's rules count against the areas of the county's document, after the city's.
+    Tax foregone is not budget spending."""
+    areas: dict[tuple[bool, int], list] = {}
+    for rule_id, count, amount in by_rule:
+        rule = pack.rule(rule_id)
+        if rule.spec.kind is Kind.TAX:
+            continue
+        entry = areas.setdefault((pack.document_of(rule) is not pack.document, rule.area), [0, Decimal(0)])
+        entry[0] += count
+        entry[1] += amount
+    by_area = []
+    for (in_county, number), (count, amount) in sorted(areas.items()):
+        document = pack.county_layer.document if in_county and pack.county_layer is not None else pack.document
+        area = document.areas[number - 1]
+        share = (amount / area.budget * 100).quantize(Decimal("0.01")) if area.budget else None
+        by_area.append((number, to_simplified(area.department), count, amount, area.budget, share))
+    return by_area
 
 
 def neutralise(value: str) -> str:
@@ -305,11 +348,13 @@ def _regex_class_char(char: str) -> str:
 
 
 def _write_excel(
-    con: duckdb.DuckDBPyConnection, pack: Pack, path: Path, rows: int, out: Path,
-    written: Callable[[int, int], None] | None = None,
+    con: duckdb.DuckDBPyConnection, path: Path, rows: int, out: Path, title_key: tuple[str, ...],
+    titles: dict[tuple, str], written: Callable[[int, int], None] | None = None,
+    column_titles: dict[str, str] = COLUMN_TITLES,
 ) -> None:
-    """The `written` view as one sheet at `path`, with Chinese headers and each rule's title; amounts
-    numeric (the Decimal's exact digits); messages name `out`, the file the user asked for."""
+    """The `written` view as one sheet at `path`, with Chinese headers and each rule's title (found by
+    the `title_key` columns' values); amounts numeric (the Decimal's exact digits); messages name `out`,
+    the file the user asked for."""
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -318,15 +363,15 @@ def _write_excel(
         raise RegisterError(
             f"{out}: 结果有 {rows} 行,超过 Excel 单表上限 {EXCEL_ROW_LIMIT} 行;请输出 .parquet 或 .csv"
         )
-    titles = {rule.id: to_simplified(rule.spec.title) for rule in pack.rules}
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("免申即享")
     sheet.freeze_panes = "A2"
     result = con.execute("SELECT * FROM written")
     header = [column[0] for column in result.description]
     at_rule = header.index("rule") + 1
+    key_at = [header.index(name) for name in title_key]
     keys = header[:at_rule] + ["title"] + header[at_rule:]
-    sheet.append([COLUMN_TITLES.get(key, key) for key in keys])
+    sheet.append([column_titles.get(key, key) for key in keys])
     number = 1
     if written:
         written(0, rows)
@@ -347,7 +392,7 @@ def _write_excel(
                     value.number_format = MONEY_FORMAT
                 cells.append(value)
                 if name == "rule":
-                    cells.append(titles.get(row[at_rule - 1], ""))
+                    cells.append(titles.get(tuple(row[i] for i in key_at), ""))
             sheet.append(cells)
             if written and number % 1000 == 1:
                 written(number - 1, rows)
@@ -367,7 +412,7 @@ def _read_parquet(path: Path) -> exp.Expression:
     return exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path))])
 
 
-def _copy(source: exp.Expression, path: Path, file_format: str) -> str:
+def copy_to(source: exp.Expression, path: Path, file_format: str) -> str:
     """COPY … TO 'path' (FORMAT …): the path a string literal, whatever quotes it holds."""
     params = [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var(file_format))]
     if file_format == "csv":

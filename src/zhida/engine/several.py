@@ -270,3 +270,14 @@ def _note(items: list[Entitlement], positions: list[int], line: str) -> None:
 
 def _yuan(value: Decimal) -> str:
     return f"{amount_text(value.quantize(Decimal('0.01')))} 元"
+
+
+# How the lines `_decide` and `_undecided` add to a trace begin (kept in step with them by
+# tests/test_match_several.py): what stacking decided for one entitlement.
+STACKING_LINE_STARTS = ("叠加享受:", "就高不重复:", "同一事件另有补助:")
+
+
+def stacking_lines(entitlement: Entitlement) -> tuple[str, ...]:
+    """The lines `calculate_several` added to an entitlement's trace: stacked, kept or dropped by
+    就高不重复, or listed beside another pack's benefit that no `stacking:` decides (a register's row says so)."""
+    return tuple(line for line in entitlement.trace if line.startswith(STACKING_LINE_STARTS))
