@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import random
 import shutil
 from decimal import Decimal
@@ -211,10 +212,10 @@ def _random_register(tmp_path: Path, pack, count: int, seed: int, counties: list
 def _insured(pack, subject_id, county, premiums, rng):
     from zhida.engine.case import Case, Event, Subject
 
-    events = [Event(f"{subject_id}-i{n}", "export_credit_insurance", __import__("datetime").date(2025, 1 + n * 3, 1),
+    events = [Event(f"{subject_id}-i{n}", "export_credit_insurance", dt.date(2025, 1 + n * 3, 1),
                     {"premium": premium}) for n, premium in enumerate(premiums)]
     if rng.random() < 0.5:
-        events.append(Event(f"{subject_id}-h", "high_tech_recognition", __import__("datetime").date(2025, 6, 1),
+        events.append(Event(f"{subject_id}-h", "high_tech_recognition", dt.date(2025, 6, 1),
                             {"recognition": rng.choice(["首次认定", "重新认定"])}))
     return Case(subject_id, Subject(subject_id, "enterprise", subject_id, county), tuple(events))
 
@@ -371,7 +372,6 @@ def test_the_stacking_lines_are_those_the_traces_hold(huzhou, province, tmp_path
 
 
 def test_packs_that_disagree_are_refused_before_the_register_is_read(tmp_path):
-    packs = []
     for name, other, mode in (("province-a", "province-b", "higher"), ("province-b", "province-a", "stacks")):
         copy = tmp_path / name
         shutil.copytree(PROVINCE, copy)
