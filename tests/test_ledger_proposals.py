@@ -305,3 +305,21 @@ def test_a_carriers_cap_counts_applications_and_proposals_alike(ledger, pack, tm
     with transaction(factory) as session:
         confirmed = session.scalar(select(t.Award).where(t.Award.proposal_id == ids["C2"]))
         assert (confirmed.carrier, confirmed.amount) == ("载体B", Decimal("30000.00"))
+
+
+def test_a_several_pack_match_is_refused_whole(ledger, pack, tmp_path):
+    """`zhida match --pack A --pack B` adds a `pack` column; its rows include amounts another document
+    pays and amounts given up to it (就高不重复). The ledger pays its own pack's rules only: such a file is
+    refused before anything is written, and says which match to bring instead."""
+    factory, actors = ledger
+    several = pa.Table.from_pylist(ROWS[:1], schema=MATCH_SCHEMA).append_column("pack", pa.array(["huzhou-2025"]))
+    path = tmp_path / "several.parquet"
+    pq.write_table(several, path)
+    with pytest.raises(Refused) as refused, transaction(factory) as session:
+        import_proposals(session, pack, actors["admin"], path, subjects_file(tmp_path))
+    assert refused.value.status == 422
+    assert str(refused.value).endswith(
+        "账本只办理政策包 huzhou-2025,请用 zhida match --pack huzhou-2025 单独匹配的结果")
+    with transaction(factory) as session:
+        assert session.scalar(select(func.count()).select_from(t.Proposal)) == 0
+        assert session.scalar(select(func.count()).select_from(t.Subject)) == 0

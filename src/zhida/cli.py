@@ -4,11 +4,13 @@
     zhida packs                                the policy packs found, and which one is the default
     zhida demo                                 a pack's document (the default: Huzhou 2025), parsed and summarised
     zhida calc CASE [--json] [--traditional]   what a subject is entitled to, with the reasoning
+                                               (--pack more than once: under several documents)
     zhida events                               the event types a case may hold, and the rules reading them
     zhida check [--amounts-only]               load the rule pack and check it covers every amount and grant
     zhida serve                                the web calculator and API on 127.0.0.1:8000
     zhida synth -o DIR                         a synthetic Huzhou register (subjects, events)
-    zhida match SUBJECTS EVENTS -o OUT         免申即享: every rule over a whole register
+    zhida match SUBJECTS EVENTS -o OUT         免申即享: every rule over a whole register (--pack repeatable)
+    zhida draft DOCUMENT -o FOLDER             a pack skeleton from a document, TODO where undecided
 
 Every command reading a pack takes `--pack ID` (cli_packs): an id from `zhida packs` or a folder.
 """

@@ -237,6 +237,11 @@ def import_proposals(
     require(actor, Role.ADMIN, Role.REVIEWER)
     raw = read_table(entitlements)
     _columns(entitlements, raw, REQUIRED)
+    if raw and "pack" in raw[0]:
+        # A several-pack match (stacking decided across documents) names other packs' rules and
+        # amounts given up to them; the ledger pays one pack's rules, from that pack's own match.
+        raise Refused(422, f"{entitlements}: 这是多个政策包一并匹配的结果(有 pack 列);账本只办理政策包 {pack.id},"
+                           f"请用 zhida match --pack {pack.id} 单独匹配的结果")
     rows = list(_rows(entitlements, raw))
     summary = ImportSummary(source=str(entitlements), rows=len(rows))
     rules = {rule.id: rule for rule in pack.rules}
