@@ -402,3 +402,46 @@ def test_an_overlay_s_api_answer_and_policy_browser(overlay_client):
     assert 'href="/packs/huzhou-2025/policy">查看所承接的文件' in contents
     article = overlay_client.get(f"/packs/{ANJI}/policy/articles/2").text
     assert "新建标准化茶叶加工厂补助" in article and f'href="/packs/{ANJI}/calc?subject=enterprise"' in article
+
+
+# --------------------------------------------------------------------------- several packs at once
+
+PROVINCE = Path(__file__).parent / "data" / "packs" / "zhejiang-2025-fictional"  # fictional
+
+
+def test_one_case_under_the_city_and_the_province(packs):
+    """POST /api/v1/packs/calculate?pack=huzhou-2025&pack=zhejiang-2025-fictional. By hand:
+    huzhou 第(三十)條 不低于60% × 1,000,000 = 600,000 (floor); province (二) 50% = 500,000, but
+    「按就高原则执行，不重复享受」: dropped to 0. High-tech 首次认定: huzhou 最高20萬元 and the province's
+    10万元 「可与市、县同类奖励叠加享受」: both."""
+    default, _ = packs
+    province = load_pack(PROVINCE)
+    app = create_app(default, packs={"huzhou-2025": default, "zhejiang-2025-fictional": province})
+    case = {"subject": {"id": "S1", "kind": "enterprise", "name": "湖州某外贸企业"}, "events": [
+        {"id": "e1", "type": "export_credit_insurance", "date": "2025-05-01", "premium": "1000000"},
+        {"id": "h1", "type": "high_tech_recognition", "date": "2025-06-01", "recognition": "首次认定"},
+    ]}
+    address = "/api/v1/packs/calculate?pack=huzhou-2025&pack=zhejiang-2025-fictional"
+    with TestClient(app) as client:
+        answer = client.post(address, json=case)
+        assert answer.status_code == 200, answer.text
+        data = answer.json()
+        city, other = data["packs"]
+        assert (city["pack"], other["pack"]) == ("huzhou-2025", "zhejiang-2025-fictional")
+        assert other["pack_document"]["fictional"] is True and other["pack_document"]["issuer"] == "浙江省人民政府"
+        assert [(i["rule"], i["amount"]) for i in city["entitlements"]] == [
+            ("export-credit-insurance", "600000.00"), ("high-tech-first", "200000.00")]
+        assert [(i["rule"], i["amount"], i["dropped"] is not None) for i in other["entitlements"]] == [
+            ("zj-export-credit-insurance", "0.00", True), ("zj-high-tech-first", "100000.00", False)]
+        assert [(o["event"], o["mode"]) for o in data["overlaps"]] == [("e1", "higher"), ("h1", "stacks")]
+        assert data["totals"] == {"ceiling": "200000.00", "floor": "600000.00", "exact": "100000.00", "tax": "0.00"}
+        # Refusals: one pack, the same pack twice, an unknown id, a bad case.
+        one = client.post("/api/v1/packs/calculate?pack=huzhou-2025", json=case)
+        assert one.status_code == 422 and "至少" not in one.json()["detail"] and "2 至 8" in one.json()["detail"]
+        twice = client.post("/api/v1/packs/calculate?pack=huzhou-2025&pack=huzhou-2025", json=case)
+        assert twice.status_code == 422
+        unknown = client.post("/api/v1/packs/calculate?pack=huzhou-2025&pack=%3Cscript%3E", json=case)
+        assert unknown.status_code == 404 and unknown.json()["detail"].startswith("没有编号为“<script>”的政策包")
+        broken = client.post(address, json={"subject": case["subject"], "events": [{**case["events"][0], "premium": "-1"}]})
+        assert broken.status_code == 422 and "e1" in broken.json()["detail"] and "premium" in broken.json()["detail"], broken.text
+        assert "/api/v1/packs/calculate" in client.get("/openapi.json").json()["paths"]

@@ -7,6 +7,9 @@
     GET  /api/v1/packs                         every pack served: id, title, issuer, date, validity,
                                                extends, fictional, default, rules, addresses
     GET  /api/v1/packs/{pack_id}               one of them
+    POST /api/v1/packs/calculate?pack=A&pack=B one case under several packs at once (engine.several):
+                                               each pack's result, the overlaps that `stacking:`
+                                               decided, and the totals over all, by kind
     …    /api/v1/packs/{pack_id}/calculate …   every path above, over that pack; the short paths
                                                are aliases of the default pack's (the same bytes)
 
@@ -39,11 +42,12 @@ from fastapi.responses import JSONResponse, Response
 from zhida.engine.calculate import calculate
 from zhida.engine.case import CaseError, case_from_data, read_case_json
 from zhida.engine.evaluate import EvaluationError
-from zhida.engine.output import result_to_dict
-from zhida.rules.pack import Pack
+from zhida.engine.output import result_to_dict, several_to_dict
+from zhida.engine.several import calculate_several
+from zhida.rules.pack import Pack, PackError
 from zhida.source.numerals import format_value
 from zhida.source.script import to_simplified, to_traditional
-from zhida.web.catalogue import PACK_PARAM, ServedPack, served
+from zhida.web.catalogue import PACK_PARAM, ServedPack, served, unknown_pack
 from zhida.web.schema import ERROR_SCHEMA, calculate_openapi
 
 # --------------------------------------------------------------------------- limits
@@ -106,6 +110,46 @@ def answer_case(site: ServedPack, raw: bytes, traditional: bool) -> Response:
     data = result_to_dict(pack, result, traditional=traditional)
     pack_id = data.pop("pack", site.id)
     return JSONResponse({"pack": pack_id, "pack_document": site.reference(traditional), **data})
+
+
+MAX_PACKS_AT_ONCE = 8  # the province, a city, a county: a handful, never the whole library
+
+
+async def calculate_several_case(
+    request: Request,
+    pack: list[str] = Query(..., description="政策包编号,至少 2 个,如 pack=huzhou-2025&pack=…(见 GET /api/v1/packs)"),
+    traditional: bool = Query(False, description="true 时以繁体输出,条文按原文引用"),
+) -> Response:
+    served_packs: dict[str, ServedPack] = request.app.state.packs
+    for chosen in pack:
+        if chosen not in served_packs:
+            return _detail(404, unknown_pack(chosen, served_packs))
+    if not 2 <= len(pack) <= MAX_PACKS_AT_ONCE or len(set(pack)) < len(pack):
+        return _detail(422, f"pack 须为 2 至 {MAX_PACKS_AT_ONCE} 个互不相同的政策包编号;收到:{'、'.join(pack)}")
+    sites = [served_packs[chosen] for chosen in pack]
+    raw = await request.body()  # BodyLimit stops the read at MAX_BODY_BYTES
+    limiter = request.app.state.compute_limiter
+    return await anyio.to_thread.run_sync(answer_several, sites, raw, traditional, limiter=limiter)
+
+
+def answer_several(sites: list[ServedPack], raw: bytes, traditional: bool) -> Response:
+    """One case under several packs: each pack's result names its document as `answer_case` does."""
+    try:
+        data = read_case_json(raw)
+        check_event_count(data)
+    except ValueError as error:
+        return _detail(422, str(error))
+    try:
+        several = calculate_several([site.pack for site in sites], data, "案例")
+    except (CaseError, EvaluationError, PackError) as error:
+        return _detail(422, to_traditional(str(error)) if traditional else str(error))
+    answer = several_to_dict(several, traditional)
+    by_id = {site.id: site for site in sites}
+    answer["packs"] = [
+        {"pack": result["pack"], "pack_document": by_id[result["pack"]].reference(traditional), **result}
+        for result in answer["packs"]
+    ]
+    return JSONResponse(answer)
 
 
 def check_event_count(data: Any) -> None:
@@ -243,8 +287,10 @@ def _pack_dependency(ids: tuple[str, ...]):
     return chosen_pack
 
 
-def packs_router() -> APIRouter:
-    """GET /api/v1/packs: the list of the packs served."""
+def packs_router(default: Pack | None = None) -> APIRouter:
+    """GET /api/v1/packs: the list of the packs served; POST /api/v1/packs/calculate: several at once
+    (its request body documented with `default`'s case schema)."""
+    json_error = {"application/json": {"schema": ERROR_SCHEMA}}
     api = APIRouter(prefix="/api/v1", tags=["政策包"])
     api.add_api_route(
         "/packs",
@@ -256,6 +302,24 @@ def packs_router() -> APIRouter:
             "所扩展的政策包(extends,区县承接方案)、是否虚构(fictional,仅供测试)、是否为默认政策包(default)、"
             "规则数与地址(urls)。/api/v1/calculate 等不带编号的地址即默认政策包的地址;账本(申报、审核、拨付)只办理默认政策包。"
         ),
+    )
+    api.add_api_route(
+        "/packs/calculate",
+        calculate_several_case,
+        methods=["POST"],
+        summary="按几份政策文件同时计算一个案例(如市级与省级)",
+        description=(
+            "同一主体同时适用几份文件时(如湖州的企业也适用省里的文件):按每个政策包分别计算,结果各自注明政策包;"
+            "两个政策包为同一事件兑现时,按规则的 stacking 处理:叠加享受(stacks)两者都兑现,"
+            "就高不重复(higher)只兑现较高者,较低者为 0 并说明理由;未规定的重叠照列并注明。"
+            "overlaps 列出每个重叠事件的处理,totals 为各政策包按类别的合计(从不跨类别相加)。" + LIMITS_TEXT
+        ),
+        openapi_extra={"requestBody": calculate_openapi(default)["requestBody"]} if default is not None else None,
+        responses={
+            404: {"description": "没有这个政策包(detail 写明所给的编号)", "content": json_error},
+            413: {"description": f"请求体超过 1 MB({MAX_BODY_BYTES} 字节)", "content": json_error},
+            422: {"description": "政策包编号少于 2 个或重复、几个政策包不能同时适用,或案例有误", "content": json_error},
+        },
     )
     return api
 

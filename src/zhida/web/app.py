@@ -202,7 +202,7 @@ def create_app(
     app.state.policy_book = app.state.policy_books[default.id]
     app.state.templates = template_environment()
     app.state.ledger = ledger
-    app.include_router(packs_router())
+    app.include_router(packs_router(pack))
     app.include_router(api_router(pack))
     app.include_router(api_router(pack, tuple(shelf)))
     ledger_paths: set[str] = set()
