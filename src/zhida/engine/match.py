@@ -288,6 +288,12 @@ def _summary(con: duckdb.DuckDBPyConnection, pack: Pack) -> Summary:
         "GROUP BY ALL ORDER BY article, rule"
     ).fetchall()
     by_area = area_totals(pack, [(rule_id, count, amount) for rule_id, _, _, count, amount in by_rule])
+    by_county, by_kind = county_and_kind_totals(con)
+    return Summary(rows, Decimal(total), by_rule, by_area, by_county, by_kind)
+
+
+def county_and_kind_totals(con) -> tuple[list[tuple], dict[str, tuple[int, Decimal]]]:
+    """Rows and amounts of the `written` table by county (largest first) and by kind (never added up)."""
     by_county = con.execute(
         "SELECT COALESCE(county, '(未知)'), count(*), COALESCE(SUM(amount), 0) FROM written GROUP BY ALL ORDER BY 3 DESC"
     ).fetchall()
@@ -297,7 +303,7 @@ def _summary(con: duckdb.DuckDBPyConnection, pack: Pack) -> Summary:
             "SELECT kind, count(*), COALESCE(SUM(amount), 0) FROM written GROUP BY kind ORDER BY kind"
         ).fetchall()
     }
-    return Summary(rows, Decimal(total), by_rule, by_area, by_county, by_kind)
+    return by_county, by_kind
 
 
 def area_totals(pack: Pack, by_rule: list[tuple[str, int, Decimal]]) -> list[tuple]:

@@ -51,6 +51,7 @@ from zhida.engine.case import CaseError
 from zhida.engine.match import (
     COLUMN_TITLES,
     area_totals,
+    county_and_kind_totals,
     copy_to,
     in_private_directory,
     materialise,
@@ -402,15 +403,7 @@ def _summary(con: duckdb.DuckDBPyConnection, packs: tuple[Pack, ...], reevaluate
     for pack in packs:
         mine = [(rule, count, amount) for document, rule, _, _, count, amount in by_rule if owner[document] is pack]
         by_area += [(pack.id, *area) for area in area_totals(pack, mine)]
-    by_county = con.execute(
-        "SELECT COALESCE(county, '(未知)'), count(*), COALESCE(SUM(amount), 0) FROM written GROUP BY ALL ORDER BY 3 DESC"
-    ).fetchall()
-    by_kind = {
-        kind: (count, Decimal(amount))
-        for kind, count, amount in con.execute(
-            "SELECT kind, count(*), COALESCE(SUM(amount), 0) FROM written GROUP BY kind ORDER BY kind"
-        ).fetchall()
-    }
+    by_county, by_kind = county_and_kind_totals(con)
     by_stacking = con.execute(
         "SELECT stacking, count(*), count(*) FILTER (WHERE dropped) FROM written "
         "WHERE stacking IS NOT NULL GROUP BY stacking ORDER BY stacking"

@@ -33,6 +33,7 @@ Limits (documented in LIMITS_TEXT, at /docs):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -97,19 +98,25 @@ def answer_case(site: ServedPack, raw: bytes, traditional: bool) -> Response:
     The answer names the pack it was computed under: `pack` its id (as the engine writes it) and
     `pack_document` what the document is (title, issuer, date, fictional): the family's documents
     share their titles, so the issuer and date say which one it is."""
-    pack = site.pack
+    def compute(data: Any) -> dict[str, Any]:
+        result = calculate(site.pack, case_from_data(data, site.pack, "案例"))
+        answer = result_to_dict(site.pack, result, traditional=traditional)
+        return {"pack": answer.pop("pack", site.id), "pack_document": site.reference(traditional), **answer}
+
+    return _answer(raw, traditional, compute)
+
+
+def _answer(raw: bytes, traditional: bool, compute: Callable[[Any], dict[str, Any]]) -> Response:
+    """A case body read (its size checked first) and computed; a bad one is a 422 naming the field."""
     try:
         data = read_case_json(raw)
         check_event_count(data)
     except ValueError as error:
         return _detail(422, str(error))
     try:
-        result = calculate(pack, case_from_data(data, pack, "案例"))
-    except (CaseError, EvaluationError) as error:
+        return JSONResponse(compute(data))
+    except (CaseError, EvaluationError, PackError) as error:
         return _detail(422, to_traditional(str(error)) if traditional else str(error))
-    data = result_to_dict(pack, result, traditional=traditional)
-    pack_id = data.pop("pack", site.id)
-    return JSONResponse({"pack": pack_id, "pack_document": site.reference(traditional), **data})
 
 
 MAX_PACKS_AT_ONCE = 8  # the province, a city, a county: a handful, never the whole library
@@ -134,22 +141,17 @@ async def calculate_several_case(
 
 def answer_several(sites: list[ServedPack], raw: bytes, traditional: bool) -> Response:
     """One case under several packs: each pack's result names its document as `answer_case` does."""
-    try:
-        data = read_case_json(raw)
-        check_event_count(data)
-    except ValueError as error:
-        return _detail(422, str(error))
-    try:
-        several = calculate_several([site.pack for site in sites], data, "案例")
-    except (CaseError, EvaluationError, PackError) as error:
-        return _detail(422, to_traditional(str(error)) if traditional else str(error))
-    answer = several_to_dict(several, traditional)
     by_id = {site.id: site for site in sites}
-    answer["packs"] = [
-        {"pack": result["pack"], "pack_document": by_id[result["pack"]].reference(traditional), **result}
-        for result in answer["packs"]
-    ]
-    return JSONResponse(answer)
+
+    def compute(data: Any) -> dict[str, Any]:
+        answer = several_to_dict(calculate_several([site.pack for site in sites], data, "案例"), traditional)
+        answer["packs"] = [
+            {"pack": result["pack"], "pack_document": by_id[result["pack"]].reference(traditional), **result}
+            for result in answer["packs"]
+        ]
+        return answer
+
+    return _answer(raw, traditional, compute)
 
 
 def check_event_count(data: Any) -> None:
