@@ -677,6 +677,7 @@ def _register_ledger() -> None:
 
 _register_ledger()
 __import__("zhida.cli_draft").cli_draft.register(app)  # zhida draft
+__import__("zhida.cli_reform").cli_reform.register(app)  # zhida reform
 
 
 if __name__ == "__main__":
