@@ -161,7 +161,12 @@ class _State:
         if not isinstance(body, dict) or not isinstance(body_node, yaml.MappingNode):
             raise self.fail(line, f"{action} 后须为键值表")
         lines = _key_lines(body_node)
-        getattr(self, f"_{action}")(body, lines, body_node.start_mark.line + 1)
+        try:
+            getattr(self, f"_{action}")(body, lines, body_node.start_mark.line + 1)
+        except ReformError:
+            raise
+        except PackError as error:  # the pack loader's own message, which names the line given it
+            raise ReformError(str(error)) from None
 
     # -- the four changes
 

@@ -1,0 +1,302 @@
+"""Reforms (政策沙盘) priced by hand on small registers written here.
+
+The clauses quoted are from src/zhida/policies/huzhou-2025/document.txt; each test shows its
+arithmetic under the clause it changes. The reforms are illustrative, not policy.
+"""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from zhida.cli import app
+from zhida.engine.reform import Budget, fit, parse_budget, run_reform
+from zhida.rules.pack import load_pack
+from zhida.rules.reform import ReformError, apply_reform, parse_parameter
+
+ROOT = Path(__file__).resolve().parents[1]
+PACK = load_pack(ROOT / "src" / "zhida" / "policies" / "huzhou-2025")
+runner = CliRunner()
+
+# (三) 按實際發生服務費用給予最高50%比例的補助,單個企業全年最高補助20萬元
+VOUCHERS = [
+    # subject, event, date, service_fee
+    ("E1", "v1", "2025-03-01", "100000"),  # 50% = 50000;    60% = 60000
+    ("E2", "v2", "2025-03-01", "40000.05"),  # 50% = 20000.025 -> 20000.03; 60% = 24000.03
+    ("E3", "v3", "2025-03-01", "350000"),  # 50% = 175000; 60% = 210000 -> cap 200000 at once
+    ("E3", "v4", "2025-06-01", "100000"),  # 50% = 50000, cap leaves 25000; 60%: cap leaves 0
+]
+# Baseline: 50000 + 20000.03 + (175000 + 25000) = 270000.03
+
+
+def write_register(folder: Path, events: list[tuple], weights: dict[str, str] | None = None,
+                   event_type: str = "innovation_voucher", kind: str = "enterprise") -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    subjects, table = folder / "subjects.csv", folder / "events.csv"
+    ids = sorted({row[0] for row in events})
+    with subjects.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["subject_id", "kind", "county", *(["weight"] if weights else [])])
+        for subject in ids:
+            writer.writerow([subject, kind, "吴兴区", *([weights.get(subject, "1")] if weights else [])])
+    with table.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        if event_type == "innovation_voucher":
+            writer.writerow(["event_id", "subject_id", "type", "date", "service_fee"])
+            writer.writerows([(event, subject, event_type, date, fee) for subject, event, date, fee in events])
+        else:
+            writer.writerow(["event_id", "subject_id", "type", "date", "category", "price"])
+            writer.writerows([(event, subject, event_type, date, "手机", price) for subject, event, date, price in events])
+    return subjects, table
+
+
+def reform(text: str):
+    return apply_reform(text, PACK)
+
+
+def priced(tmp_path: Path, text: str, events=VOUCHERS, weights=None, **kind):
+    subjects, table = write_register(tmp_path / "register", events, weights, **kind)
+    out = tmp_path / "differences.parquet"
+    return run_reform(reform(text), subjects, table, out), out
+
+
+def by_subject(out: Path) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+    return {row["subject_id"]: (row["baseline"], row["reform"], row["difference"]) for row in pq.read_table(out).to_pylist()}
+
+
+RAISE_RATE = """
+reform: 创新券补助比例由50%提高至60%
+changes:
+  - set: {rule: innovation-voucher, rate: 0.6}
+"""
+
+
+def test_raise_the_voucher_rate_with_the_annual_cap_binding_for_one(tmp_path):
+    summary, out = priced(tmp_path, RAISE_RATE)
+    assert summary.spend.base_amount == Decimal("270000.03")
+    # 60000 + 24000.03 + 200000 (E3: 210000 cut to the 20萬 cap, its second voucher gets nothing)
+    assert summary.spend.new_amount == Decimal("284000.03")
+    assert summary.spend.change == Decimal("14000.00")
+    assert by_subject(out) == {
+        "E1": (Decimal("50000.00"), Decimal("60000.00"), Decimal("10000.00")),
+        "E2": (Decimal("20000.03"), Decimal("24000.03"), Decimal("4000.00")),
+        "E3": (Decimal("200000.00"), Decimal("200000.00"), Decimal("0.00")),
+    }
+    assert (summary.gainers.count, summary.losers.count, summary.unchanged) == (2, 0, 1)
+    assert summary.gainers.amount == Decimal("14000.00")
+    assert (summary.gainers.smallest, summary.gainers.largest) == (Decimal("4000.00"), Decimal("10000.00"))
+    assert summary.gainers.quantiles["中位数"] == Decimal("4000.00")  # the lower of two: cumulative weight 1 >= 0.5 × 2
+    [line] = [line for line in summary.by_rule if line.key[0] == "innovation-voucher"]
+    assert (line.base_count, line.new_count) == (4, 4)
+    [area] = summary.by_area
+    assert area.number == 1 and area.budget == Decimal("1725000000")  # 2025年,全市財政預算安排17.25億元
+    assert summary.stated_total == Decimal("23390000000")  # 支持總額為233.9億元
+    assert summary.by_chain is None and summary.by_size_band is None  # the register has neither column
+    assert any("未提供" in note for note in summary.notes)
+
+
+def test_the_same_rate_written_as_an_amount_gives_the_same_reform():
+    by_rate = reform(RAISE_RATE).reformed.rule("innovation-voucher")
+    by_amount = reform(
+        "reform: 同上\nchanges:\n  - set: {rule: innovation-voucher, amount: 0.6 * service_fee}\n"
+    ).reformed.rule("innovation-voucher")
+    assert by_rate.spec.amount == by_amount.spec.amount == "0.6 * service_fee"
+    assert by_rate.quoted == "按實際發生服務費用給予最高50%比例的補助,單個企業全年最高補助20萬元"  # still quoted
+
+
+def test_lowering_the_cap_so_that_it_binds(tmp_path):
+    summary, out = priced(tmp_path, """
+reform: 创新券全年上限降至5万元
+changes:
+  - set: {cap: innovation-voucher-annual, yuan: 50000}
+""")
+    # E1 50000 = the new cap exactly; E2 20000.03 below it; E3 175000 cut to 50000, then nothing.
+    assert by_subject(out)["E3"] == (Decimal("200000.00"), Decimal("50000.00"), Decimal("-150000.00"))
+    assert by_subject(out)["E1"][2] == 0 and by_subject(out)["E2"][2] == 0
+    assert summary.spend.new_amount == Decimal("120000.03")
+    assert (summary.gainers.count, summary.losers.count) == (0, 1)
+    assert summary.losers.amount == Decimal("-150000.00")
+
+
+def test_removing_a_rule(tmp_path):
+    summary, out = priced(tmp_path, "reform: 取消创新券\nchanges:\n  - remove: {rule: innovation-voucher}\n")
+    assert summary.spend.new_amount == 0 and summary.spend.change == Decimal("-270000.03")
+    assert summary.losers.count == 3 and summary.losers.smallest == Decimal("-200000.00")
+    assert summary.losers.largest == Decimal("-20000.03")
+    [line] = [line for line in summary.by_rule if line.key[0] == "innovation-voucher"]
+    assert (line.base_count, line.new_count, line.new_amount) == (4, 0, 0)
+
+
+# (十七) 單品售價6000元以下的手機、平板、智能手表(手環)等3類數碼產品,按15%補貼,最高補貼500元
+PHONES = [
+    ("C1", "p1", "2025-05-01", "2999.99"),  # 15% = 449.9985 -> 450.00
+    ("C2", "p2", "2025-05-01", "3000.00"),  # 15% = 450.00
+    ("C3", "p3", "2025-05-01", "6000.00"),  # 900 -> 500 (以下 includes 6000)
+    ("C4", "p4", "2025-05-01", "8000.00"),  # above 6000: nothing today
+    ("C5", "p5", "2025-05-01", "8000.01"),
+]
+
+
+def test_a_bound_moved_changes_who_qualifies(tmp_path):
+    summary, out = priced(tmp_path, """
+reform: 数码产品售价上限提高至8000元
+changes:
+  - set: {rule: digital-products, bound: 8000}
+""", PHONES, event_type="trade_in_digital", kind="consumer")
+    differences = {subject: row[2] for subject, row in by_subject(out).items()}
+    # 以下 includes the bound: 8000.00 now qualifies (1200 -> 500), 8000.01 does not.
+    # C5 has an entitlement in neither run: it is no row of the differences.
+    assert differences == {"C1": 0, "C2": 0, "C3": 0, "C4": Decimal("500.00")}
+    assert summary.gainers.count == 1
+
+
+def test_a_lower_bound_with_yishang_includes_the_bound(tmp_path):
+    # A reform paying phones of 3000元以上 only: 以上 includes the bound, so 3000.00 keeps its 450.00.
+    summary, out = priced(tmp_path, """
+reform: 数码产品补贴限于售价3000元以上6000元以下
+changes:
+  - set: {rule: digital-products, when: price >= 3000 AND price <= 6000}
+""", PHONES, event_type="trade_in_digital", kind="consumer")
+    rows = by_subject(out)
+    assert rows["C1"] == (Decimal("450.00"), Decimal("0.00"), Decimal("-450.00"))
+    assert rows["C2"] == (Decimal("450.00"), Decimal("450.00"), Decimal("0.00"))
+    assert (summary.gainers.count, summary.losers.count) == (0, 1)
+
+
+def test_weights_double_a_subjects_contribution(tmp_path):
+    summary, out = priced(tmp_path, RAISE_RATE, weights={"E1": "2"})
+    # E1 stands for two enterprises: 2 × 50000 + 20000.03 + 200000 before; 2 × 60000 + 24000.03 + 200000 after.
+    assert summary.spend.base_amount == Decimal("320000.03")
+    assert summary.spend.new_amount == Decimal("344000.03")
+    assert summary.subjects == 4 and summary.gainers.count == 3 and summary.unchanged == 1
+    assert summary.gainers.amount == Decimal("24000.00")
+    [line] = [line for line in summary.by_rule if line.key[0] == "innovation-voucher"]
+    assert line.base_count == 5  # E1's voucher counts twice
+    assert by_subject(out)["E1"] == (Decimal("50000.00"), Decimal("60000.00"), Decimal("10000.00"))  # per subject: unweighted
+
+
+def test_a_weight_that_is_not_positive_is_refused(tmp_path):
+    with pytest.raises(Exception, match="第 2 行,列 weight"):
+        priced(tmp_path, RAISE_RATE, weights={"E1": "0"})
+
+
+def test_a_reform_naming_what_does_not_exist_is_refused_with_its_line():
+    text = "reform: 笔误\nchanges:\n  - set: {rule: innovation-voucher, rate: 0.6}\n  - set: {rule: innovation-vouchers, rate: 0.7}\n"
+    with pytest.raises(ReformError, match="第 4 行:规则 innovation-vouchers:政策包 huzhou-2025 中没有这条规则"):
+        reform(text)
+    with pytest.raises(ReformError, match="第 4 行:没有编号为 no-such-cap 的上限"):
+        reform("reform: x\nchanges:\n  - remove: {rule: trade-in-fuel}\n  - set: {cap: no-such-cap, yuan: 1}\n")
+    with pytest.raises(ReformError, match="第 4 行:规则 trade-in-fuel:已被本方案前面的改动删去"):
+        reform("reform: x\nchanges:\n  - remove: {rule: trade-in-fuel}\n  - remove: {rule: trade-in-fuel}\n")
+    # The same whitelist as a pack: a field the event does not have, a function outside the whitelist.
+    with pytest.raises(ReformError):
+        reform("reform: x\nchanges:\n  - set: {rule: innovation-voucher, amount: 0.6 * price}\n")
+    with pytest.raises(Exception, match="第 4 行"):
+        reform("reform: x\nchanges:\n  - set:\n      rule: innovation-voucher\n      amount: random() * service_fee\n")
+
+
+def test_the_cli_refuses_a_bad_reform_with_its_line(tmp_path):
+    subjects, events = write_register(tmp_path / "register", VOUCHERS)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("reform: 笔误\nchanges:\n  - set: {cap: innovation-voucher-yearly, yuan: 300000}\n", encoding="utf-8")
+    result = runner.invoke(app, ["reform", str(bad), str(subjects), str(events), "-o", str(tmp_path / "d.parquet")])
+    assert result.exit_code == 2
+    assert "第 3 行" in result.output and "innovation-voucher-yearly" in result.output
+
+
+def test_an_added_rule_quotes_the_document_or_is_a_proposal():
+    quoted = reform("""
+reform: 新增
+changes:
+  - add:
+      id: voucher-extra
+      title: 创新券加码
+      article: 3
+      clause: 按實際發生服務費用給予最高50%比例的補助
+      subject: [enterprise]
+      event: innovation_voucher
+      kind: ceiling
+      amount: 0.1 * service_fee
+""")
+    assert "voucher-extra" in quoted.touched and not quoted.proposals
+    with pytest.raises(ReformError, match="引用的条文在文件中找不到"):
+        reform("""
+reform: 新增
+changes:
+  - add: {id: voucher-extra, title: x, article: 3, clause: 文件里没有的话, subject: [enterprise], event: innovation_voucher, kind: ceiling, amount: "1000"}
+""")
+    proposal = reform("""
+reform: 提案
+changes:
+  - add: {id: voucher-extra, title: x, article: 3, clause: 提案:每家再补1000元, proposal: true, subject: [enterprise], event: innovation_voucher, kind: ceiling, amount: "1000"}
+""")
+    rule = proposal.reformed.rule("voucher-extra")
+    assert proposal.proposals == {"voucher-extra"} and rule.spec.clause == "提案:每家再补1000元" and rule.area == 1
+
+
+def test_scaling_a_tier():
+    # (一) 分別給予最高30萬元、50萬元獎勵: both tiers × 1.2 = 360000 and 600000
+    scaled = reform("reform: 星级机构奖励上浮20%\nchanges:\n  - scale: {rules: [rd-institution-four-star, rd-institution-five-star], by: 1.2}\n")
+    assert scaled.reformed.rule("rd-institution-four-star").spec.amount == "1.2 * (300000)"
+
+
+# The fit: A 100000, B 60000, C 500000 of service fees; S(r) = 100000r + 60000r + min(500000r, 200000).
+FIT_VOUCHERS = [("A", "f1", "2025-03-01", "100000"), ("B", "f2", "2025-03-01", "60000"), ("C", "f3", "2025-03-01", "500000")]
+
+
+def test_the_fit_finds_the_rate_within_one_step(tmp_path):
+    subjects, events = write_register(tmp_path / "register", FIT_VOUCHERS)
+    base = reform(RAISE_RATE)
+    parameter = parse_parameter("innovation-voucher.rate", base.reformed)
+    assert parameter.step == Decimal("0.0001")
+    # Below r = 0.4 the cap does not bind: 660000 r = 240000 -> r = 0.363636…; on the 0.0001 grid:
+    # 0.3636 -> 36360 + 21816 + 181800 = 239976.00 <= 240000; 0.3637 -> 240042.00 > 240000.
+    result, summary = fit(base, parameter, Budget(Decimal("240000"), None, "预算"), subjects, events, tmp_path / "d.csv")
+    assert result.value == Decimal("0.3636") and result.spend == Decimal("239976.00")
+    assert result.other.value == Decimal("0.3637") and result.other.spend == Decimal("240042.00")
+    assert summary.spend.new_amount == Decimal("239976.00")
+    assert len(result.steps) > 3
+
+
+def test_the_fit_finds_a_cap_within_one_fen(tmp_path):
+    subjects, events = write_register(tmp_path / "register", FIT_VOUCHERS)
+    base = reform("reform: 现行\nchanges:\n  - set: {rule: innovation-voucher, rate: 0.5}\n")
+    parameter = parse_parameter("innovation-voucher-annual.yuan", base.reformed)
+    # 50000 + 30000 + min(250000, cap) = 200000 -> cap = 120000
+    result, _ = fit(base, parameter, parse_budget("20万", base.reformed), subjects, events, tmp_path / "d.parquet")
+    assert abs(result.value - Decimal("120000")) <= Decimal("0.01")
+    assert abs(result.spend - Decimal("200000")) <= Decimal("0.01")
+
+
+def test_budget_by_area_and_by_amount():
+    assert parse_budget("1", PACK) == Budget(Decimal("1725000000"), 1, parse_budget("1", PACK).label)
+    assert parse_budget("一", PACK).area == 1
+    assert parse_budget("1.5亿", PACK) == Budget(Decimal("150000000.00"), None, "预算")
+    with pytest.raises(ReformError):
+        parse_budget("很多", PACK)
+
+
+def test_the_cli_prints_and_writes(tmp_path):
+    subjects, events = write_register(tmp_path / "register", VOUCHERS)
+    reform_file = ROOT / "examples" / "reforms" / "innovation-voucher-60.yaml"
+    out = tmp_path / "d.csv"
+    result = runner.invoke(app, ["reform", str(reform_file), str(subjects), str(events), "-o", str(out)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    # 60% with a 30萬 cap: E3 210000 + min(60000, 90000) = 270000; total 60000 + 24000.03 + 270000
+    assert "354,000.03" in result.output and "84,000.00" in result.output
+    assert out.read_text(encoding="utf-8").splitlines()[0].startswith("subject_id,kind,county")
+    fitted = runner.invoke(app, ["reform", str(reform_file), str(subjects), str(events), "-o", str(out),
+                                 "--fit", "innovation-voucher.rate", "--budget", "30万"], terminal_width=200)
+    assert fitted.exit_code == 0, fitted.output
+    assert "innovation-voucher.rate =" in fitted.output
+
+
+def test_every_example_reform_applies():
+    for path in sorted((ROOT / "examples" / "reforms").glob("*.yaml")):
+        assert path.read_text(encoding="utf-8").startswith("# Illustrative reform, not policy")
+        assert apply_reform(path.read_text(encoding="utf-8"), PACK, path).changes
