@@ -94,8 +94,8 @@ def test_raise_the_voucher_rate_with_the_annual_cap_binding_for_one(tmp_path):
     [line] = [line for line in summary.by_rule if line.key[0] == "innovation-voucher"]
     assert (line.base_count, line.new_count) == (4, 4)
     [area] = summary.by_area
-    assert area.number == 1 and area.budget == Decimal("1725000000")  # 2025年,全市財政預算安排17.25億元
-    assert summary.stated_total == Decimal("23390000000")  # 支持總額為233.9億元
+    assert area.number == 1 and area.budget == Decimal(1725000000)  # 2025年,全市財政預算安排17.25億元
+    assert summary.stated_total == Decimal(23390000000)  # 支持總額為233.9億元
     assert summary.by_chain is None and summary.by_size_band is None  # the register has neither column
     assert any("未提供" in note for note in summary.notes)
 
@@ -124,7 +124,7 @@ changes:
 
 
 def test_removing_a_rule(tmp_path):
-    summary, out = priced(tmp_path, "reform: 取消创新券\nchanges:\n  - remove: {rule: innovation-voucher}\n")
+    summary, _ = priced(tmp_path, "reform: 取消创新券\nchanges:\n  - remove: {rule: innovation-voucher}\n")
     assert summary.spend.new_amount == 0 and summary.spend.change == Decimal("-270000.03")
     assert summary.losers.count == 3 and summary.losers.smallest == Decimal("-200000.00")
     assert summary.losers.largest == Decimal("-20000.03")
@@ -256,7 +256,7 @@ def test_the_fit_finds_the_rate_within_one_step(tmp_path):
     assert parameter.step == Decimal("0.0001")
     # Below r = 0.4 the cap does not bind: 660000 r = 240000 -> r = 0.363636…; on the 0.0001 grid:
     # 0.3636 -> 36360 + 21816 + 181800 = 239976.00 <= 240000; 0.3637 -> 240042.00 > 240000.
-    result, summary = fit(base, parameter, Budget(Decimal("240000"), None, "预算"), subjects, events, tmp_path / "d.csv")
+    result, summary = fit(base, parameter, Budget(Decimal(240000), None, "预算"), subjects, events, tmp_path / "d.csv")
     assert result.value == Decimal("0.3636") and result.spend == Decimal("239976.00")
     assert result.other.value == Decimal("0.3637") and result.other.spend == Decimal("240042.00")
     assert summary.spend.new_amount == Decimal("239976.00")
@@ -269,12 +269,12 @@ def test_the_fit_finds_a_cap_within_one_fen(tmp_path):
     parameter = parse_parameter("innovation-voucher-annual.yuan", base.reformed)
     # 50000 + 30000 + min(250000, cap) = 200000 -> cap = 120000
     result, _ = fit(base, parameter, parse_budget("20万", base.reformed), subjects, events, tmp_path / "d.parquet")
-    assert abs(result.value - Decimal("120000")) <= Decimal("0.01")
-    assert abs(result.spend - Decimal("200000")) <= Decimal("0.01")
+    assert abs(result.value - Decimal(120000)) <= Decimal("0.01")
+    assert abs(result.spend - Decimal(200000)) <= Decimal("0.01")
 
 
 def test_budget_by_area_and_by_amount():
-    assert parse_budget("1", PACK) == Budget(Decimal("1725000000"), 1, parse_budget("1", PACK).label)
+    assert parse_budget("1", PACK) == Budget(Decimal(1725000000), 1, parse_budget("1", PACK).label)
     assert parse_budget("一", PACK).area == 1
     assert parse_budget("1.5亿", PACK) == Budget(Decimal("150000000.00"), None, "预算")
     with pytest.raises(ReformError):
@@ -300,3 +300,28 @@ def test_every_example_reform_applies():
     for path in sorted((ROOT / "examples" / "reforms").glob("*.yaml")):
         assert path.read_text(encoding="utf-8").startswith("# Illustrative reform, not policy")
         assert apply_reform(path.read_text(encoding="utf-8"), PACK, path).changes
+
+
+def test_industry_chain_and_size_bands(tmp_path):
+    folder = tmp_path / "register"
+    subjects, events = write_register(folder, [(f"E{i:02d}", f"v{i}", "2025-03-01", "10000") for i in range(1, 11)])
+    # Ten enterprises with revenues 100 … 1000 元: enterprise i has i − 1 smaller ones, a share of (i − 1)/10,
+    # so it is alone in band i. Chains alternate; each voucher gains 6000 − 5000 = 1000.
+    with subjects.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["subject_id", "kind", "county", "industry_chain", "revenue"])
+        for i in range(1, 11):
+            writer.writerow([f"E{i:02d}", "enterprise", "德清县", "生物医药" if i % 2 else "高端装备", f"{i * 100}.00"])
+    summary = run_reform(reform(RAISE_RATE), subjects, events, tmp_path / "d.parquet")
+    bands = {line.key[0]: (line.key[1], line.change) for line in summary.by_size_band}
+    assert bands == {i: (Decimal(i * 100), Decimal(1000)) for i in range(1, 11)}
+    assert {line.key[0]: line.change for line in summary.by_chain} == {"生物医药": 5000, "高端装备": 5000}
+    assert {line.key[0]: line.new_amount for line in summary.by_county} == {"德清县": Decimal(60000)}
+    assert summary.gainers.quantiles == dict.fromkeys(("P10", "P25", "中位数", "P75", "P90"), Decimal("1000.00"))
+
+
+def test_a_negative_revenue_is_refused_with_its_row(tmp_path):
+    subjects, events = write_register(tmp_path / "register", VOUCHERS[:1])
+    subjects.write_text("subject_id,kind,county,revenue\nE1,enterprise,吴兴区,-5\n", encoding="utf-8")
+    with pytest.raises(Exception, match="第 2 行,列 revenue"):
+        run_reform(reform(RAISE_RATE), subjects, events, tmp_path / "d.parquet")

@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
@@ -396,11 +395,8 @@ def _areas(reform: Reform, lines: list[Line]) -> list[AreaLine]:
 
 def _size_bands(con) -> list[Line]:
     lines = _compare(con, ["size_band"], only_spend=True)
-    ranges = dict(
-        (band, (low, high)) for band, low, high in con.execute(
-            "SELECT size_band, MIN(revenue), MAX(revenue) FROM subject_facts WHERE size_band IS NOT NULL GROUP BY 1"
-        ).fetchall()
-    )
+    query = "SELECT size_band, MIN(revenue), MAX(revenue) FROM subject_facts WHERE size_band IS NOT NULL GROUP BY 1"
+    ranges = {band: (low, high) for band, low, high in con.execute(query).fetchall()}
     return [
         dataclasses.replace(line, key=(line.key[0], *ranges.get(line.key[0], (None, None)))) for line in lines
     ]
