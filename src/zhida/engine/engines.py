@@ -1,0 +1,605 @@
+"""免申即享 where the register lives: the compiled rule set run inside PostgreSQL or on Spark.
+
+`zhida match --engine duckdb|postgres|spark`. The rules are compiled once (`compile_pack`, a
+sqlglot tree) and rendered for the engine (`BatchPlan.sql_for`); nothing is pasted into SQL text:
+statements are sqlglot trees or psycopg.sql compositions of identifiers, values are COPY data.
+
+PostgreSQL (`match_postgres`), at DATABASE_URL or --database:
+- register files: opened and checked in DuckDB exactly as `zhida match` does (engine/register.py),
+  then streamed with COPY (CSV written by DuckDB: decimals as their exact digits, NULL apart from
+  '') into temporary tables `subjects` and `events` of the session, which the query reads;
+- named tables (`--subjects-table`, `--events-table`, `name` or `schema.name`): read where they
+  are, through temporary views that cast each column to its field's type, after the checks of
+  `check_tables` (see there: what is checked on tables, which have no row numbers).
+  The query runs in PostgreSQL with NUMERIC money; its rows are fetched through a server-side
+  cursor into a local Parquet file, from which the same output (Parquet/CSV/xlsx) and the same
+  summary as DuckDB's are made (engine/match.py).
+
+Spark (`match_spark`), on --master (default local[*]):
+- local register files are checked in DuckDB as above and handed to Spark as checked Parquet;
+  a path with a scheme (hdfs://, s3a://, …) is read by Spark itself (Parquet, or CSV with a header)
+  and checked there by `check_tables` (same checks as named PostgreSQL tables);
+- the query runs with spark.sql.decimalOperations.allowPrecisionLoss=false (DECIMAL, never double);
+- the output is a Parquet dataset (a directory of part files, as Spark writes) at OUT, any path
+  Spark writes: written beside OUT first and renamed onto it, so a failure leaves no partial OUT;
+- the summary is computed by Spark over the written output (the same tables as DuckDB's).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlglot import exp
+
+from zhida.engine.batch import SQL_TYPES, BatchPlan, _decimal_cast, _scale, compile_pack, event_columns
+from zhida.engine.match import (
+    TEMPORARY_PREFIX,
+    Summary,
+    _host,
+    _summary,
+    area_totals,
+    connect,
+    copy_to,
+    in_private_directory,
+    materialise,
+    open_written,
+    remove_stale_temporaries,
+    write_output,
+)
+from zhida.engine.register import EVENT_KEYS, SUBJECT_COLUMNS, RegisterError, open_register
+from zhida.rules.model import FieldType
+from zhida.rules.pack import Pack
+from zhida.source.script import to_simplified
+
+if TYPE_CHECKING:
+    import psycopg
+
+ENGINES = ("duckdb", "postgres", "spark")
+# The columns and types of `zhida match`'s output, as DuckDB writes them: every engine's rows are
+# written with this schema, so that the files of all engines read alike.
+RESULT_SCHEMA = pa.schema([
+    ("subject_id", pa.string()), ("event_id", pa.string()), ("date", pa.date32()), ("rule", pa.string()),
+    ("article", pa.int32()), ("kind", pa.string()), ("amount", pa.decimal128(18, 2)),
+    ("tax_due", pa.decimal128(18, 2)), ("caps_hit", pa.string()), ("in_validity", pa.bool_()),
+    ("department", pa.string()), ("county", pa.string()), ("carrier", pa.string()),
+])
+FETCH_ROWS = 50_000
+COPY_CHUNK = 1 << 20
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class EngineError(ValueError):
+    """The engine could not be reached or could not run the query; the message says which and why."""
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def match_postgres(
+    pack: Pack,
+    out: Path,
+    database: str | None,
+    subjects: Path | None = None,
+    events: Path | None = None,
+    tables: tuple[str, str] | None = None,
+    memory_limit: str = "1GB",
+    written: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """The register (files, or `tables`: named subjects and events tables) matched inside PostgreSQL."""
+    plan = compile_pack(pack)
+    names = tuple(table_name(name, option) for name, option in zip(
+        tables, ("--subjects-table", "--events-table"), strict=True)) if tables else None
+    conninfo = postgres_address(database)
+
+    def body(con: duckdb.DuckDBPyConnection, private: Path) -> Summary:
+        with _postgres(conninfo) as pg:
+            if names is None:
+                assert subjects is not None and events is not None
+                open_register(con, pack, subjects, events)
+                materialise(con)
+                for table in ("subjects", "events"):
+                    _copy_into_postgres(con, pg, table, private)
+            else:
+                _open_postgres_tables(pg, pack, *names)
+            result = private / "result.parquet"
+            _fetch_into_parquet(pg, plan, result)
+        return _written_summary(con, pack, result, out, private, written)
+
+    return in_private_directory(out, memory_limit, body)
+
+
+def postgres_address(database: str | None) -> str:
+    """The PostgreSQL address: --database, else DATABASE_URL; a SQLAlchemy driver suffix is dropped."""
+    url = database or os.environ.get("DATABASE_URL")
+    if not url:
+        raise RegisterError("--engine postgres 需要 PostgreSQL 数据库地址:请给 --database 或设置环境变量 DATABASE_URL")
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+")[0] not in ("postgresql", "postgres") or not rest:
+        raise RegisterError("--engine postgres 的数据库地址须为 postgresql://…(--database 或 DATABASE_URL)")
+    return "postgresql://" + rest
+
+
+def table_name(name: str, option: str) -> tuple[str, ...]:
+    """`table` or `schema.table`, each part a plain identifier (letters, digits, _), as parts."""
+    parts = tuple(name.split("."))
+    if len(parts) > 2 or not all(IDENTIFIER.match(part) for part in parts):
+        raise RegisterError(f"{option} {name}: 表名须为 表 或 模式.表,只含字母、数字和下划线,且不以数字开头")
+    return parts
+
+
+@contextmanager
+def _postgres(conninfo: str) -> Iterator[psycopg.Connection]:
+    import psycopg
+
+    try:
+        connection = psycopg.connect(conninfo, connect_timeout=10)
+    except psycopg.Error as error:
+        raise EngineError(f"无法连接 PostgreSQL({_where(conninfo)}):{_first_line(error)}") from None
+    try:
+        with connection:
+            yield connection
+    except psycopg.Error as error:
+        raise EngineError(f"PostgreSQL 执行失败:{_first_line(error)}") from None
+    finally:
+        connection.close()
+
+
+def _where(conninfo: str) -> str:
+    """Host, port and database of an address, never its password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(conninfo)
+    except Exception:  # noqa: BLE001 — an address psycopg cannot parse: say nothing more of it
+        return "地址无法解析"
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _copy_into_postgres(con: duckdb.DuckDBPyConnection, pg: psycopg.Connection, table: str, private: Path) -> None:
+    """DuckDB's checked `table` as a temporary PostgreSQL table of the same name and column types, by COPY."""
+    from psycopg import sql
+
+    columns = [(name, sql_type) for name, sql_type, *_ in con.execute(
+        exp.Describe(this=_quoted_table(table)).sql(dialect="duckdb")).fetchall()]
+    create = exp.Create(
+        this=exp.Schema(this=_quoted_table(table), expressions=[
+            exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(sql_type, dialect="duckdb"))
+            for name, sql_type in columns
+        ]),
+        kind="TABLE", properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+    )
+    pg.execute(create.sql(dialect="postgres"))
+    staged = private / f"{table}.csv"
+    con.execute(copy_to(_quoted_table(table), staged, "csv"))
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns))
+    with pg.cursor().copy(statement) as copy, staged.open("rb") as handle:
+        while chunk := handle.read(COPY_CHUNK):
+            copy.write(chunk)
+    staged.unlink()
+    pg.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+
+
+def _fetch_into_parquet(pg: psycopg.Connection, plan: BatchPlan, result: Path) -> None:
+    """The query's rows, in its order, streamed from a server-side cursor into one Parquet file."""
+    with pg.cursor(name=f"zhida_{uuid.uuid4().hex[:12]}") as cursor, pq.ParquetWriter(result, RESULT_SCHEMA) as writer:
+        cursor.execute(plan.sql_for("postgres"))
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            writer.write_table(_arrow(rows))
+
+
+def _arrow(rows: list[tuple]) -> pa.Table:
+    columns = list(zip(*rows, strict=True))
+    return pa.Table.from_arrays(
+        [pa.array(values, field.type) for values, field in zip(columns, RESULT_SCHEMA, strict=True)],
+        schema=RESULT_SCHEMA,
+    )
+
+
+def _written_summary(
+    con: duckdb.DuckDBPyConnection, pack: Pack, result: Path, out: Path, private: Path,
+    written: Callable[[int, int], None] | None,
+) -> Summary:
+    """The summary and the output file from the result's Parquet file, exactly as the DuckDB match makes them."""
+    open_written(con, result)
+    summary = _summary(con, pack)
+    titles = {(rule.id,): to_simplified(rule.spec.title) for rule in pack.rules}
+    write_output(con, result, out, private, summary.rows, ("rule",), titles, written)
+    return summary
+
+
+def _open_postgres_tables(pg: psycopg.Connection, pack: Pack, subjects: tuple[str, ...], events: tuple[str, ...]) -> None:
+    """Temporary views `subjects` and `events` over the named tables, typed as the query reads them, checked."""
+    present = {}
+    for name, table in (("subjects", subjects), ("events", events)):
+        found = pg.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = COALESCE(%s, current_schema()) AND table_name = %s",
+            (table[0] if len(table) == 2 else None, table[-1]),
+        ).fetchall()
+        if not found:
+            raise RegisterError(f"PostgreSQL 表 {'.'.join(table)} 不存在(或没有列)")
+        present[name] = {column: data_type.upper() for column, data_type in found}
+    views = tabled_views(pack, present["subjects"], present["events"], ".".join(subjects), ".".join(events))
+    def run(query: exp.Expression) -> list[tuple]:
+        return pg.execute(query.sql(dialect="postgres")).fetchall()
+
+    check_exact(pack, run, _named_table(events), present["events"], ".".join(events))
+    for name, table, query in ((*views[0], subjects), (*views[1], events)):
+        source = _named_table(table)
+        create = exp.Create(this=_quoted_table(name), kind="VIEW",
+                            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                            expression=query.from_(source, copy=False))
+        pg.execute(create.sql(dialect="postgres"))
+    check_tables(pack, run, ".".join(subjects), ".".join(events))
+
+
+def _named_table(parts: tuple[str, ...]) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(parts[-1], quoted=True),
+                     db=exp.to_identifier(parts[0], quoted=True) if len(parts) == 2 else None)
+
+
+# ---------------------------------------------------------------- tables in an engine, typed and checked
+
+
+FLOATS = ("DOUBLE", "FLOAT", "REAL")
+
+
+def tabled_views(
+    pack: Pack, subject_columns: dict[str, str], event_columns_present: dict[str, str], subjects: str, events: str
+) -> tuple[tuple[str, exp.Select], tuple[str, exp.Select]]:
+    """The SELECTs (without FROM) of the `subjects` and `events` views over tables in an engine.
+
+    Every column is cast to its field's type: a key or a field missing is refused (a field as
+    `zhida match` does: only when an event of its type is present, see `check_tables`; a field
+    column absent entirely is NULL), and a money or number column held as a floating-point type is
+    refused (binary fractions are not exact to the 分)."""
+    for column in SUBJECT_COLUMNS:
+        if column not in subject_columns:
+            raise RegisterError(f"{subjects}: 缺少列 {column}")
+    for column in EVENT_KEYS:
+        if column not in event_columns_present:
+            raise RegisterError(f"{events}: 缺少列 {column}")
+    text = exp.DataType.build("VARCHAR")
+    county = _cast(_column("county"), text) if "county" in subject_columns else exp.cast(exp.null(), text)
+    subject_view = exp.select(
+        exp.alias_(_cast(_column("subject_id"), text), "subject_id", quoted=True),
+        exp.alias_(_cast(_column("kind"), text), "kind", quoted=True),
+        exp.alias_(county, "county", quoted=True),
+    )
+    selects = [exp.alias_(_cast(_column(name), exp.DataType.build(sql_type)), name, quoted=True)
+               for name, sql_type in EVENT_KEYS.items()]
+    for name, kind in event_columns(pack).items():
+        to = exp.DataType.build(SQL_TYPES[kind], dialect="duckdb")
+        actual = event_columns_present.get(name)
+        if actual is None:
+            selects.append(exp.alias_(exp.cast(exp.null(), to), name, quoted=True))
+            continue
+        if kind in (FieldType.MONEY, FieldType.NUMBER) and actual.split("(")[0].strip() in (*FLOATS, "DOUBLE PRECISION"):
+            raise RegisterError(f"{events}: 列 {name} 是浮点数({actual}),金额和数字须为精确的小数(NUMERIC/DECIMAL)")
+        selects.append(exp.alias_(_cast(_column(name), to), name, quoted=True))
+    return ("subjects", subject_view), ("events", exp.select(*selects))
+
+
+def check_tables(pack: Pack, fetch: Callable[[exp.Expression], list[tuple]], subjects: str, events: str) -> None:
+    """The register checks of engine/register.py, as queries on the typed `subjects` and `events` views
+    of an engine (`fetch` runs one and returns its rows). Tables have no row numbers: a message names
+    the table, the column and the offending key. Checked: keys not empty; subject kinds and event types
+    known; subject and event ids unique; every event's subject present and of a kind its type applies
+    to; each field of an event type present on its events, not negative (money, numbers), not below its
+    minimum (integers), one of its values (choices). A value that does not convert to its column's type
+    fails the query itself, and the engine's message is shown."""
+    def first(table: str, condition: exp.Expression, *columns: str) -> tuple | None:
+        query = exp.select(*(_column(c) for c in columns)).from_(_quoted_table(table)).where(condition)
+        rows = fetch(query.order_by(*(_column(c) for c in columns)).limit(1))
+        return rows[0] if rows else None
+
+    for table, where, keys in (("subjects", subjects, SUBJECT_COLUMNS), ("events", events, EVENT_KEYS)):
+        for key in keys:
+            blank = exp.or_(_column(key).is_(exp.null()), exp.EQ(
+                this=exp.Trim(this=_cast(_column(key), exp.DataType.build("VARCHAR"))), expression=exp.Literal.string("")))
+            if fetch(exp.select(exp.Literal.number(1)).from_(_quoted_table(table)).where(blank).limit(1)):
+                raise RegisterError(f"{where}: 列 {key} 有空值")
+    bad = first("subjects", _not_in(_column("kind"), pack.subjects), "kind")
+    if bad is not None:
+        raise RegisterError(f"{subjects}: 列 kind: 未知的主体类型 '{bad[0]}';可选:{'、'.join(pack.subjects)}")
+    bad = first("events", _not_in(_column("type"), pack.events), "type")
+    if bad is not None:
+        raise RegisterError(f"{events}: 列 type: 未知的事件类型 '{bad[0]}'")
+    for table, where, key, word in (("subjects", subjects, "subject_id", "主体"), ("events", events, "event_id", "事件编号")):
+        more = exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))
+        rows = fetch(exp.select(_column(key)).from_(_quoted_table(table)).group_by(_column(key)).having(more)
+                     .order_by(_column(key)).limit(1))
+        if rows:
+            raise RegisterError(f"{where}: 列 {key}: {word} {rows[0][0]} 重复")
+    _check_event_subjects(pack, fetch, events)
+    types = {row[0] for row in fetch(exp.select(_column("type")).distinct().from_(_quoted_table("events")))}
+    for event_type in pack.events.values():
+        if event_type.name not in types:
+            continue
+        of_type = exp.EQ(this=_column("type"), expression=exp.Literal.string(event_type.name))
+        for field in event_type.fields:
+            label = f"{field.name}({field.title})"
+            problems = [(_column(field.name).is_(exp.null()), f"{event_type.name} 事件缺少此值")]
+            if field.type in (FieldType.MONEY, FieldType.NUMBER):
+                problems.append((exp.LT(this=_column(field.name), expression=exp.Literal.number(0)), "不能为负数"))
+            elif field.type is FieldType.INTEGER and field.minimum is not None:
+                low = exp.LT(this=_column(field.name), expression=exp.Literal.number(str(field.minimum)))
+                problems.append((low, f"不能小于 {field.minimum}"))
+            elif field.type is FieldType.CHOICE:
+                choice = exp.and_(_column(field.name).is_(exp.null()).not_(), _not_in(_column(field.name), field.values))
+                problems.append((choice, f"不是可选值;可选:{'、'.join(field.values)}"))
+            for condition, why in problems:
+                found = first("events", exp.and_(of_type, condition), "event_id", field.name)
+                if found is not None:
+                    shown = "" if found[1] is None else f"'{found[1]}' "
+                    raise RegisterError(f"{events}: 事件 {found[0]},列 {label}: {shown}{why}")
+
+
+TEXTS = ("STRING", "TEXT", "VARCHAR", "CHARACTER VARYING", "CHARACTER", "CHAR")
+NUMBER_TEXT = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+SCALES = {FieldType.MONEY: 2, FieldType.NUMBER: 6, FieldType.INTEGER: 0}
+
+
+def check_exact(
+    pack: Pack, fetch: Callable[[exp.Expression], list[tuple]], source: exp.Table, present: dict[str, str], where: str
+) -> None:
+    """No value is rounded on the way in (as engine/register.py): a number held as text must be written
+    plainly with no more decimals than its field keeps, a decimal column must hold no more decimals."""
+    for name, kind in event_columns(pack).items():
+        if kind not in SCALES or name not in present:
+            continue
+        scale, actual = SCALES[kind], present[name].split("(")[0].strip()
+        column = _column(name)
+        if actual in TEXTS:
+            text = exp.Trim(this=column)
+            decimals = rf"\.[0-9]{{{scale}}}[0-9]*[1-9]" if scale else r"\.[0-9]*[1-9]"
+            condition = exp.or_(exp.RegexpLike(this=text, expression=exp.Literal.string(NUMBER_TEXT)).not_(),
+                                exp.RegexpLike(this=text, expression=exp.Literal.string(decimals)))
+        elif actual in ("NUMERIC", "DECIMAL"):
+            condition = exp.NEQ(this=column, expression=exp.Round(this=column, decimals=exp.Literal.number(scale)))
+        else:
+            continue  # integer types; floats are refused by `tabled_views`
+        query = exp.select(_column("event_id"), column).from_(source.copy()).where(
+            exp.and_(column.is_(exp.null()).not_(), condition)).order_by(_column("event_id")).limit(1)
+        rows = fetch(query)
+        if rows:
+            word = {FieldType.MONEY: "金额(最多两位小数)", FieldType.NUMBER: "数字(最多六位小数)"}.get(kind, "整数")
+            raise RegisterError(f"{where}: 事件 {rows[0][0]},列 {name}: '{rows[0][1]}' 不是 {word}")
+
+
+def _check_event_subjects(pack: Pack, fetch: Callable[[exp.Expression], list[tuple]], events: str) -> None:
+    """An event whose subject is not in the register, or of a kind its type does not apply to."""
+    def column(name: str, table: str) -> exp.Column:
+        return exp.column(name, table=table, quoted=True)
+
+    mismatch = exp.or_(*(
+        exp.and_(exp.EQ(this=column("type", "e"), expression=exp.Literal.string(t.name)), _not_in(column("kind", "s"), t.subjects))
+        for t in pack.events.values()
+    ))
+    query = (
+        exp.select(column("event_id", "e"), column("subject_id", "e"), column("type", "e"), column("kind", "s"))
+        .from_(exp.alias_(_quoted_table("events"), "e", table=True))
+        .join(exp.alias_(_quoted_table("subjects"), "s", table=True), join_type="LEFT",
+              on=exp.EQ(this=column("subject_id", "s"), expression=column("subject_id", "e")))
+        .where(exp.or_(column("subject_id", "s").is_(exp.null()), mismatch))
+        .order_by(column("event_id", "e")).limit(1)
+    )
+    rows = fetch(query)
+    if not rows:
+        return
+    event_id, subject_id, event_type, kind = rows[0]
+    if kind is None:
+        raise RegisterError(f"{events}: 事件 {event_id},列 subject_id: 主体 {subject_id} 不在主体表中")
+    raise RegisterError(f"{events}: 事件 {event_id},列 type: 事件类型 {event_type} 不适用于主体类型 {kind}")
+
+
+def _column(name: str) -> exp.Column:
+    return exp.column(exp.to_identifier(name, quoted=True))
+
+
+def _cast(value: exp.Expression, to: exp.DataType) -> exp.Cast:
+    return exp.Cast(this=value, to=to.copy())
+
+
+def _quoted_table(name: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
+def _not_in(column: exp.Expression, values) -> exp.Expression:
+    return exp.or_(column.is_(exp.null()), column.isin(*(exp.Literal.string(value) for value in values)).not_())
+
+
+# ---------------------------------------------------------------- Spark
+
+
+def match_spark(
+    pack: Pack, subjects: str, events: str, out: str, master: str = "local[*]", memory_limit: str = "1GB"
+) -> Summary:
+    """The register matched on Spark; OUT a Parquet dataset (see the module docstring)."""
+    if not out.rstrip("/").lower().endswith(".parquet"):
+        raise RegisterError(f"{out}: --engine spark 只输出 Parquet(文件名以 .parquet 结尾,Spark 写成一个目录)")
+    plan = compile_pack(pack)
+    remote = [path for path in (subjects, events) if not is_local(path)]
+    if remote and len(remote) < 2:
+        raise RegisterError("--engine spark:主体表和事件表须同为本地文件,或同为 Spark 读取的远程路径(hdfs://、s3a:// …)")
+    out = out if not is_local(out) else str(Path(local_path(out)).resolve())
+    private = _private_directory(out)
+    try:
+        spark, started = _spark_session(master)
+        try:
+            if remote:
+                _open_remote(spark, pack, subjects, events)
+            else:
+                _stage_checked(pack, Path(local_path(subjects)), Path(local_path(events)), private, memory_limit)
+                for name in ("subjects", "events"):
+                    spark.read.parquet(str(private / f"{name}.parquet")).createOrReplaceTempView(name)
+            _write_spark(spark, spark.sql(spark_sql(plan)), out)
+            return _spark_summary(pack, spark.read.parquet(out))
+        except RegisterError:
+            raise
+        except Exception as error:  # noqa: BLE001 — Spark raises py4j and analysis errors of many kinds
+            raise EngineError(f"Spark 执行失败:{_first_line(error)}") from None
+        finally:
+            if started:
+                spark.stop()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+COMPARISONS = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ, exp.NEQ)
+
+
+def spark_sql(plan: BatchPlan) -> str:
+    """The compiled query for Spark, with both sides of each decimal comparison cast to one scale.
+
+    Spark compares DECIMAL(38, 2) with DECIMAL(38, 4) by casting both to DECIMAL(38, 2): the
+    product 0.05 * revenue = 12329777.2865 becomes 12329777.29, and rd_expense 12329777.29 >
+    12329777.2865 is false (tested on Spark 4.3). Cast to DECIMAL(38, max scale) first, nothing
+    is rounded (as batch.py does for the branches of CASE, LEAST …)."""
+    tree = plan.tree.copy()
+    for node in list(tree.find_all(*COMPARISONS)):
+        left, right = _scale(node.this), _scale(node.expression)
+        if left is not None and right is not None and left != right:
+            scale = max(left, right)
+            for side in (node.this, node.expression):
+                side.replace(_decimal_cast(side.copy(), scale))
+    return tree.sql(dialect="spark", pretty=True)
+
+
+def is_local(path: str) -> bool:
+    """A path on this machine: no URI scheme, or file://."""
+    return not SCHEME.match(path) or path.lower().startswith("file://")
+
+
+def local_path(path: str) -> str:
+    return path[len("file://"):] if path.lower().startswith("file://") else path
+
+
+def _private_directory(out: str) -> Path:
+    """The staging directory: beside a local OUT (named as match.py's, so stale ones are removed), else in /tmp."""
+    parent = Path(out).parent if is_local(out) else Path(tempfile.gettempdir())
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(parent)
+        return Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{_host()}-{os.getpid()}-", dir=parent))
+    except OSError as error:
+        raise RegisterError(f"{out}: 无法写入:{error.strerror or error}") from None
+
+
+def _stage_checked(pack: Pack, subjects: Path, events: Path, private: Path, memory_limit: str) -> None:
+    """Local register files checked in DuckDB (engine/register.py) and written as typed Parquet for Spark."""
+    con = connect(memory_limit, private / "duckdb")
+    try:
+        open_register(con, pack, subjects, events)
+        materialise(con)
+        for name in ("subjects", "events"):
+            con.execute(copy_to(_quoted_table(name), private / f"{name}.parquet", "parquet"))
+    finally:
+        con.close()
+
+
+def _spark_session(master: str) -> tuple[Any, bool]:
+    """The active Spark session (a test's, an application's) or a new one on `master`; True if started here."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineError("--engine spark 需要 pyspark:请安装 pyspark(pip install pyspark)并配置 Java 17") from None
+    session = SparkSession.getActiveSession()
+    started = session is None
+    if started:
+        try:
+            session = (SparkSession.builder.master(master).appName("zhida match")
+                       .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+        except Exception as error:  # noqa: BLE001 — no Java, a bad master URL …
+            raise EngineError(f"无法启动 Spark(--master {master}):{_first_line(error)}") from None
+    # Exact decimals: without this Spark rounds a product of two wide decimals to 6 places (batch.py).
+    session.conf.set("spark.sql.decimalOperations.allowPrecisionLoss", "false")
+    session.conf.set("spark.sql.ansi.enabled", "true")  # an overflow fails instead of becoming NULL
+    return session, started
+
+
+def _write_spark(spark: Any, frame: Any, out: str) -> None:
+    """The result written beside OUT, then renamed onto it through Hadoop's FileSystem (local, HDFS, S3 …)."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
+    target = hadoop_path(out)
+    staging = hadoop_path(f"{out.rstrip('/')}{TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}")
+    filesystem = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    try:
+        frame.write.mode("error").parquet(staging.toString())
+        if filesystem.exists(target):
+            filesystem.delete(target, True)
+        if not filesystem.rename(staging, target):
+            raise EngineError(f"{out}: 无法将结果改名为输出路径")
+    finally:
+        if filesystem.exists(staging):
+            filesystem.delete(staging, True)
+
+
+def _spark_summary(pack: Pack, written: Any) -> Summary:
+    """The tables of `zhida match`'s summary, aggregated by Spark over the written output."""
+    from pyspark.sql import functions as F
+
+    def amounts(*keys: str) -> list:
+        return written.groupBy(*keys).agg(F.count(F.lit(1)).alias("n"), F.sum("amount").alias("s")).collect()
+
+    def money(value: Decimal | None) -> Decimal:
+        return Decimal(0) if value is None else Decimal(value)
+
+    by_rule = sorted(((r["rule"], r["article"], r["department"], r["n"], money(r["s"])) for r in amounts(
+        "rule", "article", "department")), key=lambda row: (row[1], row[0]))
+    by_area = area_totals(pack, [(rule, count, amount) for rule, _, _, count, amount in by_rule])
+    by_county = sorted(((r["county"] if r["county"] is not None else "(未知)", r["n"], money(r["s"]))
+                        for r in amounts("county")), key=lambda row: (-row[2], row[0]))
+    by_kind = {r["kind"]: (r["n"], money(r["s"])) for r in sorted(amounts("kind"), key=lambda r: r["kind"])}
+    rows = sum(count for _, _, _, count, _ in by_rule)
+    total = sum((amount for *_, amount in by_rule), Decimal(0))
+    return Summary(rows, total, by_rule, by_area, by_county, by_kind)
+
+
+def _open_remote(spark: Any, pack: Pack, subjects: str, events: str) -> None:
+    """Register files Spark reads itself (Parquet, or CSV with a header as text), typed by casts and checked."""
+    from pyspark.sql.utils import AnalysisException
+
+    raw = {}
+    for name, path in (("subjects", subjects), ("events", events)):
+        lower = path.rstrip("/").lower()
+        try:
+            if lower.endswith(".parquet"):
+                raw[name] = spark.read.parquet(path)
+            elif lower.endswith(".csv"):
+                raw[name] = spark.read.option("header", "true").option("mode", "FAILFAST").csv(path)
+            else:
+                raise RegisterError(f"{path}: --engine spark 读取 .parquet 或 .csv(带表头)")
+        except AnalysisException as error:
+            raise RegisterError(f"{path}: 无法读取:{_first_line(error)}") from None
+        raw[name].createOrReplaceTempView(f"zhida_raw_{name}")
+    types = {name: {field.name: field.dataType.simpleString().upper() for field in frame.schema.fields}
+             for name, frame in raw.items()}
+    views = tabled_views(pack, types["subjects"], types["events"], subjects, events)
+
+    def run(query: exp.Expression) -> list[tuple]:
+        return [tuple(row) for row in spark.sql(query.sql(dialect="spark")).collect()]
+
+    check_exact(pack, run, _quoted_table("zhida_raw_events"), types["events"], events)
+    for (name, query), source in zip(views, ("zhida_raw_subjects", "zhida_raw_events"), strict=True):
+        spark.sql(query.from_(_quoted_table(source), copy=False).sql(dialect="spark")).createOrReplaceTempView(name)
+    check_tables(pack, run, subjects, events)
