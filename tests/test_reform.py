@@ -325,3 +325,15 @@ def test_a_negative_revenue_is_refused_with_its_row(tmp_path):
     subjects.write_text("subject_id,kind,county,revenue\nE1,enterprise,吴兴区,-5\n", encoding="utf-8")
     with pytest.raises(Exception, match="第 2 行,列 revenue"):
         run_reform(reform(RAISE_RATE), subjects, events, tmp_path / "d.parquet")
+
+
+def test_a_budget_out_of_reach_has_no_value(tmp_path):
+    subjects, events = write_register(tmp_path / "register", FIT_VOUCHERS)
+    base = reform(RAISE_RATE)
+    parameter = parse_parameter("innovation-voucher.rate", base.reformed)
+    # 單個企業全年最高補助20萬元: whatever the rate, three enterprises get at most 3 × 200000 = 600000,
+    # reached at r = 4 (100000 × 4 = 400000 -> 200000); the fit stops doubling once the spend stops moving.
+    result, summary = fit(base, parameter, parse_budget("1亿", base.reformed), subjects, events, tmp_path / "d.parquet")
+    assert result.value is None and "无解" in result.message
+    assert [step.spend for step in result.steps][-2:] == [Decimal(600000), Decimal(600000)]
+    assert summary.spend.new_amount == Decimal("36000.00") + Decimal("60000.00") + Decimal("200000.00")  # at 0.6

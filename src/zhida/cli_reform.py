@@ -135,9 +135,9 @@ def _print_fit(console: Console, result: FitResult) -> None:
             f"{result.parameter.written} = {format(result.value, 'f')}(现为 {format(result.baseline_value, 'f')}),"
             f"支出 {money(result.spend)} 元",
         ))
-    if result.other is not None:
+    if result.value is not None and result.other is not None:
         console.print(f"  再进一步:{format(result.other.value, 'f')} 时支出 {money(result.other.spend)} 元")
-    console.print("以下为参数取该值时的改革测算。")
+    console.print("以下为参数取该值时的改革测算。" if result.value is not None else "以下为参数取改革方案所写之值时的测算。")
 
 
 def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]) -> Table:

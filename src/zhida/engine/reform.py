@@ -69,6 +69,7 @@ NOT_GIVEN = "未提供"
 WEIGHT_TYPE = "DECIMAL(18, 6)"
 REVENUE_TYPE = "DECIMAL(18, 2)"
 MAX_FIT_STEPS = 200
+MAX_DOUBLINGS = 10  # the bracket grows to at most 1024 times the present value
 
 
 @dataclass(frozen=True)
@@ -521,7 +522,7 @@ def _bisect(con, reform: Reform, parameter: Parameter, budget: Budget, step: Dec
     at_low, at_high = spend(low), spend(high)
     rising = at_high >= at_low
     # Widen until the budget lies between the two ends (a ceiling or a bound may need to grow).
-    for _ in range(60):
+    for _ in range(MAX_DOUBLINGS):
         if rising and at_high < budget.yuan:
             low, at_low = high, at_high
         elif not rising and at_high > budget.yuan:
@@ -530,12 +531,14 @@ def _bisect(con, reform: Reform, parameter: Parameter, budget: Budget, step: Dec
             break
         high = high * 2
         at_high = spend(high)
+        if at_high == at_low:
+            break  # the spend no longer moves (every claim at its cap): doubling again changes nothing
     fits = FitStep(low, at_low) if rising else FitStep(high, at_high)  # the end whose spend is lowest
     over = FitStep(high, at_high) if rising else FitStep(low, at_low)
     if fits.spend > budget.yuan:
-        return done(None, None, fits, f"参数在 {fits.value} 时支出 {fits.spend} 元已超过预算,区间内无解")
+        return done(None, None, fits, f"参数取到 {fits.value} 时支出 {cents(fits.spend)} 元仍超过预算,区间内无解")
     if over.spend <= budget.yuan:
-        return done(over.value, over.spend, None, f"参数增至 {over.value} 时支出 {over.spend} 元仍未达到预算")
+        return done(None, None, over, f"参数取到 {over.value} 时支出 {cents(over.spend)} 元仍未达到预算,区间内无解")
     while len(steps) < MAX_FIT_STEPS:
         if abs(fits.spend - budget.yuan) <= CENT:
             return done(fits.value, fits.spend, None, "支出与预算相差不超过 1 分")

@@ -1,0 +1,66 @@
+"""Reform benchmark (issue 13): a reform over workload (b) of batch_bench.py against one match, in one run.
+
+Goal: a reform (baseline and reformed pack over the same register, with its summary and the
+per-subject differences written) in under 2x the time of one `zhida match` (input checks, the
+compiled query, the Parquet entitlements table and its summary).
+
+Reforms timed (examples/reforms/, illustrative):
+  innovation-voucher-60   one rule and its cap: the reform re-runs one rule
+  consumer-goods          a bound, a removed rule and a scaled tier over the trade-ins: the largest
+                          rules of the register re-run
+Each engine is timed best of --repeat runs, in this process, match and reforms alternating.
+
+    python bench/reform_bench.py [--data DIR] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from batch_bench import ensure_data
+
+from zhida.engine.match import match
+from zhida.engine.reform import run_reform
+from zhida.rules.library import choose
+from zhida.rules.pack import load_pack
+from zhida.rules.reform import read_reform
+
+REFORMS = ("innovation-voucher-60", "consumer-goods")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "zhida-bench")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    directory = ensure_data(args.data, "b")
+    subjects, events = directory / "subjects.parquet", directory / "events.parquet"
+    pack = load_pack(choose("huzhou-2025").path)
+    reforms = {name: read_reform(HERE.parent / "examples" / "reforms" / f"{name}.yaml", pack) for name in REFORMS}
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch)
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            match(pack, subjects, events, out / "match.parquet")
+            best["match"] = min(best.get("match", 1e9), time.perf_counter() - start)
+            for name, reform in reforms.items():
+                start = time.perf_counter()
+                run_reform(reform, subjects, events, out / f"{name}.parquet")
+                best[name] = min(best.get(name, 1e9), time.perf_counter() - start)
+    print(f"workload (b) {directory}: best of {args.repeat}")
+    print("| run | seconds | × one match |")
+    print("|---|---:|---:|")
+    for name, seconds in best.items():
+        print(f"| {name} | {seconds:.2f} | {seconds / best['match']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
