@@ -7,6 +7,7 @@ arithmetic under the clause it changes. The reforms are illustrative, not policy
 from __future__ import annotations
 
 import csv
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -294,6 +295,11 @@ def test_the_cli_prints_and_writes(tmp_path):
                                  "--fit", "innovation-voucher.rate", "--budget", "30万"], terminal_width=200)
     assert fitted.exit_code == 0, fitted.output
     assert "innovation-voucher.rate =" in fitted.output
+    as_json = runner.invoke(app, ["reform", str(reform_file), str(subjects), str(events), "-o", str(out), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.output)
+    assert data["spend"]["change"] == "84000.00" and data["gainers"]["count"] == "3" and data["unchanged"] == "0"
+    assert data["by_area"][0]["budget"] == "1725000000" and data["stated_total"] == "23390000000"
 
 
 def test_every_example_reform_applies():
@@ -337,3 +343,45 @@ def test_a_budget_out_of_reach_has_no_value(tmp_path):
     assert result.value is None and "无解" in result.message
     assert [step.spend for step in result.steps][-2:] == [Decimal(600000), Decimal(600000)]
     assert summary.spend.new_amount == Decimal("36000.00") + Decimal("60000.00") + Decimal("200000.00")  # at 0.6
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic")
+    result = runner.invoke(app, ["synth", "-o", str(out), "--enterprises", "3000", "--transactions", "6000", "--seed", "11"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("name", ["innovation-voucher-60", "high-tech-award-300k", "consumer-goods"])
+def test_the_reform_run_equals_a_whole_match_of_the_reformed_pack(synthetic, tmp_path, name):
+    """Only the touched rules and those sharing a cap with them are re-run: the totals must be what a
+    match of the whole reformed pack gives, rule by rule, to the 分."""
+    from zhida.engine.match import match
+
+    changed = apply_reform((ROOT / "examples" / "reforms" / f"{name}.yaml").read_text(encoding="utf-8"), PACK)
+    subjects, events = synthetic / "subjects.parquet", synthetic / "events.parquet"
+    summary = run_reform(changed, subjects, events, tmp_path / "d.parquet")
+    whole = match(changed.reformed, subjects, events, tmp_path / "m.parquet")
+    baseline = match(PACK, subjects, events, tmp_path / "b.parquet")
+    assert {line.key[0]: (line.new_count, line.new_amount) for line in summary.by_rule if line.new_count} == {
+        rule: (count, amount) for rule, _, _, count, amount in whole.by_rule
+    }
+    assert {line.key[0]: (line.base_count, line.base_amount) for line in summary.by_rule if line.base_count} == {
+        rule: (count, amount) for rule, _, _, count, amount in baseline.by_rule
+    }
+    assert summary.by_chain is not None and summary.by_size_band is not None  # synth writes chain and revenue
+
+
+def test_the_cli_refuses_a_bad_fit(tmp_path):
+    subjects, events = write_register(tmp_path / "register", VOUCHERS)
+    reform_file = str(ROOT / "examples" / "reforms" / "innovation-voucher-60.yaml")
+    base = ["reform", reform_file, str(subjects), str(events), "-o", str(tmp_path / "d.parquet")]
+    for extra, message in (
+        (["--fit", "innovation-voucher.rate"], "--fit 与 --budget 须同时给出"),
+        (["--fit", "no-such-rule.rate", "--budget", "30万"], "没有编号为 no-such-rule 的规则"),
+        (["--fit", "innovation-voucher.speed", "--budget", "30万"], "规则编号.rate"),
+        (["--fit", "innovation-voucher.rate", "--budget", "很多"], "--budget"),
+    ):
+        result = runner.invoke(app, [*base, *extra], terminal_width=200)
+        assert result.exit_code == 2 and message in result.output, result.output

@@ -5,6 +5,7 @@ a reform priced over a register beside the baseline, or the parameter that meets
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -15,7 +16,19 @@ from rich.text import Text
 
 from zhida.cli_packs import fail, open_pack
 from zhida.engine.batch import BatchError
-from zhida.engine.reform import Budget, FitResult, FitStep, Line, ReformSummary, cents, fit, parse_budget, run_reform
+from zhida.engine.reform import (
+    Budget,
+    FitResult,
+    FitStep,
+    Line,
+    ReformSummary,
+    cents,
+    fit,
+    fit_dict,
+    parse_budget,
+    run_reform,
+    summary_dict,
+)
 from zhida.engine.register import RegisterError
 from zhida.rules.pack import PackError
 from zhida.rules.reform import Parameter, parse_parameter, read_reform
@@ -29,6 +42,7 @@ FIT_OPTION = typer.Option(None, "--fit", metavar="PARAM", help="求解的参数:
 BUDGET_OPTION = typer.Option(None, "--budget", metavar="AREA|YUAN", help="领域编号或名称(该领域预算),或金额(如 5000万、1.5亿)")
 STEP_OPTION = typer.Option(None, "--step", help="参数精度(默认:比例 0.0001,金额 0.01 元,整数界限 1)")
 MEMORY_OPTION = typer.Option("1GB", "--memory-limit", help="DuckDB 内存上限")
+JSON_OPTION = typer.Option(False, "--json", help="以 JSON 输出测算结果(金额为精确小数的文字)")
 
 
 def _console() -> Console:
@@ -55,6 +69,7 @@ def reform_command(
     budget_text: str | None = BUDGET_OPTION,
     step_text: str | None = STEP_OPTION,
     memory_limit: str = MEMORY_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """政策沙盘:改革方案与现行规则在同一名册上各算一遍,比较成本与受益;或求使支出达到预算的参数值。"""
     if (fit_parameter is None) != (budget_text is None):
@@ -67,7 +82,6 @@ def reform_command(
             fail(f"{reform_file}: 改革方案写明 pack: {reform.pack_id},与 --pack {pack_choice} 不一致")
         if fit_parameter is None:
             summary = run_reform(reform, subjects, events, output, memory_limit)
-            _print_changes(console, reform)
         else:
             parameter = parse_parameter(fit_parameter, reform.reformed)
             budget = parse_budget(budget_text, reform.reformed)
@@ -75,12 +89,17 @@ def reform_command(
             table = _fit_table(parameter, budget)
             result, summary = fit(reform, parameter, budget, subjects, events, output, step, memory_limit,
                                   on_step=lambda found: _add_step(table, found, budget))
-            _print_changes(console, reform)
-            console.print(table)
-            _print_fit(console, result)
     except (PackError, RegisterError, BatchError) as error:
         fail(str(error))
         raise
+    if as_json:
+        data = summary_dict(summary) | ({"fit": fit_dict(result)} if fit_parameter is not None else {})
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    _print_changes(console, reform)
+    if fit_parameter is not None:
+        console.print(table)
+        _print_fit(console, result)
     _print_summary(console, summary)
     console.print(f"逐主体差异 {summary.rows_written} 行已写入 {output}")
 
@@ -161,9 +180,12 @@ def _print_summary(console: Console, summary: ReformSummary) -> None:
     changed = [line for line in summary.by_rule if line.change != 0 or line.base_count != line.new_count]
     console.print(_table(f"按规则{weighted}(仅列有变化的规则;税收优惠为减免税额)", ("规则", "政策", "条", "类别", *COMPARISON),
                          [[*(str(k) for k in line.key), *_line_cells(line)] for line in changed]))
-    console.print(_table(f"按领域{weighted}(财政支出,不含税收优惠)", ("领域", "牵头部门", "预算(元)", *COMPARISON, "改革后占预算"),
+    console.print(_table(f"按领域{weighted}(财政支出,不含税收优惠)",
+                         ("领域", "牵头部门", "预算(元)", *COMPARISON, "现行占预算", "改革后占预算", "变化占预算"),
                          [[str(area.number), area.department, money(area.budget), *_line_cells(area.line),
-                           f"{area.share(area.line.new_amount)}%" if area.budget else "—"] for area in summary.by_area]))
+                           *(f"{area.share(amount)}%" if area.budget else "—"
+                             for amount in (area.line.base_amount, area.line.new_amount, area.line.change))]
+                          for area in summary.by_area]))
     for title, lines in (("按部门", summary.by_department), ("按区县", summary.by_county)):
         console.print(_table(f"{title}{weighted}", (title[1:], *COMPARISON), [[str(line.key[0]), *_line_cells(line)] for line in lines]))
     if summary.by_chain is None:

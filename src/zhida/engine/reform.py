@@ -416,6 +416,60 @@ def cents(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def summary_dict(summary: ReformSummary) -> dict:
+    """The summary as JSON-ready data (`zhida reform --json`, a web page): amounts as exact decimal text."""
+
+    def line(item: Line) -> dict:
+        return {
+            "key": [_plain(part) for part in item.key],
+            "baseline": {"count": _count(item.base_count), "amount": _plain(item.base_amount)},
+            "reform": {"count": _count(item.new_count), "amount": _plain(item.new_amount)},
+            "change": _plain(item.change),
+        }
+
+    def side(item: Side) -> dict:
+        return {
+            "count": _count(item.count), "amount": _plain(item.amount), "smallest": _plain(item.smallest),
+            "quantiles": {name: _plain(value) for name, value in item.quantiles.items()}, "largest": _plain(item.largest),
+        }
+
+    return {
+        "title": summary.title, "weighted": summary.weighted, "subjects": _count(summary.subjects),
+        "spend": line(summary.spend), "stated_total": _plain(summary.stated_total),
+        "by_rule": [line(item) for item in summary.by_rule],
+        "by_area": [{"area": area.number, "department": area.department, "budget": _plain(area.budget), **line(area.line)}
+                    for area in summary.by_area],
+        "by_department": [line(item) for item in summary.by_department],
+        "by_county": [line(item) for item in summary.by_county],
+        "by_chain": None if summary.by_chain is None else [line(item) for item in summary.by_chain],
+        "by_size_band": None if summary.by_size_band is None else [line(item) for item in summary.by_size_band],
+        "gainers": side(summary.gainers), "losers": side(summary.losers), "unchanged": _count(summary.unchanged),
+        "rows_written": summary.rows_written, "notes": list(summary.notes),
+    }
+
+
+def fit_dict(result: FitResult) -> dict:
+    return {
+        "parameter": result.parameter.written, "budget": str(result.budget.yuan), "area": result.budget.area,
+        "baseline_value": str(result.baseline_value), "value": _plain(result.value), "spend": _plain(result.spend),
+        "steps": [{"value": str(step.value), "spend": _plain(step.spend)} for step in result.steps],
+        "rules": list(result.rules), "message": result.message,
+    }
+
+
+def _plain(value: object) -> object:
+    """A Decimal as its exact text, with no more places than it needs beyond the 分 (weighted sums carry
+    eight: 84000.00000000 is written 84000.00); other values (text, numbers, None) as they are."""
+    if not isinstance(value, Decimal):
+        return value
+    return str(value.quantize(CENT)) if value == value.quantize(CENT) else str(value.normalize())
+
+
+def _count(value: Decimal) -> str:
+    """A (weighted) count as exact text: 3, or 2.5 for a sample."""
+    return str(value.to_integral_value()) if value == value.to_integral_value() else str(value.normalize())
+
+
 # ---------------------------------------------------------------- the fit
 
 
