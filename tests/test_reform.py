@@ -299,7 +299,7 @@ def test_the_cli_prints_and_writes(tmp_path):
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.output)
     assert data["spend"]["change"] == "84000.00" and data["gainers"]["count"] == "3" and data["unchanged"] == "0"
-    assert data["by_area"][0]["budget"] == "1725000000" and data["stated_total"] == "23390000000"
+    assert data["by_area"][0]["budget"] == "1725000000.00" and data["stated_total"] == "23390000000.00"
 
 
 def test_every_example_reform_applies():
