@@ -391,24 +391,35 @@ def synth(
 
 @app.command()
 def match(
-    subjects: Path = typer.Argument(..., help="主体表(.parquet、.csv 或 .xlsx):subject_id, kind, county …"),
-    events: Path = typer.Argument(..., help="事件表:event_id, subject_id, type, date 及各事件字段"),
-    out: Path = typer.Option(..., "-o", "--out", help="结果文件(.parquet、.csv 或 .xlsx)"),
+    subjects_path: str | None = typer.Argument(
+        None, metavar="SUBJECTS", help="主体表(.parquet、.csv 或 .xlsx):subject_id, kind, county …"),
+    events_path: str | None = typer.Argument(
+        None, metavar="EVENTS", help="事件表:event_id, subject_id, type, date 及各事件字段"),
+    out_path: str = typer.Option(..., "-o", "--out", help="结果文件(.parquet、.csv 或 .xlsx;spark 只写 Parquet)"),
     memory_limit: str = typer.Option("1GB", help="DuckDB 内存上限,超出部分落盘"),
     pack_choices: list[str] | None = typer.Option(
         None, "--pack", metavar="ID",
         help="政策包编号或目录,可重复:主体库同时按几份文件匹配(如市级与省级),同一事件的重叠按 stacking 处理;"
              "默认取唯一的或最新的政策包",
     ),
+    engine: str = typer.Option("duckdb", "--engine", help="在哪里计算:duckdb(本机)、postgres(数据库内)或 spark(集群)"),
+    database: str | None = typer.Option(None, "--database", help="postgres:数据库地址(默认取 DATABASE_URL)"),
+    subjects_table: str | None = typer.Option(None, "--subjects-table", help="postgres:库中已有的主体表(表 或 模式.表)"),
+    events_table: str | None = typer.Option(None, "--events-table", help="postgres:库中已有的事件表(表 或 模式.表)"),
+    master: str | None = typer.Option(None, "--master", help="spark:集群地址(默认 local[*])"),
 ) -> None:
     """免申即享:对整个主体库运行全部规则,输出应享清单并按规则、部门、区县汇总。"""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from zhida.engine.batch import BatchError
+    from zhida.engine.engines import EngineError
     from zhida.engine.match import match as run_match
     from zhida.engine.register import RegisterError
 
     choices = list(pack_choices or [None])
+    _check_engine_options(engine, len(choices), subjects_path, events_path, out_path, database,
+                          subjects_table, events_table, master)
+    subjects, events, out = Path(subjects_path or ""), Path(events_path or ""), Path(out_path)
     if len(choices) > 1:
         _match_several(subjects, events, out, memory_limit, choices)
         return
@@ -417,7 +428,7 @@ def match(
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
-            task = bar.add_task("匹配中", total=100)
+            task = bar.add_task("匹配中" if engine == "duckdb" else f"在 {ENGINE_NAMES[engine]} 中匹配", total=100)
             writing: list = []  # the Excel task, added when writing starts (its clock starts then)
 
             def written(rows: int, total: int) -> None:
@@ -426,9 +437,13 @@ def match(
                     writing.append(bar.add_task("写入 Excel", total=max(total, 1)))
                 bar.update(writing[0], completed=rows, description=f"写入 Excel {rows:,}/{total:,} 行")
 
-            summary = run_match(pack, subjects, events, out, lambda value: bar.update(task, completed=value), memory_limit,
-                                written)
-    except (RegisterError, BatchError) as error:
+            if engine == "duckdb":
+                summary = run_match(pack, subjects, events, out, lambda value: bar.update(task, completed=value),
+                                    memory_limit, written)
+            else:
+                summary = _match_elsewhere(pack, engine, subjects_path, events_path, out_path, memory_limit,
+                                           (database, subjects_table, events_table, master), written)
+    except (RegisterError, BatchError, EngineError) as error:
         _fail(str(error))
     except duckdb.Error as error:
         _fail(f"计算失败:{str(error).splitlines()[0]}")
@@ -454,6 +469,47 @@ def match(
     parts = [f"{KIND_TOTAL_WORDS[kind]} {amount:,.2f} 元" for kind, (_, amount) in summary.by_kind.items() if kind in KIND_TOTAL_WORDS]
     parts += [f"{KIND_COUNT_WORDS[kind]} {count:,} 项" for kind, (count, _) in summary.by_kind.items() if kind in KIND_COUNT_WORDS]
     console.print(f"共 {summary.rows:,} 条应享记录({'；'.join(parts)}),已写入 {out}")
+
+
+ENGINE_NAMES = {"duckdb": "DuckDB", "postgres": "PostgreSQL", "spark": "Spark"}
+
+
+def _check_engine_options(
+    engine: str, packs: int, subjects: str | None, events: str | None, out: str, database: str | None,
+    subjects_table: str | None, events_table: str | None, master: str | None,
+) -> None:
+    """Refuse, before any work, an engine option that does not go with the others (exit 2)."""
+    if engine not in ENGINE_NAMES:
+        _fail(f"--engine {engine}: 可选 duckdb、postgres、spark")
+    name = ENGINE_NAMES[engine]
+    if packs > 1 and engine != "duckdb":
+        _fail(f"--engine {engine}: 多个 --pack 同时匹配只在 duckdb 上运行;{name} 请每次给一个 --pack")
+    if engine != "postgres" and (database or subjects_table or events_table):
+        _fail("--database、--subjects-table、--events-table 只用于 --engine postgres")
+    if engine != "spark" and master:
+        _fail("--master 只用于 --engine spark")
+    tables = (subjects_table, events_table)
+    if any(tables) and not all(tables):
+        _fail("--subjects-table 与 --events-table 须同时给出")
+    if all(tables) and (subjects or events):
+        _fail("请给主体表和事件表文件,或给 --subjects-table 与 --events-table,不能同时给")
+    if not all(tables) and not (subjects and events):
+        _fail("缺少主体表或事件表:zhida match SUBJECTS EVENTS -o OUT")
+    if engine == "spark" and not out.rstrip("/").lower().endswith(".parquet"):
+        _fail(f"{out}: --engine spark 只输出 Parquet(如 out.parquet;Spark 写成一个目录);.csv、.xlsx 请用 duckdb 或 postgres")
+
+
+def _match_elsewhere(pack: Pack, engine: str, subjects: str | None, events: str | None, out: str, memory_limit: str,
+                     options: tuple, written):
+    """`zhida match --engine postgres|spark` (engine.engines): the same checks and summary as DuckDB's."""
+    from zhida.engine.engines import match_postgres, match_spark
+
+    database, subjects_table, events_table, master = options
+    if engine == "postgres":
+        tables = (subjects_table, events_table) if subjects_table else None
+        return match_postgres(pack, Path(out), database, Path(subjects) if subjects else None,
+                              Path(events) if events else None, tables, memory_limit, written)
+    return match_spark(pack, subjects, events, out, master or "local[*]", memory_limit)
 
 
 def _match_several(subjects: Path, events: Path, out: Path, memory_limit: str, choices: list[str]) -> None:

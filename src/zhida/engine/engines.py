@@ -16,9 +16,10 @@ PostgreSQL (`match_postgres`), at DATABASE_URL or --database:
   summary as DuckDB's are made (engine/match.py).
 
 Spark (`match_spark`), on --master (default local[*]):
-- local register files are checked in DuckDB as above and handed to Spark as checked Parquet;
-  a path with a scheme (hdfs://, s3a://, …) is read by Spark itself (Parquet, or CSV with a header)
-  and checked there by `check_tables` (same checks as named PostgreSQL tables);
+- register files given as plain paths are checked in DuckDB as above and handed to Spark as checked
+  Parquet; a path with a scheme (file://, hdfs://, s3a://, …) is read by Spark itself (Parquet, or
+  CSV with a header, as text) and checked there by `check_exact` and `check_tables` (the checks of
+  named PostgreSQL tables);
 - the query runs with spark.sql.decimalOperations.allowPrecisionLoss=false (DECIMAL, never double);
 - the output is a Parquet dataset (a directory of part files, as Spark writes) at OUT, any path
   Spark writes: written beside OUT first and renamed onto it, so a failure leaves no partial OUT;
@@ -242,7 +243,7 @@ def _open_postgres_tables(pg: psycopg.Connection, pack: Pack, subjects: tuple[st
         return pg.execute(query.sql(dialect="postgres")).fetchall()
 
     check_exact(pack, run, _named_table(events), present["events"], ".".join(events))
-    for name, table, query in ((*views[0], subjects), (*views[1], events)):
+    for name, query, table in ((*views[0], subjects), (*views[1], events)):
         source = _named_table(table)
         create = exp.Create(this=_quoted_table(name), kind="VIEW",
                             properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
@@ -440,7 +441,7 @@ def match_spark(
     remote = [path for path in (subjects, events) if not is_local(path)]
     if remote and len(remote) < 2:
         raise RegisterError("--engine spark:主体表和事件表须同为本地文件,或同为 Spark 读取的远程路径(hdfs://、s3a:// …)")
-    out = out if not is_local(out) else str(Path(local_path(out)).resolve())
+    out = out if not is_local(out) else str(Path(out).resolve())
     private = _private_directory(out)
     try:
         spark, started = _spark_session(master)
@@ -448,7 +449,7 @@ def match_spark(
             if remote:
                 _open_remote(spark, pack, subjects, events)
             else:
-                _stage_checked(pack, Path(local_path(subjects)), Path(local_path(events)), private, memory_limit)
+                _stage_checked(pack, Path(subjects), Path(events), private, memory_limit)
                 for name in ("subjects", "events"):
                     spark.read.parquet(str(private / f"{name}.parquet")).createOrReplaceTempView(name)
             _write_spark(spark, spark.sql(spark_sql(plan)), out)
@@ -485,12 +486,8 @@ def spark_sql(plan: BatchPlan) -> str:
 
 
 def is_local(path: str) -> bool:
-    """A path on this machine: no URI scheme, or file://."""
-    return not SCHEME.match(path) or path.lower().startswith("file://")
-
-
-def local_path(path: str) -> str:
-    return path[len("file://"):] if path.lower().startswith("file://") else path
+    """A path without a URI scheme: a file here, checked by DuckDB; file://, hdfs://, s3a:// … Spark reads itself."""
+    return not SCHEME.match(path)
 
 
 def _private_directory(out: str) -> Path:
