@@ -145,7 +145,7 @@ def test_stated_total_overlap_is_information_not_a_warning(family):
     assert sum(area.budget for area in document.areas) == Decimal(spec["budget_sum"])
     overlap = Decimal(spec["budget_sum"]) - Decimal(spec["stated_total"])
     (note,) = [note for note in document.notes if "除交叉重叠部分外" in note]
-    assert f"多 {overlap} 元" in note
+    assert f"({overlap:,f} 元):文末写明" in note  # the difference, exactly
     assert not any("支持总额" in warning for warning in document.warnings)
 
 
@@ -284,7 +284,7 @@ def test_a_total_smaller_than_the_budgets_without_overlap_words_is_a_warning():
     text = BODY.replace("\n(一)", "\n2026年,全市财政预算安排3亿元。\n(一)") + "上述1个领域政策,支持总额为2亿元。\n"
     document = parse_text(text)
     assert document.total_excludes_overlap is False
-    assert "各领域财政预算之和为 300000000 元,与文末支持总额 200000000 元不符" in document.warnings
+    assert "各领域财政预算之和为 3亿元(300,000,000 元),与文末支持总额 2亿元(200,000,000 元) 不符" in document.warnings
     assert document.notes == ("领域1「推进科技创新」没有写明牵头单位(标题中没有“由…牵头实施”)",)
 
 
@@ -314,7 +314,7 @@ def test_zhida_parse_shows_the_family_document():
     assert "金额 6.5亿元" not in output
     # 4.2 + 6.5 + 1.2 + 8.6 = 20.5亿元 against 19亿元 除交叉重叠部分外
     assert "各领域预算合计 20.5亿元,文末支持总额 19亿元(除交叉重叠部分外)" in output
-    assert "说明: 各领域财政预算之和为 2050000000 元,比文末支持总额 1900000000 元多 150000000 元" in output
+    assert "说明: 各领域财政预算之和为 20.5亿元(2,050,000,000 元),比文末支持总额 19亿元(1,900,000,000 元) 多 1.5亿元(150,000,000 元)" in output
     assert "警告" not in output
 
 

@@ -103,11 +103,19 @@ def _compare_budgets(skeleton: Skeleton, total, excludes_overlap: bool, warnings
     budget_sum = sum(budgets, Decimal(0))
     if excludes_overlap and budget_sum > total:
         notes.append(
-            f"各领域财政预算之和为 {format_value(budget_sum)} 元,比文末支持总额 {format_value(total)} 元多 "
-            f"{format_value(budget_sum - total)} 元:文末写明“{CROSS_OVERLAP}”,多出的是各领域交叉重叠的资金"
+            f"各领域财政预算之和为 {_yuan(budget_sum)},比文末支持总额 {_yuan(total)} 多 "
+            f"{_yuan(budget_sum - total)}:文末写明“{CROSS_OVERLAP}”,多出的是各领域交叉重叠的资金"
         )
     else:
-        warnings.append(f"各领域财政预算之和为 {sum(budgets)} 元,与文末支持总额 {total} 元不符")
+        warnings.append(f"各领域财政预算之和为 {_yuan(budget_sum)},与文末支持总额 {_yuan(total)} 不符")
+
+
+def _yuan(value: Decimal) -> str:
+    """A budget as the document writes it and exactly: 30.5亿元(3,050,000,000 元)."""
+    for unit, size in (("亿元", Decimal(10) ** 8), ("万元", Decimal(10) ** 4)):
+        if abs(value) >= size:
+            return f"{format_value(value / size)}{unit}({value:,f} 元)"
+    return f"{value:,f} 元"
 
 
 def parse_bytes(data: bytes, name: str = "<bytes>") -> Document:
