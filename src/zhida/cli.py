@@ -10,6 +10,7 @@
     zhida serve                                the web calculator and API on 127.0.0.1:8000
     zhida synth -o DIR                         a synthetic Huzhou register (subjects, events)
     zhida match SUBJECTS EVENTS -o OUT         免申即享: every rule over a whole register (--pack repeatable)
+                                               (--engine duckdb|postgres|spark: where the register lives)
     zhida draft DOCUMENT -o FOLDER             a pack skeleton from a document, TODO where undecided
 
 Every command reading a pack takes `--pack ID` (cli_packs): an id from `zhida packs` or a folder.
