@@ -454,7 +454,7 @@ def match_spark(
                     spark.read.parquet(str(private / f"{name}.parquet")).createOrReplaceTempView(name)
             _write_spark(spark, spark.sql(spark_sql(plan)), out)
             return _spark_summary(pack, spark.read.parquet(out))
-        except RegisterError:
+        except (RegisterError, EngineError):
             raise
         except Exception as error:  # noqa: BLE001 — Spark raises py4j and analysis errors of many kinds
             raise EngineError(f"Spark 执行失败:{_first_line(error)}") from None
