@@ -385,3 +385,18 @@ def test_the_cli_refuses_a_bad_fit(tmp_path):
     ):
         result = runner.invoke(app, [*base, *extra], terminal_width=200)
         assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_the_fit_of_a_lower_bound_where_spend_falls_as_it_rises(tmp_path):
+    # A reform paying phones of B元以上 (no upper bound): 2999.99 -> 450.00, 3000 -> 450.00, the others 500 each.
+    subjects, events = write_register(tmp_path / "register", PHONES, event_type="trade_in_digital", kind="consumer")
+    base = reform("reform: 数码产品补贴限于售价3000元以上\nchanges:\n  - set: {rule: digital-products, when: price >= 3000}\n")
+    parameter = parse_parameter("digital-products.bound", base.reformed)
+    assert parameter.step == Decimal("0.01")  # price is money
+    # B = 0: 2400.00; B = 3000: 1950.00 (above the budget, so the bracket widens to 6000);
+    # B = 6000: 以上 includes the bound, C3 (6000) + C4 + C5 = 1500.00, the budget to the 分.
+    result, _ = fit(base, parameter, parse_budget("1500元", base.reformed), subjects, events, tmp_path / "d.parquet")
+    assert [(step.value, step.spend) for step in result.steps] == [
+        (Decimal(0), Decimal("2400.00")), (Decimal(3000), Decimal("1950.00")), (Decimal(6000), Decimal("1500.00")),
+    ]
+    assert result.value == 6000 and result.spend == Decimal("1500.00")
