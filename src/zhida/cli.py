@@ -12,6 +12,7 @@
     zhida match SUBJECTS EVENTS -o OUT         免申即享: every rule over a whole register (--pack repeatable)
                                                (--engine duckdb|postgres|spark: where the register lives)
     zhida draft DOCUMENT -o FOLDER             a pack skeleton from a document, TODO where undecided
+    zhida reform REFORM SUBJECTS EVENTS        政策沙盘: a reform priced over a register (--fit PARAM --budget X)
 
 Every command reading a pack takes `--pack ID` (cli_packs): an id from `zhida packs` or a folder.
 """
