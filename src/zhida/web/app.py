@@ -61,6 +61,7 @@ from zhida.web import (
     import_pages,
     payments_api,
     policy_pages,
+    reform_pages,
     review_api,
     self_pages,
     targets_api,
@@ -213,7 +214,7 @@ def create_app(
     app.include_router(site)
     app.include_router(pages)
     app.include_router(pack_pages)
-    for room in (policy_pages, self_pages, console_pages, finance_pages, dashboard_pages, import_pages, exports):
+    for room in (policy_pages, self_pages, console_pages, finance_pages, dashboard_pages, reform_pages, import_pages, exports):
         app.include_router(room.router)
     # The calculator and the policy browser of any pack: /packs/{pack_id}/, /calc, /policy …
     for router in (pages, policy_pages.router):

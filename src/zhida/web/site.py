@@ -66,8 +66,9 @@ MENU = {
     Role.APPLICANT: (("/me", "我的政策"), ("/me/applications", "我的申报")),
     Role.REVIEWER: (("/console", "审核工作台"), ("/console/targets", "目标任务"), ("/import", "数据导入")),
     Role.FINANCE: (("/finance", "资金拨付"),),
-    Role.LEADERSHIP: (("/dashboard", "领导驾驶舱"),),
-    Role.ADMIN: (("/console", "审核工作台"), ("/finance", "资金拨付"), ("/dashboard", "领导驾驶舱"), ("/import", "数据导入")),
+    Role.LEADERSHIP: (("/dashboard", "领导驾驶舱"), ("/sandbox", "政策沙盘")),
+    Role.ADMIN: (("/console", "审核工作台"), ("/finance", "资金拨付"), ("/dashboard", "领导驾驶舱"), ("/sandbox", "政策沙盘"),
+                 ("/import", "数据导入")),
 }
 PUBLIC_MENU = (("/policy", "政策原文"), ("/", "政策计算器"), ("/publicity", "兑前公示"), ("/packs", "政策文件"))
 PACK_PAGES = ("/policy", "/")  # menu entries of the pack a page shows: under /packs/<id> on its pages
