@@ -148,3 +148,16 @@ def test_every_rule_offered_shows_its_form(ledger):
     # 單品售價6000元以下 -> the one bound of digital-products; 對首次認定的高新技術企業,每家給予最高20萬元獎勵 -> a constant amount
     assert 'name="bound" value="6000"' in client.get("/sandbox", params={"rule": "digital-products"}).text
     assert 'name="amount" value="200000"' in client.get("/sandbox", params={"rule": "high-tech-first"}).text
+
+
+def test_a_register_that_cannot_be_read_is_named(ledger, tmp_path, monkeypatch):
+    client = signed_in(ledger, "leader")
+    monkeypatch.setenv("ZHIDA_REGISTER", str(tmp_path / "nowhere"))
+    page = client.get("/sandbox")
+    assert page.status_code == 503 and "没有 subjects.parquet" in page.text
+    # An events file whose fee is no amount: the register's own check, with its row, on the page (no 500).
+    broken = tmp_path / "broken"
+    write_register(broken, [("E1", "v1", "2025-03-01", "十万")])
+    monkeypatch.setenv("ZHIDA_REGISTER", str(broken))
+    page = client.get("/sandbox", params={"rule": "innovation-voucher", "rate": "0.6"})
+    assert page.status_code == 422 and "无法测算" in page.text and "service_fee" in page.text
