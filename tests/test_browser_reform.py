@@ -69,6 +69,10 @@ def test_leadership_prices_a_higher_voucher_rate(site, browser, tmp_path):
     gainers = page.locator("#table-sides tbody tr").first.inner_text()
     assert gainers.startswith(f"受益\t{summary.gainers.count:,.0f}\t{summary.gainers.amount:,.2f}\t"), gainers
     assert summary.losers.count == Decimal(0)
+    # zhida synth writes a chain and a revenue for each enterprise: nine chains, ten revenue deciles
+    assert page.locator("#table-chains tbody tr").count() >= 9
+    bands = page.locator("#table-bands tbody").inner_text()
+    assert "第 1 档(营收 " in bands and "第 10 档(营收 " in bands
     box = page.locator("#chart-areas").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2, steps=4)
     page.wait_for_timeout(300)

@@ -72,6 +72,9 @@ def test_raise_the_voucher_rate_to_sixty_percent(ledger):
     assert [(row["rule"], row["baseline"], row["reform"], row["change"]) for row in data["rules"]] == [
         ("innovation-voucher", "270000.03", "284000.03", "14000.00")]
     assert [(row["county"], row["change"]) for row in data["counties"]] == [("吴兴区", "14000.00")]
+    assert [(row["name"], row["change"]) for row in data["departments"]] == [("市科技局", "14000.00")]
+    assert data["chains"] is None and data["size_bands"] is None  # the register has neither column
+    assert "登记册未提供此列" in page.text
     assert data["stated_total"] == "23390000000.00"  # 支持總額為233.9億元
     gainers = data["gainers"]
     assert (gainers["count"], gainers["amount"], gainers["smallest"], gainers["largest"]) == (

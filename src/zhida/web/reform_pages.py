@@ -290,6 +290,14 @@ def _line(entry: dict[str, Any]) -> dict[str, Any]:
             "new_count": entry["reform"]["count"], "reform": entry["reform"]["amount"], "change": entry["change"]}
 
 
+def _band(key: list[Any]) -> str:
+    """第 3 档(营收 1,200,000.00–2,500,000.00 元), or 未分档 for subjects without a revenue decile."""
+    band, low, high = key
+    if band is None:
+        return "未分档(非企业或无营收)"
+    return f"第 {band} 档(营收 {Decimal(low):,.2f}–{Decimal(high):,.2f} 元)"
+
+
 def result_view(pack: Pack, summary_data: dict[str, Any], chosen: str) -> dict[str, Any]:
     """What the result part of the page and its charts show (amounts as exact decimal strings)."""
     spend = summary_data["spend"]
@@ -306,6 +314,11 @@ def result_view(pack: Pack, summary_data: dict[str, Any], chosen: str) -> dict[s
         "areas": area_rows(pack, summary_data),
         "rules": rule_rows(summary_data, chosen),
         "counties": [{"county": entry["key"][0], **_line(entry)} for entry in summary_data["by_county"]],
+        "departments": [{"name": entry["key"][0], **_line(entry)} for entry in summary_data["by_department"]],
+        "chains": None if summary_data["by_chain"] is None else [
+            {"name": entry["key"][0], **_line(entry)} for entry in summary_data["by_chain"]],
+        "size_bands": None if summary_data["by_size_band"] is None else [
+            {"name": _band(entry["key"]), **_line(entry)} for entry in summary_data["by_size_band"]],
         "quantile_names": list(summary_data["gainers"]["quantiles"]),  # in order: the JSON's keys are sorted
         "gainers": summary_data["gainers"],
         "losers": summary_data["losers"],
