@@ -27,6 +27,7 @@ static/reform.js with the vendored ECharts; the same figures are in the tables b
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -105,8 +106,14 @@ def ensure_synthetic(pack: Pack, register: Register) -> None:
         folder = register.subjects.parent
         folder.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=".making-", dir=folder.parent))
-        synthesise(pack, register.synthetic, SYNTHETIC_TRANSACTIONS, SYNTHETIC_SEED, building)
-        building.rename(folder)
+        try:
+            synthesise(pack, register.synthetic, SYNTHETIC_TRANSACTIONS, SYNTHETIC_SEED, building)
+            building.rename(folder)
+        except OSError:
+            if not register.events.is_file():  # another process finished first: its files are the same
+                raise
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the form
