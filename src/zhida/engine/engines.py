@@ -106,11 +106,12 @@ def match_postgres(
     conninfo = postgres_address(database)
 
     def body(con: duckdb.DuckDBPyConnection, private: Path) -> Summary:
+        if names is None:  # the files are checked before anything is sent
+            assert subjects is not None and events is not None
+            open_register(con, pack, subjects, events)
+            materialise(con)
         with _postgres(conninfo) as pg:
             if names is None:
-                assert subjects is not None and events is not None
-                open_register(con, pack, subjects, events)
-                materialise(con)
                 for table in ("subjects", "events"):
                     _copy_into_postgres(con, pg, table, private)
             else:
