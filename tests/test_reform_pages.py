@@ -164,3 +164,20 @@ def test_a_register_that_cannot_be_read_is_named(ledger, tmp_path, monkeypatch):
     monkeypatch.setenv("ZHIDA_REGISTER", str(broken))
     page = client.get("/sandbox", params={"rule": "innovation-voucher", "rate": "0.6"})
     assert page.status_code == 422 and "无法测算" in page.text and "service_fee" in page.text
+
+
+def test_withdraw_the_voucher(ledger):
+    # remove: {rule: innovation-voucher}: every voucher of the register is saved, 270,000.03 in all;
+    # E1 loses 50,000.00, E2 20,000.03, E3 200,000.00 (175,000 + 25,000).
+    client = signed_in(ledger, "leader")
+    params = {"rule": "innovation-voucher", "rate": "0.9", "remove": "1"}
+    page = client.get("/sandbox", params=params)
+    assert page.status_code == 200, page.text
+    data = embedded(page.text)
+    assert (data["spend"]["reform"], data["spend"]["change"], data["spend"]["new_count"]) == ("0.00", "-270000.03", "0")
+    losers = data["losers"]
+    assert (losers["count"], losers["amount"], losers["smallest"], losers["largest"]) == (
+        "3", "-270000.03", "-200000.00", "-20000.03")
+    assert data["title"] == "取消创新券补助"
+    written = yaml.safe_load(client.get("/sandbox/reform.yaml", params=params).text)
+    assert written["changes"] == [{"remove": {"rule": "innovation-voucher"}}]

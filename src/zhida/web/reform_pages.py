@@ -2,7 +2,7 @@
 
     GET /sandbox[?rule=R]                         leadership and admin: choose a rule (grouped by area),
                                                   its present numbers shown in a form
-    GET /sandbox?rule=R&rate=…&amount=…&bound=…&cap-C=…
+    GET /sandbox?rule=R&rate=…&amount=…&bound=…&cap-C=…  (or &remove=1: the rule withdrawn)
                                                   the same, priced: the reform the changed fields make
                                                   (zhida.rules.reform) beside the rules in force, over the
                                                   whole register (zhida.engine.reform.run_reform): cost by
@@ -139,6 +139,7 @@ class Choice:
     written: dict[str, str] = field(default_factory=dict)
     changes: list[dict[str, Any]] = field(default_factory=list)
     title: str = ""
+    removed: bool = False
 
 
 def rule_settings(pack: Pack, rule: Rule) -> list[Setting]:
@@ -177,6 +178,11 @@ def read_choice(pack: Pack, params: dict[str, str]) -> Choice | None:
     if rule is None:
         raise Refused(422, f"rule: 政策包中没有编号为 {rule_id[:MAX_FIELD]} 的规则")
     choice = Choice(rule, rule_settings(pack, rule))
+    if params.get("remove") == "1":  # the rule withdrawn: what it costs today is saved
+        choice.removed = True
+        choice.changes.append({"remove": {"rule": rule.id}})
+        choice.title = params.get("title", "").strip()[:MAX_TITLE] or f"取消{to_simplified(rule.spec.title)}"
+        return choice
     for setting in choice.settings:
         text = params.get(setting.name, "").strip()
         if not text:
