@@ -72,6 +72,9 @@ class BatchError(ValueError):
     """A rule set that cannot be compiled for a batch."""
 
 
+COMPARISONS = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ, exp.NEQ)
+
+
 @dataclass(frozen=True)
 class BatchPlan:
     """The compiled query (as a tree, and rendered for DuckDB) and the event columns it expects."""
@@ -81,8 +84,22 @@ class BatchPlan:
     tree: exp.Expression
 
     def sql_for(self, dialect: str) -> str:
-        """The same query for another engine: "postgres", "spark", "trino", "duckdb" …"""
-        return self.tree.sql(dialect=dialect, pretty=True)
+        """The same query for another engine: "postgres", "spark", "trino", "duckdb" …
+
+        For Spark, both sides of each decimal comparison are first cast to one scale: Spark
+        compares DECIMAL(38, 2) with DECIMAL(38, 4) by casting both to DECIMAL(38, 2), so the
+        product 0.05 * revenue = 12329777.2865 becomes 12329777.29 and rd_expense 12329777.29 >
+        12329777.2865 is false (Spark 4.3; tests/test_match_engines.py). Cast to the larger scale,
+        nothing is rounded, as for the branches of CASE and LEAST below."""
+        tree = self.tree
+        if dialect == "spark":
+            tree = tree.copy()
+            for node in list(tree.find_all(*COMPARISONS)):
+                left, right = _scale(node.this), _scale(node.expression)
+                if left is not None and right is not None and left != right:
+                    for side in (node.this, node.expression):
+                        side.replace(_decimal_cast(side.copy(), max(left, right)))
+        return tree.sql(dialect=dialect, pretty=True)
 
 
 def event_columns(pack: Pack) -> dict[str, FieldType]:

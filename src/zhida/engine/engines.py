@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlglot import exp
 
-from zhida.engine.batch import SQL_TYPES, BatchPlan, _decimal_cast, _scale, compile_pack, event_columns
+from zhida.engine.batch import SQL_TYPES, BatchPlan, compile_pack, event_columns
 from zhida.engine.match import (
     TEMPORARY_PREFIX,
     Summary,
@@ -453,7 +453,7 @@ def match_spark(
                 _stage_checked(pack, Path(subjects), Path(events), private, memory_limit)
                 for name in ("subjects", "events"):
                     spark.read.parquet(str(private / f"{name}.parquet")).createOrReplaceTempView(name)
-            _write_spark(spark, spark.sql(spark_sql(plan)), out)
+            _write_spark(spark, spark.sql(plan.sql_for("spark")), out)
             return _spark_summary(pack, spark.read.parquet(out))
         except (RegisterError, EngineError):
             raise
@@ -464,26 +464,6 @@ def match_spark(
                 spark.stop()
     finally:
         shutil.rmtree(private, ignore_errors=True)
-
-
-COMPARISONS = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ, exp.NEQ)
-
-
-def spark_sql(plan: BatchPlan) -> str:
-    """The compiled query for Spark, with both sides of each decimal comparison cast to one scale.
-
-    Spark compares DECIMAL(38, 2) with DECIMAL(38, 4) by casting both to DECIMAL(38, 2): the
-    product 0.05 * revenue = 12329777.2865 becomes 12329777.29, and rd_expense 12329777.29 >
-    12329777.2865 is false (tested on Spark 4.3). Cast to DECIMAL(38, max scale) first, nothing
-    is rounded (as batch.py does for the branches of CASE, LEAST …)."""
-    tree = plan.tree.copy()
-    for node in list(tree.find_all(*COMPARISONS)):
-        left, right = _scale(node.this), _scale(node.expression)
-        if left is not None and right is not None and left != right:
-            scale = max(left, right)
-            for side in (node.this, node.expression):
-                side.replace(_decimal_cast(side.copy(), scale))
-    return tree.sql(dialect="spark", pretty=True)
 
 
 def is_local(path: str) -> bool:
