@@ -69,7 +69,8 @@ def test_budget_execution_matches_the_report(ledger):
     assert "湖州丙外贸有限公司 长兴县 短期出口信用保险保费补助 市商务局 300,000.00 公示中" in text
     # The charts are drawn by the vendored ECharts and our script, both from /static (CSP script-src 'self').
     assert '<script src="/static/vendor/echarts/echarts.min.js"></script>' in page.text
-    assert '<script src="/static/dashboard.js"></script>' in page.text
+    assert '<script src="/static/charts.js"></script>' in page.text and '<script src="/static/dashboard.js"></script>' in page.text
+    assert client.get("/static/charts.js").status_code == 200
     for chart in ("chart-areas", "chart-departments", "chart-counties", "chart-rules",
                   "chart-target-departments", "chart-target-counties"):
         assert f'id="{chart}"' in page.text

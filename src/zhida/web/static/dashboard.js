@@ -6,45 +6,21 @@
 (function () {
   "use strict";
   var source = document.getElementById("dashboard-data");
-  if (!source || typeof echarts === "undefined") { return; }
+  if (!source || typeof echarts === "undefined" || !window.zhidaCharts) { return; }
   var data = JSON.parse(source.textContent);
   var report = data.report;
-  var charts = [];
+  var shared = window.zhidaCharts;
+  var yuan = shared.yuan, wan = shared.wan, labelWidth = shared.labelWidth;
+  var draw = shared.page();
   var COLORS = { allocated: "#bcccdc", committed: "#b42318", paid: "#0e7a4d" };
   var STATUS_COLORS = { behind: "#d92d20", not_reported: "#98a2b3", above_range: "#f79009",
                         on_track: "#2e90fa", reported: "#7a5af8", met: "#12b76a" };
   var NUMERALS = "一二三四五六七八九十";
 
-  /* "1234567.8" -> "1,234,567.80": exact, on the string, never through a float. */
-  function yuan(text) {
-    if (text === null || text === undefined) { return "—"; }
-    var negative = text.charAt(0) === "-";
-    var parts = (negative ? text.slice(1) : text).split(".");
-    var cents = ((parts[1] || "") + "00").slice(0, 2);
-    var whole = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-    return (negative ? "-" : "") + whole + "." + cents;
-  }
-  /* A decimal string as 万元, for drawing only. */
-  function wan(text) { return text === null || text === undefined ? null : Number(text) / 10000; }
-
   function areaName(row) {
     var number = parseInt(row.key, 10);
     var numeral = number >= 1 && number <= NUMERALS.length ? NUMERALS.charAt(number - 1) : row.key;
     return numeral + "、" + (row.name || "");
-  }
-
-  function draw(id, option) {
-    var element = document.getElementById(id);
-    if (!element) { return; }
-    var chart = echarts.init(element, null, { renderer: "canvas" });
-    option.animation = false;
-    option.textStyle = { fontFamily: "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif" };
-    chart.setOption(option);
-    charts.push(chart);
-  }
-
-  function labelWidth(element, widest) {
-    return Math.max(60, Math.min(widest, Math.round(element.clientWidth * 0.32)));
   }
 
   function percent(part, whole) {
@@ -149,10 +125,4 @@
             function (row) { return row.name || row.key; }, false);
   statusBars("chart-target-departments", data.targets.departments);
   statusBars("chart-target-counties", data.targets.counties);
-
-  var pending = null;
-  window.addEventListener("resize", function () {
-    if (pending) { window.clearTimeout(pending); }
-    pending = window.setTimeout(function () { charts.forEach(function (chart) { chart.resize(); }); }, 150);
-  });
 })();

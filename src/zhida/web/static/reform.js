@@ -5,35 +5,12 @@
 (function () {
   "use strict";
   var source = document.getElementById("sandbox-data");
-  if (!source || typeof echarts === "undefined") { return; }
+  if (!source || typeof echarts === "undefined" || !window.zhidaCharts) { return; }
   var data = JSON.parse(source.textContent);
-  var charts = [];
+  var shared = window.zhidaCharts;
+  var yuan = shared.yuan, wan = shared.wan, labelWidth = shared.labelWidth;
+  var draw = shared.page();
   var COLORS = { baseline: "#98a2b3", reform: "#b42318", gain: "#0e7a4d", loss: "#d92d20" };
-
-  /* "1234567.8" -> "1,234,567.80": exact, on the string, never through a float. */
-  function yuan(text) {
-    if (text === null || text === undefined) { return "—"; }
-    var negative = text.charAt(0) === "-";
-    var parts = (negative ? text.slice(1) : text).split(".");
-    var cents = ((parts[1] || "") + "00").slice(0, 2);
-    var whole = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-    return (negative ? "-" : "") + whole + "." + cents;
-  }
-  function wan(text) { return text === null || text === undefined ? null : Number(text) / 10000; }
-
-  function draw(id, option) {
-    var element = document.getElementById(id);
-    if (!element) { return; }
-    var chart = echarts.init(element, null, { renderer: "canvas" });
-    option.animation = false;
-    option.textStyle = { fontFamily: "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif" };
-    chart.setOption(option);
-    charts.push(chart);
-  }
-
-  function labelWidth(element, widest) {
-    return Math.max(60, Math.min(widest, Math.round(element.clientWidth * 0.32)));
-  }
 
   /* Cost by area: the rules in force beside the reform, in 万元. */
   function areaBars() {
@@ -98,10 +75,4 @@
 
   areaBars();
   sideBars();
-
-  var pending = null;
-  window.addEventListener("resize", function () {
-    if (pending) { window.clearTimeout(pending); }
-    pending = window.setTimeout(function () { charts.forEach(function (chart) { chart.resize(); }); }, 150);
-  });
 })();
