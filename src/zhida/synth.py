@@ -102,14 +102,22 @@ def resident_id_numbers(numbers: np.ndarray, regions: np.ndarray) -> np.ndarray:
     return np.char.add(body, checks)
 
 
-def synthesise(pack: Pack, enterprises: int, transactions: int, seed: int, out: Path) -> dict[str, int]:
-    """Write subjects.parquet and events.parquet to `out`; return row counts."""
+def synthesise(
+    pack: Pack, enterprises: int, transactions: int, seed: int, out: Path, consumers: int | None = None
+) -> dict[str, int]:
+    """Write subjects.parquet and events.parquet to `out`; return row counts.
+
+    `consumers` defaults to transactions / 1.3; fewer (more trade-ins each) let a register of more
+    transactions than there are distinct identity numbers (PERSON_SPACE / 1.3, about 26.6M) be made."""
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     columns = event_columns(pack)
     schema = _events_schema(columns)
     subjects = _organisations(rng, enterprises)
-    consumers = max(1, int(transactions / 1.3)) if transactions else 0
+    if consumers is None:
+        consumers = max(1, int(transactions / 1.3)) if transactions else 0
+    elif transactions and consumers < 1:
+        raise ValueError("consumers 须至少为 1(有交易时)")
     if consumers > PERSON_SPACE:
         raise ValueError(f"最多 {PERSON_SPACE} 名消费者(身份证号码的出生日期与顺序码组合),请减少 transactions")
     regions = np.empty(consumers, dtype="U6")  # each consumer's 地址码, for the ids the transactions carry
