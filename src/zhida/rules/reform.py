@@ -385,20 +385,26 @@ def _bound_literals(tree: exp.Expression) -> list[exp.Literal]:
 
 
 def _replace_rate(spec: RuleSpec, rate: Decimal, fail, line: int) -> str:
-    tree = _tree(spec.amount)
-    literals = _rate_literals(tree)
-    if len(literals) != 1:
-        raise fail(line, f"规则 {spec.id} 的金额 {spec.amount} 中有 {len(literals)} 个比例,rate 只能改唯一的比例;请用 amount 写出新金额")
-    literals[0].replace(exp.Literal.number(_plain(rate)))
-    return tree.sql(dialect="duckdb")
+    def refuse(count: int) -> ReformError:
+        return fail(line, f"规则 {spec.id} 的金额 {spec.amount} 中有 {count} 个比例,rate 只能改唯一的比例;请用 amount 写出新金额")
+
+    return _replace_only_literal(spec.amount, _rate_literals, rate, refuse)
 
 
 def _replace_bound(spec: RuleSpec, bound: Decimal, fail, line: int) -> str:
-    tree = _tree(spec.when)
-    literals = _bound_literals(tree)
+    def refuse(count: int) -> ReformError:
+        return fail(line, f"规则 {spec.id} 的条件 {spec.when} 中有 {count} 个界限,bound 只能改唯一的界限;请用 when 写出新条件")
+
+    return _replace_only_literal(spec.when, _bound_literals, bound, refuse)
+
+
+def _replace_only_literal(text: str, literals_of, number: Decimal, refuse) -> str:
+    """Put `number` in place of the one literal `literals_of` finds; several would be a guess."""
+    tree = _tree(text)
+    literals = literals_of(tree)
     if len(literals) != 1:
-        raise fail(line, f"规则 {spec.id} 的条件 {spec.when} 中有 {len(literals)} 个界限,bound 只能改唯一的界限;请用 when 写出新条件")
-    literals[0].replace(exp.Literal.number(_plain(bound)))
+        raise refuse(len(literals))
+    literals[0].replace(exp.Literal.number(_plain(number)))
     return tree.sql(dialect="duckdb")
 
 
