@@ -35,6 +35,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -199,19 +200,21 @@ def _copy_into_postgres(con: duckdb.DuckDBPyConnection, pg: psycopg.Connection, 
     pg.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
 
-def _fetch_into_parquet(pg: psycopg.Connection, plan: BatchPlan, result: Path) -> None:
+def _fetch_into_parquet(
+    pg: psycopg.Connection, plan: BatchPlan | str, result: Path, schema: pa.Schema = RESULT_SCHEMA
+) -> None:
     """The query's rows, in its order, streamed from a server-side cursor into one Parquet file."""
-    with pg.cursor(name=f"zhida_{uuid.uuid4().hex[:12]}") as cursor, pq.ParquetWriter(result, RESULT_SCHEMA) as writer:
-        cursor.execute(plan.sql_for("postgres"))
+    query = plan if isinstance(plan, str) else plan.sql_for("postgres")
+    with pg.cursor(name=f"zhida_{uuid.uuid4().hex[:12]}") as cursor, pq.ParquetWriter(result, schema) as writer:
+        cursor.execute(query)
         while rows := cursor.fetchmany(FETCH_ROWS):
-            writer.write_table(_arrow(rows))
+            writer.write_table(_arrow(rows, schema))
 
 
-def _arrow(rows: list[tuple]) -> pa.Table:
+def _arrow(rows: list[tuple], schema: pa.Schema = RESULT_SCHEMA) -> pa.Table:
     columns = list(zip(*rows, strict=True))
     return pa.Table.from_arrays(
-        [pa.array(values, field.type) for values, field in zip(columns, RESULT_SCHEMA, strict=True)],
-        schema=RESULT_SCHEMA,
+        [pa.array(values, field.type) for values, field in zip(columns, schema, strict=True)], schema=schema,
     )
 
 
@@ -227,8 +230,11 @@ def _written_summary(
     return summary
 
 
-def _open_postgres_tables(pg: psycopg.Connection, pack: Pack, subjects: tuple[str, ...], events: tuple[str, ...]) -> None:
-    """Temporary views `subjects` and `events` over the named tables, typed as the query reads them, checked."""
+def _open_postgres_tables(
+    pg: psycopg.Connection, pack: Pack, subjects: tuple[str, ...], events: tuple[str, ...]
+) -> dict[str, dict[str, str]]:
+    """Temporary views `subjects` and `events` over the named tables, typed as the query reads them, checked;
+    the columns each table has, with their types."""
     present = {}
     for name, table in (("subjects", subjects), ("events", events)):
         found = pg.execute(
@@ -251,6 +257,7 @@ def _open_postgres_tables(pg: psycopg.Connection, pack: Pack, subjects: tuple[st
                             expression=query.from_(source, copy=False))
         pg.execute(create.sql(dialect="postgres"))
     check_tables(pack, run, ".".join(subjects), ".".join(events))
+    return present
 
 
 def _named_table(parts: tuple[str, ...]) -> exp.Table:
@@ -303,7 +310,7 @@ def tabled_views(
 def check_tables(pack: Pack, fetch: Callable[[exp.Expression], list[tuple]], subjects: str, events: str) -> None:
     """The register checks of engine/register.py, as queries on the typed `subjects` and `events` views
     of an engine (`fetch` runs one and returns its rows). Tables have no row numbers: a message names
-    the table, the column and the offending key. Checked: keys not empty; subject kinds and event types
+    the table, the column and the first offending row by its key (subject_id, event_id). Checked: keys not empty; subject kinds and event types
     known; subject and event ids unique; every event's subject present and of a kind its type applies
     to; each field of an event type present on its events, not negative (money, numbers), not below its
     minimum (integers), one of its values (choices). A value that does not convert to its column's type
@@ -313,18 +320,24 @@ def check_tables(pack: Pack, fetch: Callable[[exp.Expression], list[tuple]], sub
         rows = fetch(query.order_by(*(_column(c) for c in columns)).limit(1))
         return rows[0] if rows else None
 
-    for table, where, keys in (("subjects", subjects, SUBJECT_COLUMNS), ("events", events, EVENT_KEYS)):
+    identified = (("subjects", subjects, SUBJECT_COLUMNS, "subject_id", "主体"),
+                  ("events", events, EVENT_KEYS, "event_id", "事件"))
+    for table, where, keys, identifier, word in identified:
         for key in keys:
             blank = exp.or_(_column(key).is_(exp.null()), exp.EQ(
                 this=exp.Trim(this=_cast(_column(key), exp.DataType.build("VARCHAR"))), expression=exp.Literal.string("")))
-            if fetch(exp.select(exp.Literal.number(1)).from_(_quoted_table(table)).where(blank).limit(1)):
-                raise RegisterError(f"{where}: 列 {key} 有空值")
-    bad = first("subjects", _not_in(_column("kind"), pack.subjects), "kind")
+            rows = fetch(exp.select(_column(identifier)).from_(_quoted_table(table)).where(blank)
+                         .order_by(_column(identifier)).limit(1))
+            if rows:
+                # the first such row by its key (a table has no row numbers); none when the key itself is blank
+                at = f"(如{word} {rows[0][0]})" if key != identifier else ""
+                raise RegisterError(f"{where}: 列 {key} 有空值{at}")
+    bad = first("subjects", _not_in(_column("kind"), pack.subjects), "subject_id", "kind")
     if bad is not None:
-        raise RegisterError(f"{subjects}: 列 kind: 未知的主体类型 '{bad[0]}';可选:{'、'.join(pack.subjects)}")
-    bad = first("events", _not_in(_column("type"), pack.events), "type")
+        raise RegisterError(f"{subjects}: 列 kind: 未知的主体类型 '{bad[1]}'(主体 {bad[0]});可选:{'、'.join(pack.subjects)}")
+    bad = first("events", _not_in(_column("type"), pack.events), "event_id", "type")
     if bad is not None:
-        raise RegisterError(f"{events}: 列 type: 未知的事件类型 '{bad[0]}'")
+        raise RegisterError(f"{events}: 列 type: 未知的事件类型 '{bad[1]}'(事件 {bad[0]})")
     for table, where, key, word in (("subjects", subjects, "subject_id", "主体"), ("events", events, "event_id", "事件编号")):
         more = exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))
         rows = fetch(exp.select(_column(key)).from_(_quoted_table(table)).group_by(_column(key)).having(more)
@@ -519,7 +532,9 @@ def _write_spark(spark: Any, frame: Any, out: str) -> None:
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path
     target = hadoop_path(out)
-    staging = hadoop_path(f"{out.rstrip('/')}{TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}")
+    # Beside OUT, named as match.py's private directories: a killed run's is removed by the next run's
+    # `remove_stale_temporaries` (`_private_directory`) when OUT is local.
+    staging = hadoop_path(target.getParent(), f"{TEMPORARY_PREFIX}{_host()}-{os.getpid()}-{uuid.uuid4().hex[:12]}")
     filesystem = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     try:
         frame.write.mode("error").parquet(staging.toString())
@@ -553,8 +568,9 @@ def _spark_summary(pack: Pack, written: Any) -> Summary:
     return Summary(rows, total, by_rule, by_area, by_county, by_kind)
 
 
-def _open_remote(spark: Any, pack: Pack, subjects: str, events: str) -> None:
-    """Register files Spark reads itself (Parquet, or CSV with a header as text), typed by casts and checked."""
+def _open_remote(spark: Any, pack: Pack, subjects: str, events: str) -> dict[str, dict[str, str]]:
+    """Register files Spark reads itself (Parquet, or CSV with a header as text), typed by casts and checked
+    (as views `zhida_raw_subjects` and `zhida_raw_events` as read, `subjects` and `events` typed); their types."""
     from pyspark.sql.utils import AnalysisException
 
     raw = {}
@@ -581,3 +597,143 @@ def _open_remote(spark: Any, pack: Pack, subjects: str, events: str) -> None:
     for (name, query), source in zip(views, ("zhida_raw_subjects", "zhida_raw_events"), strict=True):
         spark.sql(query.from_(_quoted_table(source), copy=False).sql(dialect="spark")).createOrReplaceTempView(name)
     check_tables(pack, run, subjects, events)
+    return types
+
+
+# ---------------------------------------------------------------- several queries over one register (zhida reform)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a register's queries run (`--engine` and its options): DuckDB here by default."""
+
+    engine: str = "duckdb"
+    database: str | None = None  # PostgreSQL: --database, else DATABASE_URL
+    tables: tuple[str, str] | None = None  # PostgreSQL: named subjects and events tables
+    master: str = "local[*]"  # Spark
+
+    def check(self) -> None:
+        """Refuse, before any work, what can be refused without the engine: its name, address, table names."""
+        if self.engine not in ENGINES:
+            raise RegisterError(f"--engine {self.engine}: 可选 duckdb、postgres、spark")
+        if self.engine != "postgres" and (self.database or self.tables):
+            raise RegisterError("--database、--subjects-table、--events-table 只用于 --engine postgres")
+        if self.engine == "postgres":
+            postgres_address(self.database)
+            for name, option in zip(self.tables or (), ("--subjects-table", "--events-table"), strict=False):
+                table_name(name, option)
+
+    def reads_itself(self, subjects: str, events: str) -> bool:
+        """True when the engine opens and checks the register itself (named tables, paths Spark reads);
+        False when register files are checked in DuckDB first, as `zhida match` does."""
+        if self.engine == "postgres":
+            return self.tables is not None
+        return self.engine == "spark" and not (is_local(subjects) and is_local(events))
+
+
+Rows = Callable[[Pack, str], None]  # the pack's entitlement rows, computed in the engine, as DuckDB table `name`
+FACT_COLUMNS = ("weight", "industry_chain", "chain", "revenue")  # subject columns a reform reads (engine/reform.py)
+TEXT_FIELD = pa.string()
+
+
+@contextmanager
+def engine_rows(
+    con: duckdb.DuckDBPyConnection, pack: Pack, where: Where, private: Path, register: tuple[str, str] | None = None
+) -> Iterator[Rows]:
+    """The register held by the engine for several queries (a reform's baseline, its reformed rules, a fit's
+    steps): each query runs there, exact, and its rows are fetched into a DuckDB table of `con`.
+
+    `register` None: the files are already opened, checked and materialised in `con` (`subjects`,
+    `events`) and are sent to the engine once. Otherwise (`Where.reads_itself`): the engine opens and
+    checks the named tables or the paths, and the subjects' identifiers and FACT_COLUMNS are fetched
+    into DuckDB table `raw_subjects`, as text, with `_row` their subject_id (the key messages name)."""
+    if where.engine == "duckdb":
+        yield lambda part, name: _replace_table(con, name, lambda: con.sql(compile_pack(part).sql))
+    elif where.engine == "postgres":
+        with _postgres(postgres_address(where.database)) as pg:
+            if where.tables is None:
+                for table in ("subjects", "events"):
+                    _copy_into_postgres(con, pg, table, private)
+            else:
+                names = [table_name(name, option) for name, option in zip(
+                    where.tables, ("--subjects-table", "--events-table"), strict=True)]
+                present = _open_postgres_tables(pg, pack, *names)
+
+                def fetch_postgres(query: exp.Expression, schema: pa.Schema, path: Path) -> None:
+                    _fetch_into_parquet(pg, query.sql(dialect="postgres"), path, schema)
+
+                _subject_text(con, fetch_postgres, _named_table(names[0]), present["subjects"], ".".join(names[0]), private)
+
+            def rows_postgres(part: Pack, name: str) -> None:
+                path = private / f"{name}-{uuid.uuid4().hex[:8]}.parquet"
+                _fetch_into_parquet(pg, compile_pack(part), path)
+                _replace_table(con, name, lambda: con.read_parquet(str(path)))  # read_parquet: a path, never SQL text
+
+            yield rows_postgres
+    else:
+        with _spark_rows(con, pack, where, private, register) as rows:
+            yield rows
+
+
+@contextmanager
+def _spark_rows(
+    con: duckdb.DuckDBPyConnection, pack: Pack, where: Where, private: Path, register: tuple[str, str] | None
+) -> Iterator[Rows]:
+    spark, started = _spark_session(where.master)
+    try:
+        if register is None:
+            for name in ("subjects", "events"):
+                con.execute(copy_to(_quoted_table(name), private / f"{name}.parquet", "parquet"))
+                spark.read.parquet(str(private / f"{name}.parquet")).createOrReplaceTempView(name)
+        else:
+            types = _open_remote(spark, pack, *register)
+
+            def fetch_spark(query: exp.Expression, schema: pa.Schema, path: Path) -> None:
+                spark.sql(query.sql(dialect="spark")).write.parquet(str(path))
+
+            _subject_text(con, fetch_spark, _quoted_table("zhida_raw_subjects"), types["subjects"], register[0], private)
+
+        def rows_spark(part: Pack, name: str) -> None:
+            path = private / f"{name}-{uuid.uuid4().hex[:8]}"
+            spark.sql(compile_pack(part).sql_for("spark")).write.parquet(str(path))
+            _replace_table(con, name, lambda: con.read_parquet(str(path / "*.parquet")))
+
+        yield rows_spark
+    except (RegisterError, EngineError):
+        raise
+    except Exception as error:  # noqa: BLE001 — Spark raises py4j and analysis errors of many kinds
+        if isinstance(error, duckdb.Error):
+            raise
+        raise EngineError(f"Spark 执行失败:{_first_line(error)}") from None
+    finally:
+        if started:
+            spark.stop()
+
+
+def _replace_table(
+    con: duckdb.DuckDBPyConnection, name: str, relation: Callable[[], duckdb.DuckDBPyRelation]
+) -> None:
+    """DuckDB table `name` (replacing one of that name: a fit's steps) holding the relation's rows."""
+    con.execute(exp.Drop(tables=[_quoted_table(name)], kind="TABLE", exists=True).sql(dialect="duckdb"))
+    relation().create(name)
+
+
+def _subject_text(
+    con: duckdb.DuckDBPyConnection, fetch: Callable[[exp.Expression, pa.Schema, Path], None], source: exp.Table,
+    present: dict[str, str], where: str, private: Path,
+) -> None:
+    """DuckDB table `raw_subjects`: subject_id, kind and the FACT_COLUMNS the table has, as exact text (a
+    floating-point weight or revenue is refused: binary fractions are not exact), `_row` the subject_id."""
+    columns = ["subject_id", "kind", *(name for name in FACT_COLUMNS if name in present)]
+    for name in ("weight", "revenue"):
+        actual = present.get(name, "").split("(")[0].strip()
+        if actual in (*FLOATS, "DOUBLE PRECISION"):
+            raise RegisterError(f"{where}: 列 {name} 是浮点数({present[name]}),须为精确的小数(NUMERIC/DECIMAL)或文本")
+    text = exp.DataType.build("TEXT")
+    query = exp.select(*(exp.alias_(_cast(_column(name), text), name, quoted=True) for name in columns)).from_(source)
+    path = private / "subject-text.parquet"
+    fetch(query, pa.schema([(name, TEXT_FIELD) for name in columns]), path)
+    found = path / "*.parquet" if path.is_dir() else path  # Spark writes a directory of part files
+    read = exp.Table(this=exp.func("read_parquet", exp.Literal.string(str(found))))
+    query = exp.select(*(_column(name) for name in columns), exp.alias_(_column("subject_id"), "_row", quoted=True))
+    con.sql(query.from_(read).sql(dialect="duckdb")).create("raw_subjects")

@@ -36,7 +36,8 @@ bisection over exact batch runs of the linked rules only, each step reported.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -46,7 +47,7 @@ import sqlglot
 from sqlglot import exp
 
 from zhida.engine import register as register_module
-from zhida.engine.batch import compile_pack
+from zhida.engine.engines import Rows, Where, engine_rows
 from zhida.engine.match import copy_to, in_private_directory, materialise, open_written, write_output
 from zhida.engine.money_text import MoneyError, read_money
 from zhida.engine.register import RegisterError, Source, open_register
@@ -70,6 +71,7 @@ WEIGHT_TYPE = "DECIMAL(18, 6)"
 REVENUE_TYPE = "DECIMAL(18, 2)"
 MAX_FIT_STEPS = 200
 MAX_DOUBLINGS = 10  # the bracket grows to at most 1024 times the present value
+HERE = Where()  # DuckDB, in this process
 
 
 @dataclass(frozen=True)
@@ -165,23 +167,26 @@ class FitResult:
 
 
 def run_reform(
-    reform: Reform, subjects: Path, events: Path, out: Path, memory_limit: str = "1GB"
+    reform: Reform, subjects: Path | str, events: Path | str, out: Path, memory_limit: str = "1GB",
+    *, where: Where = HERE,
 ) -> ReformSummary:
-    """The reform priced over the register; the per-subject differences written to OUT."""
-    _check_out(out)
+    """The reform priced over the register; the per-subject differences written to OUT.
+    `where`: the engine the entitlement queries run on (DuckDB here by default, PostgreSQL, Spark)."""
+    _check_out(out, where)
     return in_private_directory(
-        out, memory_limit, lambda con, private: _run(con, reform, subjects, events, out, private)
+        out, memory_limit, lambda con, private: _run(con, reform, subjects, events, out, private, where)
     )
 
 
-def _check_out(out: Path) -> None:
+def _check_out(out: Path, where: Where) -> None:
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise RegisterError(f"{out}: 逐主体差异须输出为 .parquet 或 .csv")
+    where.check()
 
 
-def _run(con, reform: Reform, subjects: Path, events: Path, out: Path, private: Path) -> ReformSummary:
-    facts = open_facts(con, reform.baseline, subjects, events)
-    _price(con, reform)
+def _run(con, reform: Reform, subjects, events, out: Path, private: Path, where: Where) -> ReformSummary:
+    with _opened(con, reform.baseline, subjects, events, private, where) as (facts, rows):
+        _price(con, rows, reform)
     return _summarise(con, reform, facts, out, private)
 
 
@@ -192,14 +197,44 @@ class Facts:
     revenue: bool
 
 
+@contextmanager
+def _opened(con, pack: Pack, subjects, events, private: Path, where: Where) -> Iterator[tuple[Facts, Rows]]:
+    """The register opened and checked once — files in DuckDB, as `zhida match` does, or named tables and
+    paths Spark reads by the engine itself — with `subject_facts` in DuckDB, and the engine's `Rows`."""
+    if where.tables is not None:
+        subjects, events = where.tables
+    if not where.reads_itself(str(subjects), str(events)):
+        facts = open_facts(con, pack, Path(subjects), Path(events))
+        with engine_rows(con, pack, where, private) as rows:
+            yield facts, rows
+        return
+    with engine_rows(con, pack, where, private, (str(subjects), str(events))) as rows:
+        # a table has no row numbers: a message names the first offending subject by its subject_id
+        yield _facts(con, lambda subject: f"{subjects}: 主体 {subject}", Path(str(subjects))), rows
+
+
 def open_facts(con, pack: Pack, subjects: Path, events: Path) -> Facts:
     """Open and check the register, then the `subject_facts` table (weight, chain, size band)."""
     open_register(con, pack, subjects, events)
-    columns = register_module._columns(con, "raw_subjects")
     source = Source(subjects, "raw_subjects", subjects.suffix.lower().lstrip("."))
+    facts = _facts(con, lambda row: f"{subjects}: 第 {source.line(row)} 行", subjects)
+    materialise(con)
+    return facts
+
+
+def _facts(con, located: Callable[[object], str], path: Path) -> Facts:
+    """`subject_facts` from `raw_subjects` (a register's subjects with a `_row` key), its optional columns
+    checked; `located(_row)` says where a bad value is (a file's line, a table's subject)."""
+    columns = register_module._columns(con, "raw_subjects")
     chain = "industry_chain" if "industry_chain" in columns else "chain" if "chain" in columns else None
     wanted = {name: sql_type for name, sql_type in (("weight", WEIGHT_TYPE), ("revenue", REVENUE_TYPE)) if name in columns}
-    register_module._check_types(con, source, wanted)
+    for name, sql_type in wanted.items():
+        column = exp.column(name, quoted=True)
+        condition = register_module._cast_problem(column, columns[name], sql_type, path, name)
+        bad = None if condition is None else register_module._first(con, "raw_subjects", condition, column)
+        if bad is not None:
+            shown, word = register_module._shown(bad[1]), register_module._type_name(sql_type)
+            raise RegisterError(f"{located(bad[0])},列 {name}: '{shown}' 不是 {word}")
 
     def converted(name: str) -> exp.Expression:
         return register_module._converted(name, columns[name], wanted[name])
@@ -211,14 +246,14 @@ def open_facts(con, pack: Pack, subjects: Path, events: Path) -> Facts:
             exp.column("weight", quoted=True),
         )
         if bad is not None:
-            raise RegisterError(f"{subjects}: 第 {source.line(bad[0])} 行,列 weight: '{bad[1]}' 不是正数(样本权重须大于 0)")
+            raise RegisterError(f"{located(bad[0])},列 weight: '{bad[1]}' 不是正数(样本权重须大于 0)")
     if "revenue" in columns:
         bad = register_module._first(
             con, "raw_subjects", exp.LT(this=converted("revenue"), expression=exp.Literal.number(0)),
             exp.column("revenue", quoted=True),
         )
         if bad is not None:
-            raise RegisterError(f"{subjects}: 第 {source.line(bad[0])} 行,列 revenue: '{bad[1]}' 不能为负数")
+            raise RegisterError(f"{located(bad[0])},列 revenue: '{bad[1]}' 不能为负数")
     one = exp.cast(exp.Literal.number(1), "DECIMAL(38, 6)")
     weight = exp.cast(converted("weight"), "DECIMAL(38, 6)") if "weight" in columns else one
     chain_value = exp.cast(exp.column(chain, quoted=True), "VARCHAR") if chain else exp.cast(exp.null(), "VARCHAR")
@@ -232,7 +267,6 @@ def open_facts(con, pack: Pack, subjects: Path, events: Path) -> Facts:
     ).from_(exp.to_table("raw_subjects"))
     con.sql(query.sql(dialect="duckdb")).create("facts_raw")
     con.execute(SIZE_BANDS)
-    materialise(con)
     return Facts("weight" in columns, chain is not None, "revenue" in columns)
 
 
@@ -256,13 +290,14 @@ SELECT f.*, b.size_band FROM facts_raw f LEFT JOIN banded b USING (subject_id)
 """
 
 
-def _price(con, reform: Reform) -> None:
-    """`baseline_rows` and `reform_rows`: the baseline's query, and the reform's over the linked rules."""
-    con.sql(compile_pack(reform.baseline).sql).create("baseline_rows")
+def _price(con, rows: Rows, reform: Reform) -> None:
+    """`baseline_rows` and `reform_rows`: the baseline's query, and the reform's over the linked rules,
+    each run by the engine (`rows`), the two combined in DuckDB."""
+    rows(reform.baseline, "baseline_rows")
     linked = linked_rules([*reform.baseline.rules, *reform.reformed.rules], reform.touched)
     rerun = tuple(rule for rule in reform.reformed.rules if rule.id in linked)
     if rerun:
-        con.sql(compile_pack(dataclasses.replace(reform.reformed, rules=rerun)).sql).create("reform_part")
+        rows(dataclasses.replace(reform.reformed, rules=rerun), "reform_part")
     else:
         con.sql("SELECT * FROM baseline_rows LIMIT 0").create("reform_part")
     con.execute(
@@ -504,20 +539,23 @@ def fit(
     step: Decimal | None = None,
     memory_limit: str = "1GB",
     on_step: Callable[[FitStep], None] | None = None,
+    *,
+    where: Where = HERE,
 ) -> tuple[FitResult, ReformSummary]:
     """Bisect the parameter until the reformed spend meets the budget (within one 分 or one step),
-    then price the reform at that value over the whole register (OUT: its per-subject differences)."""
-    _check_out(out)
+    then price the reform at that value over the whole register (OUT: its per-subject differences).
+    Every step is one exact run on `where`'s engine, which holds the register between steps."""
+    _check_out(out, where)
 
     def body(con, private: Path) -> tuple[FitResult, ReformSummary]:
-        facts = open_facts(con, reform.baseline, subjects, events)
-        result = _bisect(con, reform, parameter, budget, step or parameter.step, on_step)
-        value = result.value if result.value is not None else result.baseline_value
-        fitted = dataclasses.replace(
-            reform, reformed=with_parameter(reform.reformed, parameter, value),
-            touched=reform.touched | parameter_rules(reform.reformed, parameter),
-        )
-        _price(con, fitted)
+        with _opened(con, reform.baseline, subjects, events, private, where) as (facts, rows):
+            result = _bisect(con, rows, reform, parameter, budget, step or parameter.step, on_step)
+            value = result.value if result.value is not None else result.baseline_value
+            fitted = dataclasses.replace(
+                reform, reformed=with_parameter(reform.reformed, parameter, value),
+                touched=reform.touched | parameter_rules(reform.reformed, parameter),
+            )
+            _price(con, rows, fitted)
         return result, _summarise(con, fitted, facts, out, private)
 
     return in_private_directory(out, memory_limit, body)
@@ -534,7 +572,9 @@ def _compared_rules(pack: Pack, parameter: Parameter, budget: Budget) -> frozens
     return linked_rules(pack.rules, parameter_rules(pack, parameter))
 
 
-def _spend_at(con, pack: Pack, parameter: Parameter, budget: Budget, value: Decimal) -> tuple[Decimal, frozenset[str]]:
+def _spend_at(
+    con, rows: Rows, pack: Pack, parameter: Parameter, budget: Budget, value: Decimal
+) -> tuple[Decimal, frozenset[str]]:
     """The weighted spend of the compared rules with the parameter at `value`: one exact batch run."""
     changed = with_parameter(pack, parameter, value)
     compared = _compared_rules(changed, parameter, budget)
@@ -542,7 +582,7 @@ def _spend_at(con, pack: Pack, parameter: Parameter, budget: Budget, value: Deci
     rules = tuple(rule for rule in changed.rules if rule.id in linked)
     if not rules:
         return Decimal(0), compared
-    con.sql(compile_pack(dataclasses.replace(changed, rules=rules)).sql).create_view("fit_rows", replace=True)
+    rows(dataclasses.replace(changed, rules=rules), "fit_rows")
     total = con.execute(
         "SELECT COALESCE(SUM(CAST(r.amount AS DECIMAL(38, 2)) * f.weight), 0) FROM fit_rows r "
         "JOIN subject_facts f USING (subject_id) WHERE r.kind <> 'tax' AND list_contains(?, r.rule)",
@@ -551,7 +591,7 @@ def _spend_at(con, pack: Pack, parameter: Parameter, budget: Budget, value: Deci
     return Decimal(total), compared
 
 
-def _bisect(con, reform: Reform, parameter: Parameter, budget: Budget, step: Decimal,
+def _bisect(con, rows: Rows, reform: Reform, parameter: Parameter, budget: Budget, step: Decimal,
             on_step: Callable[[FitStep], None] | None) -> FitResult:
     pack = reform.reformed
     start = parameter_value(pack, parameter)
@@ -560,7 +600,7 @@ def _bisect(con, reform: Reform, parameter: Parameter, budget: Budget, step: Dec
 
     def spend(value: Decimal) -> Decimal:
         nonlocal compared
-        amount, compared = _spend_at(con, pack, parameter, budget, value)
+        amount, compared = _spend_at(con, rows, pack, parameter, budget, value)
         found = FitStep(value, amount)
         steps.append(found)
         if on_step:
