@@ -8,6 +8,11 @@ test_reform.VOUCHERS (three enterprises of 吴兴区, first area 市科技局):
     E3 350,000      50% = 175,000.00               60% = 210,000 -> cap 200,000
     E3 100,000      50% = 50,000, cap leaves 25,000    60%: cap leaves 0        (E3: 200,000 both, 0)
 Rules in force 270,000.03; at 60% 284,000.03: +14,000.00, two gainers, no loser, one unchanged.
+
+Two changes at once, rate 60% and the cap 全年最高補助20萬元 raised to 25万:
+    E1 60,000.00 (+10,000.00)   E2 24,000.03 (+4,000.00)
+    E3 210,000 under the cap of 250,000, then 60,000 of which the cap leaves 40,000: 250,000 (+50,000.00)
+    334,000.03 in all: +64,000.00, three gainers.
 The reforms are illustrative, not policy.
 """
 
@@ -21,8 +26,13 @@ import yaml
 from ledger_helpers import ledger_app
 from test_finance_pages import cell_text, signed_in
 from test_reform import VOUCHERS, write_register
+from test_web_packs import make_test_copy
 
+from zhida.ledger.access import Role
+from zhida.rules.pack import load_pack
 from zhida.rules.reform import apply_reform
+from zhida.web.app import create_app
+from zhida.web.reform_pages import MAX_UPLOAD
 
 
 @pytest.fixture
@@ -32,6 +42,23 @@ def ledger(pack, tmp_path, monkeypatch):
     ledger = ledger_app(pack, f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "files")
     yield ledger
     ledger.close()
+
+
+def step(text: str) -> tuple[str, str]:
+    return ("c", text)
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no form guard"
+    return found[1]
+
+
+def upload(client, text: str | bytes, path: str = "/sandbox", name: str = "reform.yaml"):
+    token = csrf(client.get(path).text)
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return client.post(f"{path}/upload", data={"csrf_token": token, "once": "x"},
+                       files={"file": (name, data, "text/yaml")}, follow_redirects=False)
 
 
 def embedded(html: str) -> dict:
@@ -53,14 +80,20 @@ def test_the_form_shows_the_rule_and_its_present_numbers(ledger):
     assert 'name="rate" value="0.5"' in page.text
     assert 'name="cap-innovation-voucher-annual" value="200000"' in page.text
     assert "按实际发生服务费用给予最高50%比例的补助" in page.text  # the clause, Simplified
-    assert "参数未改动" in page.text
+    assert "参数未改动" not in page.text and 'id="no-changes"' in page.text
+    page = client.get("/sandbox", params={"rule": "innovation-voucher", "add": "1", "rate": "50%"})
+    assert page.status_code == 200 and "参数未改动" in page.text  # 50% is the rate in force: nothing to add
 
 
 def test_raise_the_voucher_rate_to_sixty_percent(ledger):
     client = signed_in(ledger, "leader")
-    page = client.get("/sandbox", params={"rule": "innovation-voucher", "rate": "60%",
-                                          "cap-innovation-voucher-annual": "20万"})
+    form = {"rule": "innovation-voucher", "add": "1", "rate": "60%", "cap-innovation-voucher-annual": "20万"}
+    added = client.get("/sandbox", params=form, follow_redirects=False)
+    # the form's changed field only, put in the list, written as the address keeps it
+    assert added.status_code == 303 and added.headers["location"] == "/sandbox?c=innovation-voucher.rate%3D0.6"
+    page = client.get(added.headers["location"])
     assert page.status_code == 200, page.text
+    assert "创新券补助(innovation-voucher) 比例:0.5 → 0.6" in page.text  # the list
     data = embedded(page.text)
     assert data["spend"] == {"base_count": "4", "baseline": "270000.03", "new_count": "4", "reform": "284000.03",
                              "change": "14000.00"}
@@ -95,7 +128,7 @@ def test_lower_the_cap_so_it_binds_and_download_the_reform(ledger):
     # 全年最高補助20萬元 -> 15萬元: E3 175,000 -> 150,000 and its second voucher nothing (was 25,000):
     # E3 loses 50,000.00; E1 50,000.00 and E2 20,000.03 unchanged. 270,000.03 -> 220,000.03.
     client = signed_in(ledger, "leader")
-    params = {"rule": "innovation-voucher", "rate": "0.5", "cap-innovation-voucher-annual": "15万"}
+    params = [step("innovation-voucher-annual.yuan=15万")]
     data = embedded(client.get("/sandbox", params=params).text)
     assert (data["spend"]["reform"], data["spend"]["change"]) == ("220000.03", "-50000.00")
     losers = data["losers"]
@@ -108,7 +141,7 @@ def test_lower_the_cap_so_it_binds_and_download_the_reform(ledger):
     written = yaml.safe_load(download.text)
     assert written["pack"] == "huzhou-2025"
     assert written["changes"] == [{"set": {"cap": "innovation-voucher-annual", "yuan": 150000}}]
-    assert "上限 innovation-voucher-annual(元) 200000 → 150000" in written["reform"]
+    assert written["reform"] == "上限 innovation-voucher-annual:200000 → 150000 元"
     reform = apply_reform(download.text, ledger.state.pack)  # the file is a reform zhida reform reads
     cap = next(cap for rule in reform.reformed.rules for cap in rule.caps if cap.id == "innovation-voucher-annual")
     assert str(cap.yuan) == "150000"
@@ -116,14 +149,16 @@ def test_lower_the_cap_so_it_binds_and_download_the_reform(ledger):
 
 def test_a_refused_reform_shows_its_reason(ledger):
     client = signed_in(ledger, "leader")
-    # A cap of 0 元 is no cap: the reform loader refuses it, naming the line.
-    page = client.get("/sandbox", params={"rule": "innovation-voucher", "cap-innovation-voucher-annual": "0"})
+    # 創新券 has no condition to bound: the reform loader refuses it, naming the file's line (the change's).
+    page = client.get("/sandbox", params=[step("innovation-voucher.bound=5")])
     assert page.status_code == 422
-    assert "无法测算" in page.text and "第 5 行" in page.text and "yuan 须为大于 0" in page.text
+    assert "无法测算" in page.text and "第 5 行" in page.text and "0 个界限" in page.text
     assert "sandbox-data" not in page.text
-    assert client.get("/sandbox/reform.yaml", params={"rule": "innovation-voucher",
-                                                      "cap-innovation-voucher-annual": "0"}).status_code == 422
-    page = client.get("/sandbox", params={"rule": "innovation-voucher", "cap-innovation-voucher-annual": "三十块"})
+    assert client.get("/sandbox/reform.yaml", params=[step("innovation-voucher.bound=5")]).status_code == 422
+    # A cap of 0 元 is no cap.
+    page = client.get("/sandbox", params=[step("innovation-voucher-annual.yuan=0")])
+    assert page.status_code == 422 and "上限 innovation-voucher-annual 须大于 0 元" in page.text
+    page = client.get("/sandbox", params={"rule": "innovation-voucher", "add": "1", "cap-innovation-voucher-annual": "三十块"})
     assert page.status_code == 422 and "上限 innovation-voucher-annual(元)" in page.text
     page = client.get("/sandbox", params={"rule": "no-such-rule"})
     assert page.status_code == 422 and "没有编号为 no-such-rule 的规则" in page.text
@@ -131,7 +166,7 @@ def test_a_refused_reform_shows_its_reason(ledger):
 
 def test_traditional_and_who_may_see_it(ledger):
     client = signed_in(ledger, "leader")
-    page = client.get("/sandbox", params={"rule": "innovation-voucher", "rate": "0.6", "lang": "zh-Hant"})
+    page = client.get("/sandbox", params=[step("innovation-voucher.rate=0.6"), ("lang", "zh-Hant")])
     assert page.status_code == 200 and "政策沙盤" in page.text and "測算結果" in page.text
     assert embedded(page.text)["spend"]["change"] == "14000.00"
     assert signed_in(ledger, "admin").get("/sandbox").status_code == 200
@@ -162,7 +197,7 @@ def test_a_register_that_cannot_be_read_is_named(ledger, tmp_path, monkeypatch):
     broken = tmp_path / "broken"
     write_register(broken, [("E1", "v1", "2025-03-01", "十万")])
     monkeypatch.setenv("ZHIDA_REGISTER", str(broken))
-    page = client.get("/sandbox", params={"rule": "innovation-voucher", "rate": "0.6"})
+    page = client.get("/sandbox", params=[step("innovation-voucher.rate=0.6")])
     assert page.status_code == 422 and "无法测算" in page.text and "service_fee" in page.text
 
 
@@ -170,7 +205,10 @@ def test_withdraw_the_voucher(ledger):
     # remove: {rule: innovation-voucher}: every voucher of the register is saved, 270,000.03 in all;
     # E1 loses 50,000.00, E2 20,000.03, E3 200,000.00 (175,000 + 25,000).
     client = signed_in(ledger, "leader")
-    params = {"rule": "innovation-voucher", "rate": "0.9", "remove": "1"}
+    form = {"rule": "innovation-voucher", "add": "1", "rate": "0.9", "remove": "1"}
+    added = client.get("/sandbox", params=form, follow_redirects=False)
+    assert added.headers["location"] == "/sandbox?c=remove%3Ainnovation-voucher"  # the rate is ignored
+    params = [step("remove:innovation-voucher")]
     page = client.get("/sandbox", params=params)
     assert page.status_code == 200, page.text
     data = embedded(page.text)
@@ -178,6 +216,6 @@ def test_withdraw_the_voucher(ledger):
     losers = data["losers"]
     assert (losers["count"], losers["amount"], losers["smallest"], losers["largest"]) == (
         "3", "-270000.03", "-200000.00", "-20000.03")
-    assert data["title"] == "取消创新券补助"
+    assert data["title"] == "取消 创新券补助(innovation-voucher)"
     written = yaml.safe_load(client.get("/sandbox/reform.yaml", params=params).text)
     assert written["changes"] == [{"remove": {"rule": "innovation-voucher"}}]

@@ -188,6 +188,7 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders)  # added last, so outermost: it sees BodyLimit's 413 too
     app.state.compute_limiter = anyio.CapacityLimiter(COMPUTE_THREADS)
+    app.state.sandbox_baselines = reform_pages.BaselineCache()  # the policy sandbox's baselines, a few
     shelf = serve_packs(pack, packs or {})
     default = next(iter(shelf.values()))
     app.state.packs = shelf

@@ -41,6 +41,36 @@
     });
   }
 
+  /* Cost by rule: the rules the reform moves (each change of the list shows here), in 万元. */
+  function ruleBars() {
+    var element = document.getElementById("chart-rules");
+    if (!element) { return; }
+    var rows = data.rules.slice().reverse();
+    element.style.height = Math.max(160, 60 + rows.length * 44) + "px";
+    function series(kind, label) {
+      return {
+        name: label, type: "bar", barMaxWidth: 14, itemStyle: { color: COLORS[kind] },
+        data: rows.map(function (row) { return { value: wan(row[kind]), row: row }; })
+      };
+    }
+    draw("chart-rules", {
+      legend: { top: 0 },
+      grid: { left: 8, right: 24, top: 32, bottom: 28, containLabel: true },
+      tooltip: {
+        trigger: "axis", renderMode: "richText", axisPointer: { type: "shadow" },
+        formatter: function (items) {
+          var row = items[0].data.row;
+          return row.title + "\n现行规则:" + yuan(row.baseline) + " 元\n改革后:" + yuan(row.reform) +
+            " 元\n变化:" + yuan(row.change) + " 元";
+        }
+      },
+      xAxis: { type: "value", name: "万元", nameLocation: "middle", nameGap: 22, axisLabel: { hideOverlap: true } },
+      yAxis: { type: "category", data: rows.map(function (row) { return row.title; }),
+               axisLabel: { width: labelWidth(element, 150), overflow: "truncate" } },
+      series: [series("baseline", "现行规则"), series("reform", "改革后")]
+    });
+  }
+
   /* Gainers and losers: each subject's change at the quantiles of its side, in 元 (losses below 0). */
   function sideBars() {
     var element = document.getElementById("chart-sides");
@@ -74,5 +104,6 @@
   }
 
   areaBars();
+  ruleBars();
   sideBars();
 })();
