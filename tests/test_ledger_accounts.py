@@ -227,6 +227,20 @@ def test_the_lock_lifts_when_the_oldest_failure_is_15_minutes_old(state):
         assert accounts.log_in(session, "kj-reviewer", PASSWORD, now=start + dt.timedelta(minutes=17)) is not None
 
 
+def test_attempts_older_than_the_window_are_forgotten(state):
+    # Guesses at many usernames must not grow login_attempts for ever: only the 15 minutes that
+    # count are kept.
+    start = dt.datetime(2025, 6, 2, 1, 0, 0)
+    for number in range(3):  # 09:00, 09:01, 09:02: three unknown usernames
+        with transaction(state.factory) as session:
+            assert accounts.log_in(session, f"guess-{number}", "wrong", now=start + dt.timedelta(minutes=number)) is None
+    with transaction(state.factory) as session:  # 09:15:30: 09:00 is out of the window, 09:01 and 09:02 are not
+        accounts.log_in(session, "guess-3", "wrong", now=start + dt.timedelta(minutes=15, seconds=30))
+    with transaction(state.factory) as session:
+        kept = sorted(session.scalars(select(t.LoginAttempt.username)))
+    assert kept == ["guess-1", "guess-2", "guess-3"]
+
+
 def test_an_unknown_user_is_answered_and_throttled_like_a_wrong_password(state, client):
     add(state, "kj-reviewer", Role.REVIEWER, department="市科技局")
     known = log_in(client, "kj-reviewer", "wrong-password")

@@ -11,6 +11,7 @@ Signing in, in the order the checks run (`log_in`):
   2. verify: an unknown username is verified against a dummy hash, so that neither the answer nor
      its timing tells whether the user exists; both failures are recorded and answered alike;
   3. a session credential with its CSRF token.
+Attempts older than the window count for nothing and are deleted as later sign-ins happen.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ SESSION_HOURS = 12
 HASHER = PasswordHasher()
 MAX_FAILED_LOGINS = 5
 LOGIN_WINDOW = dt.timedelta(minutes=15)
+PRUNE_LOCK = int.from_bytes(hashlib.sha256(b"login-attempts:prune").digest()[:8], "big", signed=True)
 BEIJING = dt.timedelta(hours=8)  # times are stored in UTC; users read 北京时间
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256  # argon2 takes any length; a cap keeps one request from being a heavy one
@@ -172,6 +174,7 @@ def log_in(session: Session, username: str, password: str, now: dt.datetime | No
     _serialise_attempts(session, username)
     user = session.scalar(select(t.User).where(t.User.username == username))
     _throttle(session, username, now)
+    _forget_old_attempts(session, now)
     if user is None or user.disabled:
         _verify_dummy(password)
         ok = False
@@ -192,6 +195,18 @@ def _serialise_attempts(session: Session, username: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         key = int.from_bytes(hashlib.sha256(f"login:{username}".encode()).digest()[:8], "big", signed=True)
         session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def _forget_old_attempts(session: Session, now: dt.datetime) -> None:
+    """Delete attempts older than the window: they no longer count, and guesses at many usernames
+    would otherwise grow the table without end.
+
+    On PostgreSQL one sign-in at a time prunes (a try-lock: the others skip it rather than wait,
+    and two deletes of the same rows in different orders cannot deadlock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        if not session.scalar(select(func.pg_try_advisory_xact_lock(PRUNE_LOCK))):
+            return
+    session.execute(delete(t.LoginAttempt).where(t.LoginAttempt.at <= now - LOGIN_WINDOW))
 
 
 def _verify_dummy(password: str) -> None:
