@@ -1,6 +1,7 @@
-"""`zhida reform REFORM.yaml SUBJECTS EVENTS [-o OUT] [--pack ID] [--fit PARAM --budget AREA|YUAN]`:
-a reform priced over a register beside the baseline, or the parameter that meets a budget
-(docs/reforms.md). Registered on `zhida` by cli.py; imports nothing from it.
+"""`zhida reform REFORM.yaml SUBJECTS EVENTS [-o OUT] [--pack ID] [--fit PARAM --budget AREA|YUAN]
+[--engine duckdb|postgres|spark]`: a reform priced over a register beside the baseline, or the
+parameter that meets a budget (docs/reforms.md), on the engine where the register lives (the options
+of `zhida match --engine`). Registered on `zhida` by cli.py; imports nothing from it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -16,6 +18,7 @@ from rich.text import Text
 
 from zhida.cli_packs import fail, open_pack
 from zhida.engine.batch import BatchError
+from zhida.engine.engines import ENGINES, EngineError, Where
 from zhida.engine.reform import (
     Budget,
     FitResult,
@@ -34,8 +37,8 @@ from zhida.rules.pack import PackError
 from zhida.rules.reform import Parameter, parse_parameter, read_reform
 
 REFORM_ARGUMENT = typer.Argument(..., help="改革方案(YAML,见 docs/reforms.md)")
-SUBJECTS_ARGUMENT = typer.Argument(..., help="主体表(.parquet/.csv/.xlsx);可带 weight、industry_chain、revenue 列")
-EVENTS_ARGUMENT = typer.Argument(..., help="事件表(.parquet/.csv/.xlsx)")
+SUBJECTS_ARGUMENT = typer.Argument(None, metavar="SUBJECTS", help="主体表(.parquet/.csv/.xlsx);可带 weight、industry_chain、revenue 列")
+EVENTS_ARGUMENT = typer.Argument(None, metavar="EVENTS", help="事件表(.parquet/.csv/.xlsx)")
 OUT_OPTION = typer.Option(Path("reform-differences.parquet"), "-o", "--output", help="逐主体差异(.parquet 或 .csv)")
 PACK_OPTION = typer.Option(None, "--pack", metavar="ID", help="政策包编号;默认取改革方案的 pack:,否则默认政策包")
 FIT_OPTION = typer.Option(None, "--fit", metavar="PARAM", help="求解的参数:规则.rate、规则.amount、规则.bound 或 上限.yuan")
@@ -43,6 +46,11 @@ BUDGET_OPTION = typer.Option(None, "--budget", metavar="AREA|YUAN", help="领域
 STEP_OPTION = typer.Option(None, "--step", help="参数精度(默认:比例 0.0001,金额 0.01 元,整数界限 1)")
 MEMORY_OPTION = typer.Option("1GB", "--memory-limit", help="DuckDB 内存上限")
 JSON_OPTION = typer.Option(False, "--json", help="以 JSON 输出测算结果(金额为精确小数的文字)")
+ENGINE_OPTION = typer.Option("duckdb", "--engine", help="在哪里计算:duckdb(本机)、postgres(数据库内)或 spark(集群)")
+DATABASE_OPTION = typer.Option(None, "--database", help="postgres:数据库地址(默认取 DATABASE_URL)")
+SUBJECTS_TABLE_OPTION = typer.Option(None, "--subjects-table", help="postgres:库中已有的主体表(表 或 模式.表)")
+EVENTS_TABLE_OPTION = typer.Option(None, "--events-table", help="postgres:库中已有的事件表(表 或 模式.表)")
+MASTER_OPTION = typer.Option(None, "--master", help="spark:集群地址(默认 local[*])")
 
 
 def _console() -> Console:
@@ -61,8 +69,8 @@ def count(value: Decimal) -> str:
 
 def reform_command(
     reform_file: Path = REFORM_ARGUMENT,
-    subjects: Path = SUBJECTS_ARGUMENT,
-    events: Path = EVENTS_ARGUMENT,
+    subjects: str | None = SUBJECTS_ARGUMENT,
+    events: str | None = EVENTS_ARGUMENT,
     output: Path = OUT_OPTION,
     pack_choice: str | None = PACK_OPTION,
     fit_parameter: str | None = FIT_OPTION,
@@ -70,27 +78,37 @@ def reform_command(
     step_text: str | None = STEP_OPTION,
     memory_limit: str = MEMORY_OPTION,
     as_json: bool = JSON_OPTION,
+    engine: str = ENGINE_OPTION,
+    database: str | None = DATABASE_OPTION,
+    subjects_table: str | None = SUBJECTS_TABLE_OPTION,
+    events_table: str | None = EVENTS_TABLE_OPTION,
+    master: str | None = MASTER_OPTION,
 ) -> None:
     """政策沙盘:改革方案与现行规则在同一名册上各算一遍,比较成本与受益;或求使支出达到预算的参数值。"""
     if (fit_parameter is None) != (budget_text is None):
         fail("--fit 与 --budget 须同时给出")
+    where = _where(engine, subjects, events, database, subjects_table, events_table, master)
     pack = open_pack(pack_choice or _written_pack(reform_file))
     console = _console()
     try:
         reform = read_reform(reform_file, pack)
         if reform.pack_id is not None and pack_choice is not None and reform.pack_id != pack.id:
             fail(f"{reform_file}: 改革方案写明 pack: {reform.pack_id},与 --pack {pack_choice} 不一致")
+        subjects_at, events_at = _register(where, subjects, events)
         if fit_parameter is None:
-            summary = run_reform(reform, subjects, events, output, memory_limit)
+            summary = run_reform(reform, subjects_at, events_at, output, memory_limit, where=where)
         else:
             parameter = parse_parameter(fit_parameter, reform.reformed)
             budget = parse_budget(budget_text, reform.reformed)
             step = _step(step_text, parameter)
             table = _fit_table(parameter, budget)
-            result, summary = fit(reform, parameter, budget, subjects, events, output, step, memory_limit,
-                                  on_step=lambda found: _add_step(table, found, budget))
-    except (PackError, RegisterError, BatchError) as error:
+            result, summary = fit(reform, parameter, budget, subjects_at, events_at, output, step, memory_limit,
+                                  on_step=lambda found: _add_step(table, found, budget), where=where)
+    except (PackError, RegisterError, BatchError, EngineError) as error:
         fail(str(error))
+        raise
+    except duckdb.Error as error:
+        fail(f"计算失败:{str(error).splitlines()[0]}")
         raise
     if as_json:
         data = summary_dict(summary) | ({"fit": fit_dict(result)} if fit_parameter is not None else {})
@@ -102,6 +120,41 @@ def reform_command(
         _print_fit(console, result)
     _print_summary(console, summary)
     console.print(f"逐主体差异 {summary.rows_written} 行已写入 {output}")
+
+
+def _where(engine: str, subjects: str | None, events: str | None, database: str | None,
+           subjects_table: str | None, events_table: str | None, master: str | None) -> Where:
+    """`--engine` and its options, refused (exit 2) as `zhida match` refuses them, before any work."""
+    if engine not in ENGINES:
+        fail(f"--engine {engine}: 可选 duckdb、postgres、spark")
+    if engine != "postgres" and (database or subjects_table or events_table):
+        fail("--database、--subjects-table、--events-table 只用于 --engine postgres")
+    if engine != "spark" and master:
+        fail("--master 只用于 --engine spark")
+    tables = (subjects_table, events_table)
+    if any(tables) and not all(tables):
+        fail("--subjects-table 与 --events-table 须同时给出")
+    if all(tables) and (subjects or events):
+        fail("请给主体表和事件表文件,或给 --subjects-table 与 --events-table,不能同时给")
+    if not all(tables) and not (subjects and events):
+        fail("缺少主体表或事件表:zhida reform REFORM SUBJECTS EVENTS")
+    where = Where(engine, database, (subjects_table, events_table) if subjects_table else None, master or "local[*]")
+    try:
+        where.check()
+    except RegisterError as error:
+        fail(str(error))
+    return where
+
+
+def _register(where: Where, subjects: str | None, events: str | None) -> tuple[Path | str, Path | str]:
+    """The register as the engine reads it: paths, a URI Spark reads itself (hdfs://, s3a:// … kept as
+    text), or the named tables' names (`Where.tables`)."""
+    if where.tables is not None:
+        return where.tables
+    assert subjects is not None and events is not None
+    if where.engine == "spark" and where.reads_itself(subjects, events):
+        return subjects, events
+    return Path(subjects), Path(events)
 
 
 def _written_pack(reform_file: Path) -> str | None:
