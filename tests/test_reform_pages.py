@@ -219,3 +219,192 @@ def test_withdraw_the_voucher(ledger):
     assert data["title"] == "取消 创新券补助(innovation-voucher)"
     written = yaml.safe_load(client.get("/sandbox/reform.yaml", params=params).text)
     assert written["changes"] == [{"remove": {"rule": "innovation-voucher"}}]
+
+
+TWO = [step("innovation-voucher.rate=0.6"), step("innovation-voucher-annual.yuan=250000")]
+TWO_YAML = """reform: 创新券 60%,上限 25万
+pack: huzhou-2025
+changes:
+  - set: {rule: innovation-voucher, rate: 0.6}
+  - set: {cap: innovation-voucher-annual, yuan: 250000}
+"""
+
+
+def test_two_changes_priced_together(ledger):
+    # 給予最高50%比例的補助 -> 60%, and 全年最高補助20萬元 -> 25万 (the module docstring): 334,000.03, +64,000.00
+    client = signed_in(ledger, "leader")
+    first = client.get("/sandbox", params={"rule": "innovation-voucher", "add": "1", "rate": "60%"},
+                       follow_redirects=False).headers["location"]
+    added = client.get(first + "&rule=innovation-voucher&add=1&cap-innovation-voucher-annual=25万",
+                       follow_redirects=False)
+    location = added.headers["location"]
+    assert location == "/sandbox?c=innovation-voucher.rate%3D0.6&c=innovation-voucher-annual.yuan%3D250000"
+    page = client.get(location)
+    assert page.status_code == 200, page.text
+    data = embedded(page.text)
+    assert (data["spend"]["baseline"], data["spend"]["reform"], data["spend"]["change"]) == (
+        "270000.03", "334000.03", "64000.00")
+    gainers = data["gainers"]
+    assert (gainers["count"], gainers["amount"], gainers["smallest"], gainers["largest"]) == (
+        "3", "64000.00", "4000.00", "50000.00")
+    text = cell_text(page.text)
+    assert "创新券补助(innovation-voucher) 比例:0.5 → 0.6" in text
+    assert "上限 innovation-voucher-annual:200000 → 250000 元" in text
+    # each change can be dropped: the link keeps the other
+    drops = re.findall(r'<a class="drop" href="([^"]+)"', page.text)
+    assert drops == ["/sandbox?c=innovation-voucher-annual.yuan%3D250000", "/sandbox?c=innovation-voucher.rate%3D0.6"]
+    # the same parameter again replaces its change where it stood
+    again = client.get(location + "&rule=innovation-voucher&add=1&rate=0.7", follow_redirects=False)
+    assert again.headers["location"] == "/sandbox?c=innovation-voucher.rate%3D0.7&c=innovation-voucher-annual.yuan%3D250000"
+    written = yaml.safe_load(client.get("/sandbox/reform.yaml", params=TWO).text)
+    assert written["changes"] == [{"set": {"rule": "innovation-voucher", "rate": 0.6}},
+                                  {"set": {"cap": "innovation-voucher-annual", "yuan": 250000}}]
+
+
+def test_the_fit_finds_the_rate_that_meets_a_budget(ledger):
+    # Over the rules in force the voucher's spend at rate r is E1 100,000r + E2 40,000.05r (each to the 分)
+    # + E3 min(450,000r, 200,000). For 300,000 元: r = 0.7142 gives 71,420.00 + 28,568.04 + 200,000
+    # = 299,988.04; r = 0.7143 gives 71,430.00 + 28,572.04 + 200,000 = 300,002.04, over it.
+    client = signed_in(ledger, "leader")
+    page = client.get("/sandbox", params={"fit": "innovation-voucher.rate", "budget": "30万"})
+    assert page.status_code == 200, page.text
+    assert re.search(r'<strong id="fit-value">0.7142</strong>', page.text)
+    assert "299,988.04" in page.text
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td class=\"num\">([^<]+)</td>", page.text)
+    assert len(rows) >= 5 and ("0.7142" in [value for _, value in rows])  # every bisection step in the table
+    link = re.search(r'<a id="fit-link" href="([^"]+)"', page.text)[1]
+    assert link == "/sandbox?c=innovation-voucher.rate%3D0.7142"
+    data = embedded(client.get(link).text)
+    assert data["spend"]["reform"] == "299988.04"
+    page = client.get("/sandbox", params={"fit": "innovation-voucher.rate", "budget": "很多钱"})
+    assert page.status_code == 422 and "无法求解" in page.text
+    page = client.get("/sandbox", params={"fit": "no-such.rate", "budget": "1"})
+    assert page.status_code == 422 and "没有编号为 no-such 的规则" in page.text
+
+
+def test_upload_a_reform(ledger):
+    client = signed_in(ledger, "leader")
+    answer = upload(client, TWO_YAML)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith(
+        "/sandbox?c=innovation-voucher.rate%3D0.6&c=innovation-voucher-annual.yuan%3D250000&title=")
+    assert embedded(client.get(answer.headers["location"]).text)["spend"]["reform"] == "334000.03"
+    # A proposal adds 1,000 元 to each of the four vouchers: +4,000.00; no address holds it, priced at once.
+    proposal = ("reform: 提案\nchanges:\n  - add: {id: voucher-extra, title: 创新券加码, article: 3, "
+                "clause: 提案:每张创新券再补1000元, proposal: true, subject: [enterprise], "
+                "event: innovation_voucher, kind: ceiling, amount: \"1000\"}\n")
+    answer = upload(client, proposal)
+    assert answer.status_code == 200, answer.text
+    data = embedded(answer.text)
+    assert (data["spend"]["reform"], data["spend"]["change"]) == ("274000.03", "4000.00")
+    assert "新增规则 voucher-extra" in answer.text
+    token = csrf(answer.text)
+    back = client.post("/sandbox/reform.yaml", data={"csrf_token": token, "text": proposal})
+    assert back.status_code == 200 and back.text == proposal
+    # An added rule that quotes no clause of the document, and is no proposal: refused with its line.
+    broken = proposal.replace(", proposal: true", "")
+    answer = upload(client, broken)
+    assert answer.status_code == 422 and "改革方案不成立" in answer.text and "第 3 行" in answer.text
+    assert answer.text.count('role="alert"') == 1
+
+
+def test_a_broken_or_hostile_upload_is_refused(ledger):
+    client = signed_in(ledger, "leader")
+    answer = upload(client, "reform: x\nchanges:\n  - set: {rule: innovation-voucher, rate: [1\n")
+    assert answer.status_code == 422 and "无法读取 YAML" in answer.text and "line 4" in answer.text
+    answer = upload(client, "reform: x\nchanges:\n  - set: {rule: 'x\"]<b>', rate: 0.6}\n")
+    assert answer.status_code == 422 and "第 3 行" in answer.text and "x&#34;]&lt;b&gt;" in answer.text
+    answer = upload(client, "reform: x\nchanges:\n" + "  - set: {rule: innovation-voucher, rate: 0.6}\n" * 21)
+    assert answer.status_code == 422 and "至多 20 项" in answer.text
+    answer = upload(client, b"reform: x\n\xff\xfe")
+    assert answer.status_code == 422 and "第 2 行:不是 UTF-8" in answer.text
+    answer = upload(client, "# " + "x" * MAX_UPLOAD + "\n")
+    assert answer.status_code == 413 and "文件过大" in answer.text
+    answer = upload(client, "reform: x\npack: another-pack\nchanges:\n  - remove: {rule: innovation-voucher}\n")
+    assert answer.status_code == 422 and "政策包 another-pack 编写" in answer.text
+    token = csrf(client.get("/sandbox").text)
+    answer = client.post("/sandbox/upload", data={"csrf_token": "forged"},
+                         files={"file": ("r.yaml", TWO_YAML.encode(), "text/yaml")})
+    assert answer.status_code == 403 and token
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("no-such-rule.rate=0.6", "没有编号为 no-such-rule 的规则"),
+    ('a"]<x>.rate=1', "没有编号为 a&#34;]&lt;x&gt; 的规则"),
+    ("innovation-voucher.rate=1e999999", "不是数值"),
+    ("innovation-voucher-annual.yuan=1e999999", "innovation-voucher-annual"),
+    ("innovation-voucher-annual.yuan=-5", "不能为负数"),
+    ("innovation-voucher.rate=-0.5", "不能为负数"),
+    ("innovation-voucher.colour=red", "规则不能设置 colour"),
+    ("scale:innovation-voucher=abc", "不是数值"),
+    ("remove:", "没有编号为  的规则"),
+])
+def test_hostile_changes_get_one_message(ledger, change, message):
+    client = signed_in(ledger, "leader")
+    page = client.get("/sandbox", params=[step(change)])
+    assert page.status_code == 422 and message in page.text, page.text[-3000:]
+    assert page.text.count('role="alert"') == 1 and "sandbox-data" not in page.text
+
+
+def test_too_many_changes(ledger):
+    client = signed_in(ledger, "leader")
+    page = client.get("/sandbox", params=[step(f"innovation-voucher.rate=0.{n:02d}") for n in range(21)])
+    assert page.status_code == 422 and "共 21 项,至多 20 项" in page.text
+
+
+def test_the_baseline_is_computed_once_per_register(ledger, tmp_path, monkeypatch):
+    client = signed_in(ledger, "leader")
+    cache = ledger.client.app.state.sandbox_baselines
+    assert client.get("/sandbox", params=TWO).status_code == 200
+    assert (cache.computed, cache.reused) == (1, 0)
+    data = embedded(client.get("/sandbox", params=[step("remove:innovation-voucher")]).text)
+    assert data["spend"]["change"] == "-270000.03"  # another reform over the same baseline, right
+    assert (cache.computed, cache.reused) == (1, 1)
+    # Another register is another baseline: (三) 創新券 over two vouchers of 10,000: 5,000.00 each.
+    other = tmp_path / "other"
+    write_register(other, [("E1", "v1", "2025-03-01", "10000"), ("E2", "v2", "2025-03-01", "10000")])
+    monkeypatch.setenv("ZHIDA_REGISTER", str(other))
+    page = client.get("/sandbox", params=TWO)
+    assert embedded(page.text)["spend"]["baseline"] == "10000.00" and cache.computed == 2
+    assert "events.csv" in page.text and "字节" in page.text  # the register named, with its size
+
+
+@pytest.fixture
+def two_packs(pack, tmp_path, monkeypatch):
+    write_register(tmp_path / "register", VOUCHERS)
+    monkeypatch.setenv("ZHIDA_REGISTER", str(tmp_path / "register"))
+    copy = load_pack(make_test_copy(tmp_path / "packs"))
+    from ledger_helpers import Ledger
+
+    from zhida.web.app import open_ledger_state
+
+    state = open_ledger_state(pack, f"sqlite:///{tmp_path / 'ledger.db'}", files=tmp_path / "files")
+    app = create_app(pack, state, packs={"huzhou-2025": pack, "huzhou-2025-copy": copy})
+    from fastapi.testclient import TestClient
+
+    ledger = Ledger(TestClient(app), state)
+    ledger.user("leader", Role.LEADERSHIP)
+    yield ledger
+    ledger.close()
+
+
+def test_each_pack_has_its_sandbox(two_packs):
+    # The fictional copy pays 40% (按實際發生服務費用給予最高40%比例的補助): E1 40,000.00, E2 16,000.02,
+    # E3 140,000 + 40,000 = 180,000 under its 20万 cap: 236,000.02. Raised to 50%: the city's 270,000.03.
+    client = signed_in(two_packs, "leader")
+    page = client.get("/packs/huzhou-2025-copy/sandbox", params={"rule": "innovation-voucher"})
+    assert page.status_code == 200 and 'name="rate" value="0.4"' in page.text
+    assert "按实际发生服务费用给予最高40%比例的补助" in page.text  # its own clause
+    added = client.get("/packs/huzhou-2025-copy/sandbox", params={"rule": "innovation-voucher", "add": "1", "rate": "0.5"},
+                       follow_redirects=False)
+    assert added.headers["location"] == "/packs/huzhou-2025-copy/sandbox?c=innovation-voucher.rate%3D0.5"
+    data = embedded(client.get(added.headers["location"]).text)
+    assert (data["spend"]["baseline"], data["spend"]["reform"]) == ("236000.02", "270000.03")
+    written = yaml.safe_load(client.get("/packs/huzhou-2025-copy/sandbox/reform.yaml",
+                                        params=[step("innovation-voucher.rate=0.5")]).text)
+    assert written["pack"] == "huzhou-2025-copy"
+    # the short address stays the default pack's
+    assert embedded(client.get("/sandbox", params=[step("innovation-voucher.rate=0.5")]).text)["spend"]["baseline"] == "270000.03"
+    assert client.get("/packs/no-such-pack/sandbox").status_code == 404
+    cache = two_packs.client.app.state.sandbox_baselines
+    assert cache.computed == 2  # one baseline per pack
