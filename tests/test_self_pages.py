@@ -158,7 +158,7 @@ def test_apply_with_a_file_and_see_the_status(ledger):
     assert "最高可得 150,000.00 元" in me and "同一事项不能重复申请" in me and "申请新的事项" in me
 
 
-def test_hostile_rules_ids_and_files(ledger):
+def test_hostile_rules_ids_and_files(ledger, tmp_path):
     sign_in(ledger, "qiye")
     unknown = ledger.client.get("/me/apply", params={"rule": "no-such-rule"})
     assert unknown.status_code == 404 and "no-such-rule" in unknown.text
@@ -173,6 +173,8 @@ def test_hostile_rules_ids_and_files(ledger):
     # An executable renamed .pdf is refused by its content; the form keeps what was typed.
     exe = apply_voucher(ledger, "300000", [("files", ("发票.pdf", b"MZ\x90\x00\x03\x00\x00\x00", "application/pdf"))])
     assert exe.status_code == 422 and "内容不是 .pdf" in exe.text and 'value="300000"' in exe.text
+    stored = tmp_path / "files"
+    assert not stored.exists() or not [path for path in stored.rglob("*") if path.is_file()], "a refused file was stored"
     named = apply_voucher(ledger, "300000", [("files", ("setup.exe", b"MZ\x90\x00", "application/octet-stream"))])
     assert named.status_code == 422 and "附件须为" in named.text
     # 20 MB: refused before it is read, with a page (not JSON).

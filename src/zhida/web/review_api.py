@@ -252,11 +252,14 @@ def checked_upload(file: UploadFile, directory: Path) -> Upload:
     if suffix not in ATTACHMENT_TYPES or not 1 <= len(name) <= 200:
         raise Refused(422, f"file: 附件须为 {'、'.join(ATTACHMENT_TYPES)} 文件,文件名不超过 200 字;收到 {name!r}")
     media_type, magics = ATTACHMENT_TYPES[suffix]
-    digest, size, stored = _store(file, directory)
-    with stored.open("rb") as handle:
-        head = handle.read(16)
+    # The content is checked before anything is stored: a refused file leaves nothing behind.
+    head = file.file.read(16)
+    file.file.seek(0)
+    if not head:
+        raise Refused(422, "file: 附件为空")
     if not head.startswith(magics):
         raise Refused(422, f"file: {name} 的内容不是 {suffix} 文件")
+    digest, size, _ = _store(file, directory)
     return Upload(name, media_type, size, digest)
 
 
