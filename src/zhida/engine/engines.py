@@ -24,6 +24,11 @@ Spark (`match_spark`), on --master (default local[*]):
 - the output is a Parquet dataset (a directory of part files, as Spark writes) at OUT, any path
   Spark writes: written beside OUT first and renamed onto it, so a failure leaves no partial OUT;
 - the summary is computed by Spark over the written output (the same tables as DuckDB's).
+
+Several queries over one register (`engine_rows`, for `zhida reform --engine` and its fit): the
+register is opened and checked once as above and kept by the engine (PostgreSQL: one session and
+its temporary tables; Spark: one session and its views); each query's rows are fetched into a
+table of the caller's DuckDB connection, where the reform's comparison is made (engine/reform.py).
 """
 
 from __future__ import annotations

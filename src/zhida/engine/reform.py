@@ -13,6 +13,12 @@ runs over it; the reform's query runs only over the rules it touches and the rul
 those by a shared annual cap or a top-up (`linked_rules`), since a cap window mixes no other
 rule's claims; every other rule's rows are the baseline's. Both runs are exact DECIMAL to the 分.
 
+Where it runs (`where`, `--engine`): the two queries (and each step of a fit) run on the engine
+that holds the register — DuckDB here, PostgreSQL or Spark (`engines.engine_rows`: the register
+sent once or read where it is, exact NUMERIC/DECIMAL) — and only their entitlement rows come back
+into DuckDB, where the comparison and the summary below are made by the same code whatever the
+engine: the same `ReformSummary` and the same differences file.
+
 Money here is budget spending: every amount except a tax preference's (a tax saving is no
 spending, as in `match.area_totals`), and never a qualification or a by-measure row, which carry
 no amount. Tax savings are shown by rule only.
