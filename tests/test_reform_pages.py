@@ -23,7 +23,8 @@ import re
 
 import pytest
 import yaml
-from ledger_helpers import ledger_app
+from fastapi.testclient import TestClient
+from ledger_helpers import Ledger, ledger_app
 from test_finance_pages import cell_text, signed_in
 from test_reform import VOUCHERS, write_register
 from test_web_packs import make_test_copy
@@ -31,7 +32,7 @@ from test_web_packs import make_test_copy
 from zhida.ledger.access import Role
 from zhida.rules.pack import load_pack
 from zhida.rules.reform import apply_reform
-from zhida.web.app import create_app
+from zhida.web.app import create_app, open_ledger_state
 from zhida.web.reform_pages import MAX_UPLOAD
 
 
@@ -374,14 +375,8 @@ def two_packs(pack, tmp_path, monkeypatch):
     write_register(tmp_path / "register", VOUCHERS)
     monkeypatch.setenv("ZHIDA_REGISTER", str(tmp_path / "register"))
     copy = load_pack(make_test_copy(tmp_path / "packs"))
-    from ledger_helpers import Ledger
-
-    from zhida.web.app import open_ledger_state
-
     state = open_ledger_state(pack, f"sqlite:///{tmp_path / 'ledger.db'}", files=tmp_path / "files")
     app = create_app(pack, state, packs={"huzhou-2025": pack, "huzhou-2025-copy": copy})
-    from fastapi.testclient import TestClient
-
     ledger = Ledger(TestClient(app), state)
     ledger.user("leader", Role.LEADERSHIP)
     yield ledger
