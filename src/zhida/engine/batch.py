@@ -39,6 +39,7 @@ drop decimals). Spark must run with `spark.sql.decimalOperations.allowPrecisionL
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import reduce
@@ -112,8 +113,33 @@ def event_columns(pack: Pack) -> dict[str, FieldType]:
     return columns
 
 
+@dataclass(frozen=True)
+class TypeTable:
+    """Where `compile_by_type` reads one event type: its own table, and the columns its rules read."""
+
+    table: str
+    columns: tuple[str, ...]
+
+
 def compile_pack(pack: Pack) -> BatchPlan:
     """The whole rule set as one query: the rules' claims, the subject kinds, then the annual caps."""
+    return _compile(pack, None)[0]
+
+
+def compile_by_type(pack: Pack, present: Collection[str]) -> tuple[BatchPlan, dict[str, TypeTable]]:
+    """The query of `compile_pack` for a register that holds only the event types `present`, each
+    type read from its own table (`events_t<n>`, n its place in the pack) instead of `events`.
+
+    Why: with one branch per rule, every branch would scan the whole wide `events` table (118 rules,
+    82 columns); a type's table holds only its rows and the columns its rules read. The rules over
+    absent types are left out (they would claim nothing); the rule order, the caps' levels and the
+    output are those of `compile_pack`. Returns the plan and, per present type with rules, its table.
+    """
+    names = {name: f"events_t{number}" for number, name in enumerate(pack.events) if name in set(present)}
+    return _compile(pack, names)
+
+
+def _compile(pack: Pack, tables: dict[str, str] | None) -> tuple[BatchPlan, dict[str, TypeTable]]:
     if not pack.rules:
         raise BatchError("政策包中没有规则,无法生成批量查询")
     _check_top_ups(pack)
@@ -121,20 +147,62 @@ def compile_pack(pack: Pack) -> BatchPlan:
     depth = max(levels.values(), default=0)
     field_types = event_columns(pack)
     by_tax_year = {name for name, event in pack.events.items() if event.field(TAX_YEAR_FIELD) is not None}
-    claims = reduce(
-        lambda left, right: exp.union(left, right, distinct=False, copy=False),
-        [
-            _branch(rule, order, levels, depth, field_types, rule.spec.event in by_tax_year, _raised(pack, rule))
-            for order, rule in enumerate(pack.rules)
-        ],
-    )
-    stages: list[tuple[str, exp.Expression]] = [("claims", claims), ("eligible", _eligible(pack))]
-    for level in range(1, depth + 1):
-        stages.append((f"capped_{level}", _cap_stage(level, depth, stages[-1][0])))
+    capped: list[exp.Select] = []  # the branches of rules with an annual cap
+    plain: list[exp.Select] = []  # the others, which no window needs to see
+    read: dict[str, dict[str, None]] = {}
+    for order, rule in enumerate(pack.rules):
+        if tables is not None and rule.spec.event not in tables:
+            continue
+        source = "events" if tables is None else tables[rule.spec.event]
+        branch = _branch(rule, order, levels, depth, field_types, rule.spec.event in by_tax_year, _raised(pack, rule), source)
+        (capped if _annual(rule) else plain).append(branch)
+        columns = read.setdefault(rule.spec.event, dict.fromkeys(("event_id", "subject_id", "type", "date")))
+        columns.update(dict.fromkeys(column.name for column in branch.find_all(exp.Column) if column.table == "e"))
+    if not capped and not plain:
+        raise BatchError("登记表中没有任何规则适用的事件类型")
+    stages = _claim_stages(pack, depth, capped, plain)
     tree = _final(depth, stages[-1][0])
     for name, stage in stages:
         tree = tree.with_(name, as_=stage, copy=False)
-    return BatchPlan(tree.sql(dialect="duckdb", pretty=True), event_columns(pack), tree)
+    if tables is None:
+        return BatchPlan(tree.sql(dialect="duckdb", pretty=True), event_columns(pack), tree), {}
+    # A plan by type is only ever run in DuckDB (match): rendered without copying the tree first (half the time).
+    sources = {name: TypeTable(tables[name], tuple(columns)) for name, columns in read.items()}
+    return BatchPlan(tree.sql(dialect="duckdb", copy=False), event_columns(pack), tree), sources
+
+
+def _union(branches: list[exp.Select]) -> exp.Expression:
+    return reduce(lambda left, right: exp.union(left, right, distinct=False, copy=False), branches)
+
+
+def _claim_stages(
+    pack: Pack, depth: int, capped: list[exp.Select], plain: list[exp.Select]
+) -> list[tuple[str, exp.Expression]]:
+    """The stages before `_final`: the claims of capped rules through the windows, the others around them.
+
+    Why split: a claim no annual cap counts needs no window, and the capped stages read their input
+    twice (passing and windowed), which the engines materialise; only the capped claims are, then
+    (none on a register of trade-ins). The last stage has every column `_final` reads.
+    """
+    if depth == 0:
+        return [("claims", _union(plain)), ("eligible", _eligible(pack))]
+    stages: list[tuple[str, exp.Expression]] = []
+    if capped:
+        stages += [("claims", _union(capped)), ("eligible", _eligible(pack))]
+        for level in range(1, depth + 1):
+            stages.append((f"capped_{level}", _cap_stage(level, depth, stages[-1][0])))
+    if not plain:
+        return stages
+    levels = [f"{x}{j}" for j in range(1, depth + 1) for x in "clg"]
+    names = [*BASE_COLUMNS, "county", *[f"a{j}" for j in range(depth + 1)], *levels]
+    stages += [("plain_claims", _union(plain)), ("plain", _eligible(pack, "plain_claims"))]
+    passed = exp.select(
+        *(_alias(_column("a0"), name) if name[0] == "a" and name[1:].isdigit() else _column(name) for name in names)
+    ).from_(_table("plain"), copy=False)
+    if capped:
+        kept = exp.select(*(_column(name) for name in names)).from_(_table(f"capped_{depth}"), copy=False)
+        passed = exp.union(kept, passed, distinct=False, copy=False)
+    return [*stages, ("claimed", passed)]
 
 
 def _raised(pack: Pack, rule: Rule) -> Rule | None:
@@ -287,6 +355,7 @@ def _branch(
     field_types: dict[str, FieldType],
     by_tax_year: bool,
     raised: Rule | None = None,
+    source: str = "events",
 ) -> exp.Select:
     """One rule as a SELECT over `events`: its condition, its amount after the item cap, rounded to the 分.
 
@@ -355,7 +424,7 @@ def _branch(
         condition = exp.and_(
             condition, exp.paren(_expression(raised.when, raised, field_types), copy=False), validity(raised), copy=False
         )
-    return exp.select(*columns).from_(_table("events", "e"), copy=False).where(condition, copy=False)
+    return exp.select(*columns).from_(_table(source, "e"), copy=False).where(condition, copy=False)
 
 
 def _levels(rule: Rule, cap_level: dict[str, int], depth: int) -> list[exp.Alias]:
@@ -375,7 +444,7 @@ def _levels(rule: Rule, cap_level: dict[str, int], depth: int) -> list[exp.Alias
     return levels
 
 
-def _eligible(pack: Pack) -> exp.Select:
+def _eligible(pack: Pack, claims: str = "claims") -> exp.Select:
     """Claims whose subject is of a kind the rule is for; subjects are joined once, after the rules.
 
     A county overlay's rules are for subjects of its county only: their rows of `rule_kinds` name
@@ -413,7 +482,7 @@ def _eligible(pack: Pack) -> exp.Select:
         same_kind = exp.and_(same_kind, exp.paren(same_county, copy=False), copy=False)
     return (
         exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("c")), _column("county", "s"))
-        .from_(_table("claims", "c"), copy=False)
+        .from_(_table(claims, "c"), copy=False)
         .join(_table("subjects", "s"), on=same_subject, copy=False)
         .join(kinds, on=same_kind, copy=False)
     )
