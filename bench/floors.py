@@ -68,7 +68,6 @@ RULES = [
     ("export-credit-insurance", 40, 30, "floor", "市商务局", "export-insurance-annual"),
     ("agri-mortgage-risk", 41, 40, "ceiling", "市农业农村局", "agri-risk-per-bank"),
 ]
-ANNUAL_CAPS = {3: 200000, 4: 100000, 10: 200000, 14: 300000, 38: 500000, 40: 1000000, 41: 1000000}  # by family (rule order)
 RESEARCHER = "('enterprise', 'institution')"
 
 # ---------------------------------------------------------------- DuckDB
@@ -99,7 +98,7 @@ _PICK = f"""CASE e.type
               WHEN '省科学技术奖三等奖' THEN 28 END END END
       WHEN 'patent_award' THEN CASE WHEN s.kind IN {RESEARCHER} AND e.first_inventor_unit THEN
           CASE e.medal WHEN '金奖' THEN 21 WHEN '银奖' THEN 22 WHEN '优秀奖' THEN 23 END END
-      WHEN 'lab_recognition' THEN CASE WHEN s.kind IN {RESEARCHER} THEN 0 END
+      WHEN 'lab_recognition' THEN CASE WHEN s.kind = 'enterprise' THEN 0 END
       WHEN 'rd_institution_rating' THEN CASE WHEN s.kind IN {RESEARCHER} THEN CASE e.stars WHEN 4 THEN 1 WHEN 5 THEN 2 END END
       WHEN 'hr_service_support' THEN CASE WHEN s.kind = 'enterprise' AND e.qualified THEN 38 END
       WHEN 'hr_park_new' THEN CASE WHEN s.kind IN {RESEARCHER} AND e.level IN ('国家级', '省级') THEN 39 END
@@ -120,7 +119,7 @@ _AMOUNT = """CASE WHEN NOT valid THEN 0 ELSE CASE r
       WHEN 11 THEN 300000 WHEN 12 THEN 100000 WHEN 13 THEN 50000 WHEN 14 THEN 30000 WHEN 15 THEN 5000 WHEN 16 THEN 3000
       WHEN 17 THEN 5000000 WHEN 18 THEN 3000000 WHEN 19 THEN 2000000 WHEN 20 THEN 1000000 WHEN 24 THEN 1000000
       WHEN 25 THEN 300000 WHEN 26 THEN 500000 WHEN 27 THEN 300000 WHEN 28 THEN 100000
-      WHEN 38 THEN 500000 WHEN 39 THEN 2000000 WHEN 41 THEN 1000000 END END"""
+      WHEN 38 THEN 500000 WHEN 39 THEN 2000000 WHEN 41 THEN ROUND(LEAST(loan, 1000000), 2) END END"""
 _ITEM_HIT = """CASE WHEN valid THEN CASE
       WHEN r IN (31, 34) AND 0.20 * price > 2000 THEN (CASE r WHEN 31 THEN 'appliance-item' ELSE 'furniture-item' END)
       WHEN r IN (32, 33) AND 0.15 * price > 2000 THEN (CASE r WHEN 32 THEN 'appliance-item' ELSE 'furniture-item' END)
@@ -130,14 +129,35 @@ _TAX_DUE = """CASE WHEN valid THEN CASE r
       WHEN 37 THEN ROUND(CASE WHEN profit_year <= 5 THEN 0 ELSE 0.10 * taxable_income END, 2) END END"""
 
 
-CAPPED_TYPES = ("high_tech_recognition", "innovation_voucher", "incubation_cultivation", "hr_service_support",
-                "export_credit_insurance", "agri_mortgage_loan")  # every rule of these types has an annual cap
+CAPPED_TYPES = ("high_tech_recognition", "innovation_voucher", "incubator_recognition", "incubation_cultivation",
+                "hr_service_support", "export_credit_insurance", "agri_mortgage_loan")  # every rule of these types has an annual cap
+# The annual caps in two levels, as the pack stacks them (rule order -> (cap id, yuan, per carrier)): a
+# high-tech firm's first or renewed recognition, then its status cap; a maker space's own cap, then the
+# 30万 a carrier may receive per year for all its incubation awards.
+LEVEL_1 = {3: ("high-tech-first-per-firm", 200000, False), 4: ("high-tech-renewal-per-firm", 100000, False),
+           10: ("innovation-voucher-annual", 200000, False), 13: ("maker-space-per-carrier", 50000, True),
+           38: ("hr-service-per-institution", 500000, False), 40: ("export-insurance-annual", 1000000, False),
+           41: ("agri-risk-per-bank", 1000000, False)}
+LEVEL_2 = {3: ("high-tech-status-per-firm", 200000, False), 4: ("high-tech-status-per-firm", 200000, False),
+           **{r: ("incubation-carrier-annual", 300000, True) for r in range(11, 17)}}
+TAX_YEARS = (2020, 2025)  # the software rules (36, 37) are valid by the tax year, not the filing date
+
+
+def _level(level: dict, previous: str, k: int, source: str) -> str:
+    """One level of annual caps: c_k (cap id), l_k (limit), g_k (carrier) by rule; a_k what the cap keeps of a_(k-1)."""
+    cap_id = " ".join(f"WHEN {r} THEN '{cap}'" for r, (cap, _, _) in level.items())
+    limit = " ".join(f"WHEN {r} THEN {yuan}" for r, (_, yuan, _) in level.items())
+    carried = ", ".join(str(r) for r, (_, _, per_carrier) in level.items() if per_carrier)
+    return f"""SELECT *, CAST(CASE WHEN c{k} IS NULL THEN {previous}
+      ELSE LEAST(t{k}, l{k}) - LEAST(t{k} - {previous}, l{k}) END AS DECIMAL(18, 2)) AS a{k}
+  FROM (SELECT *, SUM({previous}) OVER (PARTITION BY c{k}, subject_id, g{k}, YEAR(date) ORDER BY date, event_id, r
+                                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS t{k}
+        FROM (SELECT *, CASE r {cap_id} END AS c{k}, CASE r {limit} END AS l{k},
+                CASE WHEN r IN ({carried}) THEN CAST(carrier AS VARCHAR) END AS g{k} FROM {source}))"""
 
 
 def floor_sql_query(subjects: Path, events: Path) -> str:
-    rules = ", ".join(f"({order}, '{rid}', {article}, '{kind}', '{dept}', '{cap}')" for rid, order, article, kind, dept, cap in RULES)
-    families = "CASE WHEN r BETWEEN 14 AND 16 THEN 14 ELSE r END"
-    caps = " ".join(f"WHEN {family} THEN {cap}" for family, cap in ANNUAL_CAPS.items())
+    rules = ", ".join(f"({order}, '{rid}', {article}, '{kind}', '{dept}')" for rid, order, article, kind, dept, _ in RULES)
     capped_types = ", ".join(f"'{t}'" for t in CAPPED_TYPES)
 
     def claims(where: str) -> str:
@@ -147,7 +167,9 @@ def floor_sql_query(subjects: Path, events: Path) -> str:
       CAST({_AMOUNT} AS DECIMAL(18, 2)) AS a0, {_ITEM_HIT} AS item_hit, CAST({_TAX_DUE} AS DECIMAL(18, 2)) AS tax_due
     FROM (
       SELECT e.subject_id, e.event_id, e.date, s.county, e.carrier, e.price, e.service_fee, e.premium, e.taxable_income,
-        e.profit_year, e.patents, e.date BETWEEN DATE '2025-01-01' AND DATE '2025-12-31' AS valid,
+        e.profit_year, e.patents, e.loan,
+        CASE WHEN e.type = 'software_income_tax' THEN e.tax_year BETWEEN {TAX_YEARS[0]} AND {TAX_YEARS[1]}
+             ELSE e.date BETWEEN DATE '2025-01-01' AND DATE '2025-12-31' END AS valid,
         {_PICK} AS r
       FROM read_parquet('{events}') AS e JOIN read_parquet('{subjects}') AS s ON s.subject_id = e.subject_id
       WHERE {where}
@@ -156,25 +178,20 @@ def floor_sql_query(subjects: Path, events: Path) -> str:
     return f"""
 WITH plain AS (
   SELECT subject_id, event_id, date, county, r, valid, CASE WHEN r = 9 THEN NULL ELSE a0 END AS amount, tax_due,
-    COALESCE(item_hit, '') AS caps_hit
+    COALESCE(item_hit, '') AS caps_hit, CAST(NULL AS VARCHAR) AS carrier
   FROM ({claims(f"e.type NOT IN ({capped_types})")})
 ),
-running AS (
-  SELECT *, SUM(a0) OVER (PARTITION BY {families}, subject_id, YEAR(date), carrier ORDER BY date, event_id
-                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS total,
-         CASE {families} {caps} END AS cap
-  FROM ({claims(f"e.type IN ({capped_types})")})
-),
+level_1 AS ({_level(LEVEL_1, "a0", 1, f"({claims(f'e.type IN ({capped_types})')})")}),
+level_2 AS ({_level(LEVEL_2, "a1", 2, "level_1")}),
 capped AS (
-  SELECT subject_id, event_id, date, county, r, valid,
-    CAST(LEAST(total, cap) - LEAST(total - a0, cap) AS DECIMAL(18, 2)) AS amount, tax_due,
-    CASE WHEN LEAST(total, cap) - LEAST(total - a0, cap) < a0 THEN m.cap_id ELSE '' END AS caps_hit
-  FROM running JOIN (VALUES {rules}) AS m(rule_order, rule, article, kind, department, cap_id) ON m.rule_order = r
+  SELECT subject_id, event_id, date, county, r, valid, a2 AS amount, tax_due,
+    CONCAT_WS(',', CASE WHEN a1 < a0 THEN c1 END, CASE WHEN a2 < a1 THEN c2 END) AS caps_hit, COALESCE(g1, g2) AS carrier
+  FROM level_2
 )
 SELECT c.subject_id, c.event_id, c.date, m.rule, m.article, m.kind, c.amount, c.tax_due, c.caps_hit, c.valid AS in_validity,
-  m.department, c.county
+  m.department, c.county, c.carrier
 FROM (SELECT * FROM plain UNION ALL SELECT * FROM capped) AS c
-JOIN (VALUES {rules}) AS m(rule_order, rule, article, kind, department, cap_id) ON m.rule_order = c.r
+JOIN (VALUES {rules}) AS m(rule_order, rule, article, kind, department) ON m.rule_order = c.r
 ORDER BY c.subject_id, c.date, c.event_id, c.r"""
 
 
@@ -195,6 +212,7 @@ EVENT_COLUMNS = [
     "event_id", "subject_id", "type", "date", "carrier", "price", "grade", "efficient", "vehicle", "rd_expense", "revenue",
     "service_fee", "premium", "recognition", "status", "taxable_income", "profit_year", "in_incubation", "firm_type",
     "carrier_type", "level", "plan", "award", "lead_unit", "medal", "first_inventor_unit", "patents", "stars", "qualified", "loan",
+    "tax_year",
 ]
 D2025_FROM = (np.datetime64("2025-01-01") - np.datetime64("1970-01-01")).astype(np.int64)
 D2025_TO = (np.datetime64("2025-12-31") - np.datetime64("1970-01-01")).astype(np.int64)
@@ -246,8 +264,7 @@ TYPES = [
 KINDS = ["enterprise", "incubator", "institution", "bank", "consumer"]
 FIXED = {0: 10000000, 1: 300000, 2: 500000, 3: 200000, 4: 100000, 5: 500000, 6: 100000, 7: 100000, 8: 20000, 11: 300000,
          12: 100000, 13: 50000, 14: 30000, 15: 5000, 16: 3000, 17: 5000000, 18: 3000000, 19: 2000000, 20: 1000000,
-         24: 1000000, 25: 300000, 26: 500000, 27: 300000, 28: 100000, 29: 15000, 30: 13000, 38: 500000, 39: 2000000,
-         41: 1000000}
+         24: 1000000, 25: 300000, 26: 500000, 27: 300000, 28: 100000, 29: 15000, 30: 13000, 38: 500000, 39: 2000000}
 AWARDS = ["国家最高科学技术奖", "国家科学技术奖特等奖", "国家科学技术奖一等奖", "国家科学技术奖二等奖", "省科学技术大奖", "省知识产权大奖",
           "省科学技术奖一等奖", "省科学技术奖二等奖", "省科学技术奖三等奖"]
 AWARD_RULES = np.array([17, 18, 19, 20, 24, 25, 26, 27, 28])
@@ -327,6 +344,8 @@ def floor_numpy(subjects_path: Path, events_path: Path, out: Path) -> dict:
     due = np.where(two_three, np.where(year <= 2, 0, 125), np.where(year <= 5, 0, 100))
     cents[rows] = _half_up(income, relief)
     tax[rows] = _half_up(income, due)
+    tax_year = _int(events["tax_year"].take(pa.array(rows)))
+    valid[rows] = (tax_year >= TAX_YEARS[0]) & (tax_year <= TAX_YEARS[1])  # valid by the tax year, not the date
     rows = np.flatnonzero((t == 7) & (kind == 1))
     ok = _flag(events["in_incubation"].take(pa.array(rows)))
     firm = _codes(events["firm_type"].take(pa.array(rows)), ["高新技术企业(首次认定)", "国家科技型中小企业(首次认定)", "省级科技型中小企业"])
@@ -352,7 +371,7 @@ def floor_numpy(subjects_path: Path, events_path: Path, out: Path) -> dict:
     ok = first & (medal >= 0)
     r[rows[ok]] = 21 + medal[ok]
     cents[rows[ok]] = np.array([300000, 150000, 100000])[medal[ok]] * patents[ok] * 100
-    r[np.flatnonzero((t == 0) & researcher)] = 0
+    r[np.flatnonzero((t == 0) & enterprise)] = 0
     rows = np.flatnonzero((t == 1) & researcher)
     stars = _int(events["stars"].take(pa.array(rows)))
     r[rows[stars == 4]] = 1
@@ -362,7 +381,9 @@ def floor_numpy(subjects_path: Path, events_path: Path, out: Path) -> dict:
     rows = np.flatnonzero((t == 16) & researcher)
     r[rows[_codes(events["level"].take(pa.array(rows)), ["国家级", "省级"]) >= 0]] = 39
     rows = np.flatnonzero((t == 18) & (kind == 3))
-    r[rows[_cents(events["loan"])[rows] > 0]] = 41
+    loan = _cents(events["loan"])[rows]
+    r[rows[loan > 0]] = 41
+    cents[rows[loan > 0]] = np.minimum(loan[loan > 0], 1000000 * 100)
 
     fixed = np.zeros(42, dtype=np.int64)
     for order, yuan in FIXED.items():
@@ -371,29 +392,38 @@ def floor_numpy(subjects_path: Path, events_path: Path, out: Path) -> dict:
     rc = r[claimed].astype(np.int64)
     amount = np.where(fixed[rc] > 0, fixed[rc], cents[claimed])
     amount = np.where(valid[claimed], amount, 0)
-    annual_hit = np.zeros(len(claimed), dtype=bool)
-
-    # Annual caps: the capped claims only, in (holder, date, event_id) order; running totals per holder.
-    family = np.where((rc >= 14) & (rc <= 16), 14, rc)
-    capped = np.flatnonzero(np.isin(family, list(ANNUAL_CAPS)))
-    if len(capped):
+    caps_hit = np.full(len(claimed), None, dtype=object)  # the annual caps a claim hit, for the capped claims
+    per_carrier = np.zeros(len(claimed), dtype=bool)  # a claim counted under its carrier's cap
+    for level in (LEVEL_1, LEVEL_2):
+        capped = np.flatnonzero(np.isin(rc, list(level)))
+        if not len(capped):
+            continue
         rows = claimed[capped]
-        carrier = pc.dictionary_encode(events["carrier"].take(pa.array(rows))).combine_chunks().indices.fill_null(-1)
-        years = pc.year(events["date"].take(pa.array(rows)))
+        names = sorted({cap for cap, _, _ in level.values()})
+        cap_code = np.array([names.index(level[x][0]) for x in rc[capped]])
+        carried = np.array([level[x][2] for x in rc[capped]])
+        carrier = pc.dictionary_encode(events["carrier"].take(pa.array(rows))).combine_chunks().indices.fill_null(-1).to_numpy()
         keys = pa.table({
-            "family": family[capped], "subject": subject[rows], "year": years, "carrier": carrier,
-            "date": date[rows], "event_id": events["event_id"].take(pa.array(rows)),
+            "cap": cap_code, "subject": subject[rows], "year": pc.year(events["date"].take(pa.array(rows))),
+            "carrier": np.where(carried, carrier, -1), "date": date[rows], "event_id": events["event_id"].take(pa.array(rows)),
+            "r": rc[capped],
         })
         order = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in keys.column_names]).to_numpy()
-        group = np.stack([keys[k].to_numpy() for k in ("family", "subject", "year", "carrier")], axis=1)[order]
+        group = np.stack([np.asarray(keys[k].to_numpy()) for k in ("cap", "subject", "year", "carrier")], axis=1)[order]
         starts = np.r_[True, (group[1:] != group[:-1]).any(axis=1)]
         a = amount[capped][order]
         total = np.cumsum(a)
         running = total - (total - a)[np.flatnonzero(starts)][np.cumsum(starts) - 1]
-        cap = np.array([ANNUAL_CAPS.get(f, 0) for f in range(42)], dtype=np.int64)[family[capped][order]] * 100
+        cap = np.array([level[x][1] for x in rc[capped]], dtype=np.int64)[order] * 100
         kept = np.minimum(running, cap) - np.minimum(running - a, cap)
-        annual_hit[capped[order]] = kept < a
-        amount[capped[order]] = kept
+        at = capped[order]
+        for position in at[kept < a]:
+            name = level[rc[position]][0]
+            caps_hit[position] = name if caps_hit[position] is None else caps_hit[position] + "," + name
+        for position in at:
+            caps_hit[position] = caps_hit[position] or ""
+        per_carrier[at] |= carried[order]
+        amount[at] = kept
     phases["compute"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -402,11 +432,13 @@ def floor_numpy(subjects_path: Path, events_path: Path, out: Path) -> dict:
         pa.table({"s": events["subject_id"].take(take), "d": events["date"].take(take), "e": events["event_id"].take(take), "r": rc}),
         sort_keys=[("s", "ascending"), ("d", "ascending"), ("e", "ascending"), ("r", "ascending")],
     )
-    claimed, rc, amount, annual_hit = claimed[order], rc[order.to_numpy()], amount[order.to_numpy()], annual_hit[order.to_numpy()]
+    sorted_at = order.to_numpy()
+    claimed, rc, amount = claimed[sorted_at], rc[sorted_at], amount[sorted_at]
+    caps_hit, per_carrier = caps_hit[sorted_at], per_carrier[sorted_at]
     take = pa.array(claimed)
-    item_hit = hit[claimed]
-    cap_names = np.array(["", "appliance-item", "furniture-item", "digital-item"] + [c for *_, c in RULES], dtype=object)
-    hit_code = np.where(annual_hit, 4 + rc, item_hit * valid[claimed])
+    item_names = np.array(["", "appliance-item", "furniture-item", "digital-item"], dtype=object)
+    caps_hit = np.where(caps_hit == None, item_names[hit[claimed] * valid[claimed]], caps_hit)  # noqa: E711 (elementwise)
+    carrier = pc.if_else(pa.array(per_carrier), events["carrier"].take(take), pa.nulls(len(claimed), pa.string()))
 
     def per_rule(values, arrow_type=pa.string()):
         return pa.DictionaryArray.from_arrays(pa.array(rc.astype(np.int8)), pa.array(values, arrow_type))
@@ -420,10 +452,11 @@ def floor_numpy(subjects_path: Path, events_path: Path, out: Path) -> dict:
         "kind": per_rule([x[3] for x in RULES]),
         "amount": _decimal(amount, rc != 9),
         "tax_due": _decimal(tax[claimed], valid[claimed] & ((rc == 36) | (rc == 37))),
-        "caps_hit": pa.DictionaryArray.from_arrays(pa.array(hit_code.astype(np.int8)), pa.array(list(cap_names))),
+        "caps_hit": pa.array(caps_hit, pa.string()),
         "in_validity": pa.array(valid[claimed]),
         "department": per_rule([x[4] for x in RULES]),
         "county": subjects["county"].take(pa.array(subject[claimed])),
+        "carrier": carrier,
     })
     pq.write_table(table, out)
     phases["sort+write"] = time.perf_counter() - start
