@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from browser_helpers import OUTSIDE, live, new_page, shot, sign_in, watch
+from browser_helpers import OUTSIDE, SCREENSHOTS, live, new_page, shot, sign_in, watch
 from ledger_helpers import ledger_app
 from test_browser_dashboard import NOT_BLANK
 
@@ -108,6 +108,21 @@ def test_leadership_prices_two_changes(site, browser, tmp_path):
     page.wait_for_timeout(300)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # wide tables scroll in their box
     shot(page, "sandbox-phone")
+    # Fit: the voucher rate at which its spend meets 400万, over the list's reform; each step in the table
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.locator("#fit-parameter").select_option("innovation-voucher.rate")
+    page.get_by_label("预算(领域编号 1–8、领域名称或金额)").fill("400万")
+    page.get_by_role("button", name="求解").click()
+    page.wait_for_load_state()
+    value = page.locator("#fit-value").inner_text()
+    assert Decimal("0.5") < Decimal(value) < Decimal("0.6"), value  # 0.5 spends 3.67 million, 0.6 4.28 million
+    assert page.locator("#table-fit tbody tr").count() >= 5
+    page.locator("section[aria-labelledby=h-fit]").screenshot(path=str(SCREENSHOTS / "sandbox-fit.png"))
+    page.locator("#fit-link").click()
+    page.wait_for_load_state()
+    assert page.locator("#changes li").count() == 1 and f"rate={value}" in page.locator("#changes li").inner_text()
+    spend = page.locator(".dash-cards .card").nth(1).inner_text()
+    assert spend  # priced at the value found
     # Traditional: the switch keeps the list
     page.get_by_role("link", name="繁體中文").click()
     page.wait_for_load_state()
