@@ -403,3 +403,18 @@ def test_each_pack_has_its_sandbox(two_packs):
     assert client.get("/packs/no-such-pack/sandbox").status_code == 404
     cache = two_packs.client.app.state.sandbox_baselines
     assert cache.computed == 2  # one baseline per pack
+
+
+def test_an_uploaded_scale_and_a_change_of_two_settings_become_an_address(ledger):
+    # scale by 1.2: 1.2 * (0.5 * service_fee) = 60%: 284,000.03 as in test_raise_the_voucher_rate_to_sixty_percent.
+    # rate 0.6 with no caps (caps: []): E1 60,000.00, E2 24,000.03, E3 210,000 + 60,000: 354,000.03.
+    client = signed_in(ledger, "leader")
+    answer = upload(client, "reform: 倍数\nchanges:\n  - scale: {rule: innovation-voucher, by: 1.2}\n")
+    assert answer.headers["location"].startswith("/sandbox?c=scale%3Ainnovation-voucher%3D1.2&")
+    assert embedded(client.get(answer.headers["location"]).text)["spend"]["reform"] == "284000.03"
+    answer = upload(client, "reform: 无上限\nchanges:\n  - set: {rule: innovation-voucher, rate: 0.6, caps: []}\n")
+    location = answer.headers["location"]
+    assert location.startswith("/sandbox?c=innovation-voucher.rate%3D0.6&c=innovation-voucher.caps%3D&")
+    page = client.get(location)
+    assert embedded(page.text)["spend"]["reform"] == "354000.03"
+    assert "上限:[innovation-voucher-annual] → []" in page.text
