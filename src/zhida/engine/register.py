@@ -22,7 +22,7 @@ import duckdb
 from sqlglot import exp
 
 from zhida.engine.batch import SQL_TYPES, event_columns
-from zhida.rules.model import EventField, FieldType
+from zhida.rules.model import EventField, EventType, FieldType
 from zhida.rules.pack import Pack
 
 SUBJECT_COLUMNS = {"subject_id": "VARCHAR", "kind": "VARCHAR"}
@@ -94,7 +94,8 @@ def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: 
         exp.alias_(_varchar(_col("kind")), "kind", quoted=True),
         exp.alias_(county, "county", quoted=True),
     ).from_(_table(subject_source.view)))
-    _check_blank_keys(con, event_source, EVENT_KEYS)
+    # The first event of an unknown type is found in the same scan; it is reported after the type checks, as before.
+    (unknown_type,) = _check_blank_keys(con, event_source, EVENT_KEYS, [_not_in(_varchar(_col("type")), pack.events)])
     wanted = {**EVENT_KEYS, **{name: SQL_TYPES[kind] for name, kind in fields.items() if name in event_cols}}
     _check_types(con, event_source, wanted)
     selects = [
@@ -106,7 +107,7 @@ def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: 
     ]
     _create_view(con, "events", exp.select(*selects, _col("_row")).from_(_table(event_source.view)))
     _check_subjects(con, pack, subject_source)
-    _check_events(con, pack, event_source, event_cols)
+    _check_events(con, pack, event_source, event_cols, unknown_type)
 
 
 # ---------------------------------------------------------------- reading the files
@@ -323,18 +324,35 @@ def _unreadable(con: duckdb.DuckDBPyConnection, sources: Sequence[Source], error
 # ---------------------------------------------------------------- checks
 
 
-def _check_blank_keys(con: duckdb.DuckDBPyConnection, source: Source, keys: dict[str, str]) -> None:
-    """An id, kind, type or date that is missing, empty or only spaces names nothing: refuse it."""
-    probes = []
+def _check_blank_keys(
+    con: duckdb.DuckDBPyConnection, source: Source, keys: dict[str, str], later: Sequence[exp.Expression] = ()
+) -> list[int | None]:
+    """An id, kind, type or date that is missing, empty or only spaces names nothing: refuse it.
+
+    A column the file already types (a Parquet DATE) cannot hold spaces: it is only checked for
+    NULL, not cast to text and matched. `later`: conditions of checks that come later, found in
+    the same scan (the first `_row` meeting each, or None) so that they cost no scan of their own.
+    """
+    actual = _columns(con, source.view)
+    conditions = []
     for key in keys:
+        if _never_blank(actual.get(key, "VARCHAR")):
+            conditions.append(_col(key).is_(exp.null()))
+            continue
         column = _varchar(_col(key))
-        blank = exp.or_(column.is_(exp.null()), _regexp("regexp_full_match", column, BLANK))
-        probes.append(exp.Filter(this=exp.Min(this=_col("_row")), expression=exp.Where(this=blank)))
+        conditions.append(exp.or_(column.is_(exp.null()), _regexp("regexp_full_match", column, BLANK)))
+    probes = [exp.Filter(this=exp.Min(this=_col("_row")), expression=exp.Where(this=c)) for c in (*conditions, *later)]
     firsts = _fetch(con, exp.select(*probes).from_(_table(source.view))).fetchone()  # one scan for all keys
-    found = [(row, key) for row, key in zip(firsts, keys, strict=True) if row is not None]
+    found = [(row, key) for row, key in zip(firsts, keys, strict=False) if row is not None]
     if found:
         row, key = min(found)
         raise RegisterError(f"{source.path}: 第 {source.line(row)} 行,列 {key}: 为空")
+    return list(firsts[len(keys):])
+
+
+def _never_blank(actual: str) -> bool:
+    """A column of this type holds no text, so no value of it is empty or only spaces."""
+    return actual in ("DATE", "BOOLEAN", *INTEGER_TYPES, *FLOAT_TYPES) or actual.startswith(("TIMESTAMP", "DECIMAL"))
 
 
 def _check_types(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]) -> None:
@@ -431,12 +449,17 @@ def _check_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source) 
         raise RegisterError(f"{source.path}: 第 {second} 行,列 subject_id: 主体 {value} 重复(第 {first} 行已出现)")
 
 
-def _check_events(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source, present: dict[str, str]) -> None:
+def _check_events(
+    con: duckdb.DuckDBPyConnection, pack: Pack, source: Source, present: dict[str, str], unknown_type: int | None
+) -> None:
+    """`unknown_type`: the first `_row` whose type is not the pack's (found by `_check_blank_keys`'s scan)."""
     where = source.path
     event_type = _col("type")
-    bad = _first(con, "events", _not_in(event_type, pack.events), event_type)
-    if bad is not None:
-        raise RegisterError(f"{where}: 第 {source.line(bad[0])} 行,列 type: 未知的事件类型 '{_shown(bad[1])}'")
+    if unknown_type is not None:
+        value = _fetch(con, exp.select(event_type).from_(_table("events")).where(
+            exp.EQ(this=_col("_row"), expression=exp.Literal.number(unknown_type))
+        )).fetchone()[0]
+        raise RegisterError(f"{where}: 第 {source.line(unknown_type)} 行,列 type: 未知的事件类型 '{_shown(value)}'")
     duplicate = _duplicate(con, "events", _col("event_id"))
     if duplicate is not None:
         value, rows = duplicate
@@ -444,35 +467,41 @@ def _check_events(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source, pr
         raise RegisterError(f"{where}: 第 {second} 行,列 event_id: 事件编号 {value} 重复(第 {first} 行已出现)")
     types = exp.select(event_type).distinct().from_(_table("events"))
     present_types = {row[0] for row in _fetch(con, types).fetchall()}
+    checked: list[EventType] = []  # the types present, in the pack's order, up to the first one missing a column
+    missing_column = None
     for kind in pack.events.values():
         if kind.name in present_types and kind.fields:
-            _check_fields(con, source, kind.name, kind.fields, present)
+            absent = next((field.name for field in kind.fields if field.name not in present), None)
+            if absent is not None:
+                missing_column = f"{source.path}: 缺少列 {absent}(事件类型 {kind.name} 需要)"
+                break
+            checked.append(kind)
+    _check_fields(con, source, checked)
+    if missing_column is not None:
+        raise RegisterError(missing_column)
     _check_event_subjects(con, pack, source)
 
 
-def _check_fields(
-    con: duckdb.DuckDBPyConnection,
-    source: Source,
-    type_name: str,
-    fields: Sequence[EventField],
-    present: dict[str, str],
-) -> None:
-    """One scan for one event type: the first row missing each field, and the first with a bad value."""
-    for field in fields:
-        if field.name not in present:
-            raise RegisterError(f"{source.path}: 缺少列 {field.name}(事件类型 {type_name} 需要)")
-    probes: list[tuple[EventField, str, exp.Expression]] = []
-    for field in fields:
-        probes.append((field, "missing", _col(field.name).is_(exp.null())))
-        if (condition := _invalid(field)) is not None:
-            probes.append((field, "invalid", condition))
+def _check_fields(con: duckdb.DuckDBPyConnection, source: Source, kinds: Sequence[EventType]) -> None:
+    """One scan for every event type: per type, the first row missing each field and the first with a
+    bad value; the first type in the pack's order with a problem is reported, at its first such row."""
+    probes: list[tuple[str, EventField, str, exp.Expression]] = []
+    for kind in kinds:
+        same_type = exp.EQ(this=_col("type"), expression=exp.Literal.string(kind.name))
+        for field in kind.fields:
+            probes.append((kind.name, field, "missing", exp.and_(same_type, _col(field.name).is_(exp.null()))))
+            if (condition := _invalid(field)) is not None:
+                probes.append((kind.name, field, "invalid", exp.and_(same_type, exp.paren(condition))))
+    if not probes:
+        return
     firsts = _fetch(con, exp.select(
-        *(exp.Filter(this=exp.Min(this=_col("_row")), expression=exp.Where(this=where)) for _, _, where in probes)
-    ).from_(_table("events")).where(exp.EQ(this=_col("type"), expression=exp.Literal.string(type_name)))).fetchone()
-    found = [(row, field, problem) for row, (field, problem, _) in zip(firsts, probes, strict=True) if row is not None]
+        *(exp.Filter(this=exp.Min(this=_col("_row")), expression=exp.Where(this=where)) for *_, where in probes)
+    ).from_(_table("events"))).fetchone()
+    found = [(row, probe) for row, probe in zip(firsts, probes, strict=True) if row is not None]
     if not found:
         return
-    row, field, problem = min(found, key=lambda item: item[0])
+    type_name = next(kind.name for kind in kinds if any(probe[0] == kind.name for _, probe in found))
+    row, (_, field, problem, _) = min(((row, probe) for row, probe in found if probe[0] == type_name), key=lambda item: item[0])
     label = f"{field.name}({field.title})"
     line = source.line(row)
     if problem == "missing":
