@@ -8,9 +8,11 @@ Reforms timed (examples/reforms/, illustrative):
   innovation-voucher-60   one rule and its cap: the reform re-runs one rule
   consumer-goods          a bound, a removed rule and a scaled tier over the trade-ins: the largest
                           rules of the register re-run
-Each engine is timed best of --repeat runs, in this process, match and reforms alternating.
+Each is timed best of --repeat runs, in this process, match and reforms alternating. With
+--engine postgres|spark the match is `zhida match --engine` on that engine and the reforms run their
+queries there (DATABASE_URL, or --database; Spark local[2]).
 
-    python bench/reform_bench.py [--data DIR] [--repeat 3]
+    python bench/reform_bench.py [--data DIR] [--repeat 3] [--engine duckdb|postgres|spark]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ sys.path.insert(0, str(HERE))
 
 from batch_bench import ensure_data
 
+from zhida.engine.engines import Where, match_postgres, match_spark
 from zhida.engine.match import match
 from zhida.engine.reform import run_reform
 from zhida.rules.library import choose
@@ -39,7 +42,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "zhida-bench")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engine", choices=("duckdb", "postgres", "spark"), default="duckdb")
+    parser.add_argument("--database", default=None)
     args = parser.parse_args()
+    where = Where(args.engine, args.database, master="local[2]")
     directory = ensure_data(args.data, "b")
     subjects, events = directory / "subjects.parquet", directory / "events.parquet"
     pack = load_pack(choose("huzhou-2025").path)
@@ -49,17 +55,27 @@ def main() -> None:
         out = Path(scratch)
         for _ in range(args.repeat):
             start = time.perf_counter()
-            match(pack, subjects, events, out / "match.parquet")
+            one_match(pack, where, subjects, events, out / "match.parquet")
             best["match"] = min(best.get("match", 1e9), time.perf_counter() - start)
             for name, reform in reforms.items():
                 start = time.perf_counter()
-                run_reform(reform, subjects, events, out / f"{name}.parquet")
+                run_reform(reform, subjects, events, out / f"{name}.parquet", where=where)
                 best[name] = min(best.get(name, 1e9), time.perf_counter() - start)
-    print(f"workload (b) {directory}: best of {args.repeat}")
+    print(f"workload (b) {directory} on {args.engine}: best of {args.repeat}")
     print("| run | seconds | × one match |")
     print("|---|---:|---:|")
     for name, seconds in best.items():
         print(f"| {name} | {seconds:.2f} | {seconds / best['match']:.2f} |")
+
+
+def one_match(pack, where: Where, subjects: Path, events: Path, out: Path) -> None:
+    """One `zhida match` on the engine the reforms run on."""
+    if where.engine == "postgres":
+        match_postgres(pack, out, where.database, subjects, events)
+    elif where.engine == "spark":
+        match_spark(pack, str(subjects), str(events), str(out), where.master)
+    else:
+        match(pack, subjects, events, out)
 
 
 if __name__ == "__main__":
