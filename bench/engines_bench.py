@@ -77,6 +77,17 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int | str = "self", waited: bool = False) -> float:
+    """A process's user + system CPU time (and, if `waited`, its waited-for children's), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if waited else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def timed(module, name: str, label: str, phases: dict[str, float]) -> None:
     """Replace module.name by a wrapper adding its time to phases[label]."""
     function = getattr(module, name)
@@ -107,8 +118,10 @@ def worker(spec: dict) -> dict:
                 "seconds": time.perf_counter() - start, "self_hwm": vm_hwm()}
     seconds = time.perf_counter() - start
     phases["other"] = seconds - sum(phases.values())
-    children = {pid: vm_hwm(pid) for pid in descendants(os.getpid())}
-    return {
+    alive = descendants(os.getpid())
+    children = {pid: vm_hwm(pid) for pid in alive}
+    cpu = cpu_seconds(waited=True) + sum(cpu_seconds(pid, waited=True) for pid in alive)
+    return {"cpu": cpu,
         "rows": summary.rows, "total": str(summary.total), "seconds": seconds, "phases": phases,
         "by_rule": {rule: [count, str(amount)] for rule, _, _, count, amount in summary.by_rule},
         "self_hwm": vm_hwm(), "children_hwm": sum(children.values()), "children": len(children),
@@ -265,7 +278,7 @@ def table_rows(results: dict, data: dict) -> list[list[str]]:
         base = results.get(("1M", engine)) or results.get(("1M", engine.partition("@")[0]))
         if run.get("failed"):
             phases = ", ".join(f"{k} {v:.1f}" for k, v in run.get("phases", {}).items())
-            rows.append([engine, size, f"{events:,}", f"failed after {run['seconds']:.1f}", "—",
+            rows.append([engine, size, f"{events:,}", f"failed after {run['seconds']:.1f}", "—", "—",
                          f"{run.get('self_hwm', 0) / MIB:,.0f}", f"{run['sampled_rss'] / MIB:,.0f}", "—", "—",
                          f"{phases}; {run['error'][:110]}"])
             continue
@@ -273,13 +286,14 @@ def table_rows(results: dict, data: dict) -> list[list[str]]:
             f"{run['seconds'] / base['seconds']:.2f}× ({SIZES[size] // SIZES['1M']}× events)"
             if base and not base.get("failed") else "—")
         phases = ", ".join(f"{k} {v:.1f}" for k, v in run["phases"].items())
-        rows.append([engine, size, f"{events:,}", f"{run['seconds']:.1f}", f"{events / run['seconds']:,.0f}",
+        cpu = f"{run['cpu']:.0f} ({events / run['cpu']:,.0f})" if run.get("cpu") else "—"
+        rows.append([engine, size, f"{events:,}", f"{run['seconds']:.1f}", f"{events / run['seconds']:,.0f}", cpu,
                      f"{run['peak_rss'] / MIB:,.0f}", f"{run['sampled_rss'] / MIB:,.0f}", growth,
                      f"{run['rows']:,} / {Decimal(run['total']):,}", phases])
     return rows
 
 
-HEADERS = ["engine", "transactions", "events", "seconds", "events/s", "peak RSS Σ VmHWM (MiB)",
+HEADERS = ["engine", "transactions", "events", "seconds", "events/s", "CPU s (events per CPU s)", "peak RSS Σ VmHWM (MiB)",
            "peak tree RSS sampled (MiB)", "growth vs 1M", "rows / total (元)", "phases (s)"]
 
 
