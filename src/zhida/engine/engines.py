@@ -633,7 +633,11 @@ class Where:
         False when register files are checked in DuckDB first, as `zhida match` does."""
         if self.engine == "postgres":
             return self.tables is not None
-        return self.engine == "spark" and not (is_local(subjects) and is_local(events))
+        if self.engine != "spark" or (is_local(subjects) and is_local(events)):
+            return False
+        if is_local(subjects) or is_local(events):
+            raise RegisterError("--engine spark:主体表和事件表须同为本地文件,或同为 Spark 读取的远程路径(hdfs://、s3a:// …)")
+        return True
 
 
 Rows = Callable[[Pack, str], None]  # the pack's entitlement rows, computed in the engine, as DuckDB table `name`
@@ -701,7 +705,8 @@ def _spark_rows(
         def rows_spark(part: Pack, name: str) -> None:
             path = private / f"{name}-{uuid.uuid4().hex[:8]}"
             spark.sql(compile_pack(part).sql_for("spark")).write.parquet(str(path))
-            _replace_table(con, name, lambda: con.read_parquet(str(path / "*.parquet")))
+            parts = sorted(str(found) for found in path.glob("*.parquet"))  # none, for no rows, on some versions
+            _replace_table(con, name, lambda: con.read_parquet(parts) if parts else con.from_arrow(RESULT_SCHEMA.empty_table()))
 
         yield rows_spark
     except (RegisterError, EngineError):
