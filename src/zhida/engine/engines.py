@@ -709,11 +709,9 @@ def _spark_rows(
             _replace_table(con, name, lambda: con.read_parquet(parts) if parts else con.from_arrow(RESULT_SCHEMA.empty_table()))
 
         yield rows_spark
-    except (RegisterError, EngineError):
-        raise
+    except (ValueError, duckdb.Error):
+        raise  # zhida's own errors (RegisterError, EngineError, BatchError …) and the caller's DuckDB's, as they are
     except Exception as error:  # noqa: BLE001 — Spark raises py4j and analysis errors of many kinds
-        if isinstance(error, duckdb.Error):
-            raise
         raise EngineError(f"Spark 执行失败:{_first_line(error)}") from None
     finally:
         if started:
