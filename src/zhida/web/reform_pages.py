@@ -222,8 +222,9 @@ def baselines(request: Request) -> BaselineCache:
 def price(pack_id: str, pack: Pack, register: Register, text: str, cache: BaselineCache) -> dict[str, Any]:
     """Run in a worker thread: the reform in `text` priced over the register, the baseline from the cache.
 
-    As zhida.engine.reform.run_reform does, except that the baseline's rows come from `cache` when it
-    holds them for this pack and these register files (and go there when it does not)."""
+    As zhida.engine.reform.run_reform does (on DuckDB), except that the baseline's rows come from `cache`
+    when it holds them for this pack and these register files (and go there when it does not). It uses
+    the engine's open_facts and _summarise: run_reform takes no baseline of its own yet."""
     ensure_synthetic(pack, register)
     reform = apply_reform(text, pack)
     key = cache.key(pack_id, register)
