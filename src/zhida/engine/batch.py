@@ -147,6 +147,7 @@ def _compile(pack: Pack, tables: dict[str, str] | None) -> tuple[BatchPlan, dict
     depth = max(levels.values(), default=0)
     field_types = event_columns(pack)
     by_tax_year = {name for name, event in pack.events.items() if event.field(TAX_YEAR_FIELD) is not None}
+    every: list[exp.Select] = []  # every branch, in the pack's order
     capped: list[exp.Select] = []  # the branches of rules with an annual cap
     plain: list[exp.Select] = []  # the others, which no window needs to see
     read: dict[str, dict[str, None]] = {}
@@ -155,12 +156,21 @@ def _compile(pack: Pack, tables: dict[str, str] | None) -> tuple[BatchPlan, dict
             continue
         source = "events" if tables is None else tables[rule.spec.event]
         branch = _branch(rule, order, levels, depth, field_types, rule.spec.event in by_tax_year, _raised(pack, rule), source)
+        every.append(branch)
         (capped if _annual(rule) else plain).append(branch)
         columns = read.setdefault(rule.spec.event, dict.fromkeys(("event_id", "subject_id", "type", "date")))
         columns.update(dict.fromkeys(column.name for column in branch.find_all(exp.Column) if column.table == "e"))
     if not capped and not plain:
         raise BatchError("登记表中没有任何规则适用的事件类型")
-    stages = _claim_stages(pack, depth, capped, plain)
+    if tables is None:
+        # Every claim through the cap stages, whose input is read twice and so materialised: for
+        # other engines as before, and for DuckDB on a large register (match) a break between the
+        # join to subjects and the final sort that keeps 10M events within a 1 GB memory limit.
+        stages: list[tuple[str, exp.Expression]] = [("claims", _union(every)), ("eligible", _eligible(pack))]
+        for level in range(1, depth + 1):
+            stages.append((f"capped_{level}", _cap_stage(level, depth, stages[-1][0])))
+    else:
+        stages = _claim_stages(pack, depth, capped, plain)
     tree = _final(depth, stages[-1][0])
     for name, stage in stages:
         tree = tree.with_(name, as_=stage, copy=False)

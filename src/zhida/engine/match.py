@@ -44,7 +44,7 @@ from typing import TypeVar
 import duckdb
 from sqlglot import exp
 
-from zhida.engine.batch import BatchError, TypeTable, compile_by_type, compile_pack
+from zhida.engine.batch import BatchError, BatchPlan, TypeTable, compile_by_type, compile_pack
 from zhida.engine.register import RegisterError, open_register
 from zhida.rules.model import Kind
 from zhida.rules.pack import Pack
@@ -53,6 +53,12 @@ from zhida.source.script import to_simplified
 EXCEL_ROW_LIMIT = 1_048_575  # one row of an Excel sheet is the header
 MEMORY_LIMIT = re.compile(r"^(?P<number>\d+(\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 TEMPORARY_PREFIX = ".zhida-tmp-"
+# Up to this many events, each type's rows go to a table of their own (`materialise_by_type`) and the
+# query by type runs (bench/README.md, "Batch 免申即享"). Those tables stay in memory (10M trade-ins
+# took 790 MiB of a 1 GB limit, and the final sort then failed), so a larger register is read into one
+# table sorted by type, which DuckDB spills, and runs `compile_pack`'s query, which materialises the
+# claims between the join to subjects and the final sort.
+BY_TYPE_EVENTS = 3_000_000
 STALE_AFTER = 24 * 3600  # seconds: a directory from another host is left alone for a day
 # OWASP CSV injection: cells starting with these are formulas to Excel, LibreOffice or Sheets. The full-width
 # forms are added because Chinese input methods type them, and some spreadsheet versions accept them too.
@@ -157,14 +163,16 @@ def _match(
     open_register(con, pack, subjects, events)
     # Row numbers were needed for the checks' messages; the query orders what it writes itself.
     con.execute("SET preserve_insertion_order = false")
-    present = [row[0] for row in con.execute(exp.select("type").distinct().from_(_table("events")).sql(dialect="duckdb")).fetchall()]
-    try:
-        plan, tables = compile_by_type(pack, present)
-    except BatchError:  # no rule reads any event type of the register: the plain query claims nothing
+    count = exp.alias_(exp.func("count", exp.Star()), "events")
+    counts = dict(con.execute(
+        exp.select("type", count).from_(_table("events")).group_by("type").sql(dialect="duckdb")
+    ).fetchall())
+    plan, tables = _by_type(pack, counts)
+    if tables:
+        materialise_by_type(con, tables)
+    else:  # a large register, or one where no rule reads any event type present
         materialise(con)
         plan = compile_pack(pack)
-    else:
-        materialise_by_type(con, tables)
     # The compiled query becomes a view through DuckDB's relation API: its text is not pasted into another statement.
     con.sql(plan.sql).create_view("entitlements", replace=True)
     result = private / "result.parquet"
@@ -175,6 +183,16 @@ def _match(
     titles = {(rule.id,): to_simplified(rule.spec.title) for rule in pack.rules}
     write_output(con, result, out, private, summary.rows, ("rule",), titles, written)
     return summary
+
+
+def _by_type(pack: Pack, counts: dict[str, int]) -> tuple[BatchPlan | None, dict[str, TypeTable]]:
+    """The plan by event type for a register of at most BY_TYPE_EVENTS events, else (None, {})."""
+    if sum(counts.values()) > BY_TYPE_EVENTS:
+        return None, {}
+    try:
+        return compile_by_type(pack, counts)
+    except BatchError:  # no rule reads any event type present
+        return None, {}
 
 
 def open_written(con: duckdb.DuckDBPyConnection, result: Path) -> None:
