@@ -50,8 +50,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlglot import exp
 
-from zhida.engine.batch import SQL_TYPES, BatchPlan, compile_pack, event_columns
+from zhida.engine.batch import SQL_TYPES, BatchError, BatchPlan, TypeTable, compile_by_type, compile_pack, event_columns
 from zhida.engine.match import (
+    BY_TYPE_EVENTS,
     TEMPORARY_PREFIX,
     Summary,
     _host,
@@ -61,6 +62,7 @@ from zhida.engine.match import (
     copy_to,
     in_private_directory,
     materialise,
+    materialise_by_type,
     open_written,
     remove_stale_temporaries,
     write_output,
@@ -657,7 +659,7 @@ def engine_rows(
     checks the named tables or the paths, and the subjects' identifiers and FACT_COLUMNS are fetched
     into DuckDB table `raw_subjects`, as text, with `_row` their subject_id (the key messages name)."""
     if where.engine == "duckdb":
-        yield lambda part, name: _replace_table(con, name, lambda: con.sql(compile_pack(part).sql))
+        yield _duckdb_rows(con)
     elif where.engine == "postgres":
         with _postgres(postgres_address(where.database)) as pg:
             if where.tables is None:
@@ -716,6 +718,39 @@ def _spark_rows(
     finally:
         if started:
             spark.stop()
+
+
+def _duckdb_rows(con: duckdb.DuckDBPyConnection) -> Rows:
+    """Queries over the opened (not materialised) register, run as `zhida match` runs them: up to
+    BY_TYPE_EVENTS events, by event type (`compile_by_type`), each type's table made once with the
+    columns the queries so far read (a reformed rule may read another field); beyond, one table."""
+    count = exp.alias_(exp.func("count", exp.Star()), "events")
+    counts = dict(con.execute(exp.select("type", count).from_(_quoted_table("events")).group_by("type")
+                              .sql(dialect="duckdb")).fetchall())
+    by_type = sum(counts.values()) <= BY_TYPE_EVENTS
+    if not by_type:
+        materialise(con)
+    made: dict[str, tuple[str, ...]] = {}  # each type's table and the columns it holds
+    con.execute("SET preserve_insertion_order = false")  # the rows' order is no one's: the comparison sorts
+
+    def rows(part: Pack, name: str) -> None:
+        plan, tables = compile_pack(part), {}
+        if by_type:
+            try:
+                plan, tables = compile_by_type(part, counts)
+            except BatchError:
+                pass  # no rule of `part` reads a type present: the plain query over `events` claims nothing
+        for type_name, table in tables.items():
+            held = made.get(table.table, ())
+            if set(table.columns) <= set(held):
+                continue
+            columns = tuple(dict.fromkeys([*held, *table.columns]))
+            con.execute(exp.Drop(tables=[_quoted_table(table.table)], kind="TABLE", exists=True).sql(dialect="duckdb"))
+            materialise_by_type(con, {type_name: TypeTable(table.table, columns)})
+            made[table.table] = columns
+        _replace_table(con, name, lambda: con.sql(plan.sql))
+
+    return rows
 
 
 def _replace_table(

@@ -210,7 +210,8 @@ def _opened(con, pack: Pack, subjects, events, private: Path, where: Where) -> I
     if where.tables is not None:
         subjects, events = where.tables
     if not where.reads_itself(str(subjects), str(events)):
-        facts = open_facts(con, pack, Path(subjects), Path(events))
+        # DuckDB reads the register by event type (engine_rows), as `zhida match` does; the others get it whole
+        facts = open_facts(con, pack, Path(subjects), Path(events), materialised=where.engine != "duckdb")
         with engine_rows(con, pack, where, private) as rows:
             yield facts, rows
         return
@@ -219,12 +220,14 @@ def _opened(con, pack: Pack, subjects, events, private: Path, where: Where) -> I
         yield _facts(con, lambda subject: f"{subjects}: 主体 {subject}", Path(str(subjects))), rows
 
 
-def open_facts(con, pack: Pack, subjects: Path, events: Path) -> Facts:
-    """Open and check the register, then the `subject_facts` table (weight, chain, size band)."""
+def open_facts(con, pack: Pack, subjects: Path, events: Path, materialised: bool = True) -> Facts:
+    """Open and check the register, then the `subject_facts` table (weight, chain, size band); with
+    `materialised`, the register read into DuckDB's storage (`match.materialise`)."""
     open_register(con, pack, subjects, events)
     source = Source(subjects, "raw_subjects", subjects.suffix.lower().lstrip("."))
     facts = _facts(con, lambda row: f"{subjects}: 第 {source.line(row)} 行", subjects)
-    materialise(con)
+    if materialised:
+        materialise(con)
     return facts
 
 
@@ -389,6 +392,7 @@ def _compare(con, keys: list[str], only_spend: bool, order: list[str] | None = N
 
 
 def _summarise(con, reform: Reform, facts: Facts, out: Path, private: Path) -> ReformSummary:
+    con.execute("SET preserve_insertion_order = true")  # the differences file in subject_id order
     con.register("rule_info", _rule_info(reform))
     con.execute(PRICED)
     con.execute(SUBJECT_DIFFERENCES)
