@@ -309,11 +309,12 @@ def _price(con, rows: Rows, reform: Reform) -> None:
         rows(dataclasses.replace(reform.reformed, rules=rerun), "reform_part")
     else:
         con.sql("SELECT * FROM baseline_rows LIMIT 0").create("reform_part")
-    con.execute(
-        "CREATE TEMP TABLE reform_rows AS SELECT * FROM baseline_rows WHERE NOT list_contains(?, rule) "
-        "UNION ALL SELECT * FROM reform_part",
-        [sorted(linked)],
-    )
+    kept = exp.select("*").from_("baseline_rows")
+    if linked:
+        kept = kept.where(exp.column("rule").isin(*(exp.Literal.string(rule) for rule in sorted(linked))).not_())
+    # a view: `priced` reads it once, and the baseline's rows are not copied again
+    con.sql(exp.union(kept, exp.select("*").from_("reform_part"), distinct=False).sql(dialect="duckdb")).create_view(
+        "reform_rows")
 
 
 def _rule_info(reform: Reform) -> pa.Table:
