@@ -211,3 +211,19 @@ def test_an_unknown_table_is_refused(tmp_path):
     assert result.exit_code == 2
     assert "PostgreSQL 表 no_such_schema.subjects 不存在" in result.output
     assert sorted(path.name for path in tmp_path.iterdir()) == [path.name for path in tmp_path.glob("reform-*.yaml")]
+
+
+def test_a_killed_spark_runs_staging_is_removed_by_the_next_run(tmp_path):
+    """Spark writes OUT's dataset beside it first (engines._write_spark); a run killed meanwhile leaves it.
+    Its name is a private directory's, so the next run's clean-up (match.remove_stale_temporaries) finds it."""
+    from zhida.engine.engines import staging_name
+    from zhida.engine.match import remove_stale_temporaries
+
+    dead = 4_194_304 + 7  # above Linux's largest pid: no process has it
+    left = tmp_path / staging_name(dead)
+    (left / "part-00000.parquet").parent.mkdir()
+    (left / "part-00000.parquet").write_bytes(b"")
+    kept = tmp_path / staging_name()  # this process's, running
+    kept.mkdir()
+    remove_stale_temporaries(tmp_path)
+    assert not left.exists() and kept.exists()

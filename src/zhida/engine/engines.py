@@ -539,9 +539,7 @@ def _write_spark(spark: Any, frame: Any, out: str) -> None:
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path
     target = hadoop_path(out)
-    # Beside OUT, named as match.py's private directories: a killed run's is removed by the next run's
-    # `remove_stale_temporaries` (`_private_directory`) when OUT is local.
-    staging = hadoop_path(target.getParent(), f"{TEMPORARY_PREFIX}{_host()}-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    staging = hadoop_path(target.getParent(), staging_name())
     filesystem = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     try:
         frame.write.mode("error").parquet(staging.toString())
@@ -552,6 +550,13 @@ def _write_spark(spark: Any, frame: Any, out: str) -> None:
     finally:
         if filesystem.exists(staging):
             filesystem.delete(staging, True)
+
+
+def staging_name(pid: int | None = None) -> str:
+    """The name of Spark's output written beside OUT before its rename, as match.py names its private
+    directories (prefix, host, process): a killed run's is removed by the next run's
+    `remove_stale_temporaries` (`_private_directory`) when OUT is local."""
+    return f"{TEMPORARY_PREFIX}{_host()}-{pid or os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
 def _spark_summary(pack: Pack, written: Any) -> Summary:
