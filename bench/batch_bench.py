@@ -45,6 +45,7 @@ WORKLOADS = {
 }
 ENGINES = ("zhida", "openfisca", "floor-sql", "floor-numpy")
 GIB = 1024**3
+FLOOR_RATIO = 1.3  # issue 13: zhida within 1.3x of the fastest hand-written floor on (a) and (b) (issue 4: 2x)
 
 
 # ---------------------------------------------------------------- workers (one engine, one run, in a subprocess)
@@ -368,8 +369,8 @@ def verdicts(results: dict) -> list[str]:
         floors_run = {e: runs[e]["seconds"] for e in ("floor-sql", "floor-numpy") if e in runs and not runs[e].get("failed")}
         if floors_run:
             engine, floor = min(floors_run.items(), key=lambda item: item[1])
-            lines.append(f"{title}: zhida/floor time = {z['seconds']:.2f}/{floor:.2f} s ({engine}) = {z['seconds'] / floor:.2f}; goal ≤ 2 → "
-                         + ("MET" if z["seconds"] <= 2 * floor else "MISSED"))
+            lines.append(f"{title}: zhida/floor time = {z['seconds']:.2f}/{floor:.2f} s ({engine}) = {z['seconds'] / floor:.2f}; "
+                         f"goal ≤ {FLOOR_RATIO} (issue 13) → " + ("MET" if z["seconds"] <= FLOOR_RATIO * floor else "MISSED"))
     if "c" in w:
         for engine, run in w["c"]["runs"].items():
             if engine.startswith("zhida"):
