@@ -280,7 +280,7 @@ def table_rows(results: dict, data: dict) -> list[list[str]]:
             phases = ", ".join(f"{k} {v:.1f}" for k, v in run.get("phases", {}).items())
             rows.append([engine, size, f"{events:,}", f"failed after {run['seconds']:.1f}", "—", "—",
                          f"{run.get('self_hwm', 0) / MIB:,.0f}", f"{run['sampled_rss'] / MIB:,.0f}", "—", "—",
-                         f"{phases}; {run['error'][:110]}"])
+                         f"{phases}; {run['error'].splitlines()[0][:110]}"])
             continue
         growth = "1.00×" if size == "1M" else (
             f"{run['seconds'] / base['seconds']:.2f}× ({SIZES[size] // SIZES['1M']}× events)"
@@ -352,6 +352,7 @@ def main() -> None:
     parser.add_argument("--json", help="results file: runs already in it are kept, not repeated")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before a run is stopped")
     parser.add_argument("--synth-only", action="store_true")
+    parser.add_argument("--report-only", action="store_true", help="print the tables of --json, run nothing")
     args = parser.parse_args()
     if args.worker:
         spec = json.loads(args.worker)
@@ -361,7 +362,7 @@ def main() -> None:
     saved = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else {}
     results = {tuple(key.split("|")): run for key, run in saved.get("runs", {}).items()}
     data = saved.get("data", {})
-    for size in args.sizes.split(","):
+    for size in [] if args.report_only else args.sizes.split(","):
         directory, data[size] = ensure_data(Path(args.data), size, args.enterprises, args.seed)
         if args.synth_only:
             continue
