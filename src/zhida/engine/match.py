@@ -287,8 +287,8 @@ def materialise_by_type(con: duckdb.DuckDBPyConnection, tables: dict[str, TypeTa
     """Each event type's rows, with the columns its rules read, into its own DuckDB table (`compile_by_type`).
 
     One narrow table per type instead of the whole wide register: each rule's branch scans only its
-    own type's rows, and the columns no rule reads are never copied. Beyond the memory limit the
-    tables spill to the temporary directory.
+    own type's rows, and the columns no rule reads are never copied. The tables are held in memory
+    (not spilled: measured on 10M events), hence BY_TYPE_EVENTS.
     """
     for type_name, table in tables.items():
         query = (
