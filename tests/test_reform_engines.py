@@ -227,3 +227,14 @@ def test_a_killed_spark_runs_staging_is_removed_by_the_next_run(tmp_path):
     kept.mkdir()
     remove_stale_temporaries(tmp_path)
     assert not left.exists() and kept.exists()
+
+
+def test_spark_reads_remote_paths_itself_and_prices_as_duckdb(quick_spark, tmp_path):
+    """file:// paths (as hdfs:// or s3a:// would be) are opened and checked by Spark; the subjects'
+    chains, revenues and weights come back as exact text, the rows as Arrow (no folder on the driver)."""
+    text, register, data, differences = _on_duckdb(tmp_path, "chains-and-bands")
+    remote = [Path(path).resolve().as_uri() for path in register]
+    result, found, out = _reform(tmp_path, text, "--engine", "spark", "--master", "local[2]", register=remote)
+    assert result.exit_code == 0, result.output
+    assert found == data
+    assert out.read_bytes() == differences

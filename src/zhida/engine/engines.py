@@ -705,15 +705,13 @@ def _spark_rows(
             types = _open_remote(spark, pack, *register)
 
             def fetch_spark(query: exp.Expression, schema: pa.Schema, path: Path) -> None:
-                spark.sql(query.sql(dialect="spark")).write.parquet(str(path))
+                pq.write_table(_spark_arrow(spark, query.sql(dialect="spark"), schema), path)
 
             _subject_text(con, fetch_spark, _quoted_table("zhida_raw_subjects"), types["subjects"], register[0], private)
 
         def rows_spark(part: Pack, name: str) -> None:
-            path = private / f"{name}-{uuid.uuid4().hex[:8]}"
-            spark.sql(compile_pack(part).sql_for("spark")).write.parquet(str(path))
-            parts = sorted(str(found) for found in path.glob("*.parquet"))  # none, for no rows, on some versions
-            _replace_table(con, name, lambda: con.read_parquet(parts) if parts else con.from_arrow(RESULT_SCHEMA.empty_table()))
+            rows = _spark_arrow(spark, compile_pack(part).sql_for("spark"), RESULT_SCHEMA)
+            _replace_table(con, name, lambda: con.from_arrow(rows))
 
         yield rows_spark
     except (ValueError, duckdb.Error):
@@ -723,6 +721,12 @@ def _spark_rows(
     finally:
         if started:
             spark.stop()
+
+
+def _spark_arrow(spark: Any, sql: str, schema: pa.Schema) -> pa.Table:
+    """A query's rows brought to the driver as Arrow (exact decimals), not written to a folder: on a
+    cluster the executors cannot write into this machine's private directory."""
+    return spark.sql(sql).toArrow().cast(schema)
 
 
 def _duckdb_rows(con: duckdb.DuckDBPyConnection) -> Rows:
