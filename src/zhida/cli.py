@@ -415,7 +415,7 @@ def match(
 
     from zhida.engine.batch import BatchError
     from zhida.engine.engines import EngineError
-    from zhida.engine.match import match as run_match
+    from zhida.engine.match import duckdb_failure, match as run_match
     from zhida.engine.register import RegisterError
 
     choices = list(pack_choices or [None])
@@ -448,7 +448,7 @@ def match(
     except (RegisterError, BatchError, EngineError) as error:
         _fail(str(error))
     except duckdb.Error as error:
-        _fail(f"计算失败:{str(error).splitlines()[0]}")
+        _fail(duckdb_failure(error, memory_limit))
     table = Table(title="按规则汇总", title_justify="left")
     for column in ("规则", "条", "牵头部门", "笔数", "金额(元)"):
         table.add_column(column, justify="right" if column in ("笔数", "金额(元)") else "left")
@@ -519,6 +519,7 @@ def _match_several(subjects: Path, events: Path, out: Path, memory_limit: str, c
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from zhida.engine.batch import BatchError
+    from zhida.engine.match import duckdb_failure
     from zhida.engine.register import RegisterError
     from zhida.engine.several_batch import match_several
     from zhida.rules.pack import PackError
@@ -547,7 +548,7 @@ def _match_several(subjects: Path, events: Path, out: Path, memory_limit: str, c
     except (RegisterError, BatchError, PackError) as error:
         _fail(str(error))
     except duckdb.Error as error:
-        _fail(f"计算失败:{str(error).splitlines()[0]}")
+        _fail(duckdb_failure(error, memory_limit))
     _print_several_summary(console, summary, out)
 
 

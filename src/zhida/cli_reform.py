@@ -32,6 +32,7 @@ from zhida.engine.reform import (
     run_reform,
     summary_dict,
 )
+from zhida.engine.match import duckdb_failure
 from zhida.engine.register import RegisterError
 from zhida.rules.pack import PackError
 from zhida.rules.reform import Parameter, parse_parameter, read_reform
@@ -108,7 +109,7 @@ def reform_command(
         fail(str(error))
         raise
     except duckdb.Error as error:
-        fail(f"计算失败:{str(error).splitlines()[0]}")
+        fail(duckdb_failure(error, memory_limit))
         raise
     if as_json:
         data = summary_dict(summary) | ({"fit": fit_dict(result)} if fit_parameter is not None else {})

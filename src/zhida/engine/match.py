@@ -95,6 +95,15 @@ def check_memory_limit(memory_limit: str) -> str:
     return memory_limit.strip()
 
 
+def duckdb_failure(error: duckdb.Error, memory_limit: str) -> str:
+    """One line for a DuckDB failure; running out of memory names the option that helps."""
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return (f"内存不足:--memory-limit {memory_limit} 不够本次计算(已落盘仍不足);"
+                f"请加大上限,如 --memory-limit 4GB。DuckDB:{first}")
+    return f"计算失败:{first}"
+
+
 def connect(memory_limit: str = "1GB", temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with its settings passed as configuration, never as SQL text."""
     config = {

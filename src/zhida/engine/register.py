@@ -71,6 +71,8 @@ def open_register(con: duckdb.DuckDBPyConnection, pack: Pack, subjects: Path, ev
     sources = (_source(con, subjects, "raw_subjects"), _source(con, events, "raw_events"))
     try:
         _check_and_open(con, pack, *sources)
+    except duckdb.OutOfMemoryException:
+        raise  # the files are readable; the caller names --memory-limit (match.duckdb_failure)
     except duckdb.Error as error:
         # A CSV is scanned lazily, by the first check: a broken line surfaces here.
         raise _unreadable(con, sources, error) from None
