@@ -88,7 +88,7 @@ def profile(directory: Path) -> None:
     from zhida.engine.match import connect
     from zhida.engine.register import open_register
 
-    from zhida.engine.match import _by_type, materialise, materialise_by_type
+    from zhida.engine.match import plan_by_type, materialise, materialise_by_type
 
     pack = _pack()
     con = connect("1GB")
@@ -96,7 +96,7 @@ def profile(directory: Path) -> None:
     con.execute("SET preserve_insertion_order = false")
     counts = dict(con.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall())
     start = time.perf_counter()
-    plan, tables = _by_type(pack, counts)  # as match() does
+    plan, tables = plan_by_type(pack, counts)  # as match() does
     if tables:
         materialise_by_type(con, tables)
     else:

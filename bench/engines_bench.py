@@ -137,7 +137,7 @@ def _match(engine: str, spec: dict, pack, phases: dict[str, float], subjects: Pa
         timed(match_module, "open_register", "checks", phases)
         timed(match_module, "materialise_by_type", "load", phases)
         timed(match_module, "run", "query+write", phases)
-        timed(match_module, "_summary", "summary", phases)
+        timed(match_module, "summary_of", "summary", phases)
         limit = engine.partition("@")[2] or spec["memory_limit"]
         summary = match_module.match(pack, subjects, events, Path(out), memory_limit=limit)
     elif engine == "spark":

@@ -383,11 +383,11 @@ def test_a_date_with_a_time_of_day_is_refused_not_truncated(tmp_path):
 
 
 def test_only_the_temporaries_of_dead_or_day_old_runs_are_removed(tmp_path):
-    from zhida.engine.match import _host, remove_stale_temporaries
+    from zhida.engine.match import host_name, remove_stale_temporaries
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    here = _host()
+    here = host_name()
     names = {
         "dead": f".zhida-tmp-{here}-{dead.pid}-abc",
         "alive": f".zhida-tmp-{here}-{os.getpid()}-abc",

@@ -55,8 +55,8 @@ from zhida.engine.match import (
     BY_TYPE_EVENTS,
     TEMPORARY_PREFIX,
     Summary,
-    _host,
-    _summary,
+    host_name,
+    summary_of,
     area_totals,
     connect,
     copy_to,
@@ -231,7 +231,7 @@ def _written_summary(
 ) -> Summary:
     """The summary and the output file from the result's Parquet file, exactly as the DuckDB match makes them."""
     open_written(con, result)
-    summary = _summary(con, pack)
+    summary = summary_of(con, pack)
     titles = {(rule.id,): to_simplified(rule.spec.title) for rule in pack.rules}
     write_output(con, result, out, private, summary.rows, ("rule",), titles, written)
     return summary
@@ -497,7 +497,7 @@ def _private_directory(out: str) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(parent)
-        return Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{_host()}-{os.getpid()}-", dir=parent))
+        return Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{host_name()}-{os.getpid()}-", dir=parent))
     except OSError as error:
         raise RegisterError(f"{out}: 无法写入:{error.strerror or error}") from None
 
@@ -556,7 +556,7 @@ def staging_name(pid: int | None = None) -> str:
     """The name of Spark's output written beside OUT before its rename, as match.py names its private
     directories (prefix, host, process): a killed run's is removed by the next run's
     `remove_stale_temporaries` (`_private_directory`) when OUT is local."""
-    return f"{TEMPORARY_PREFIX}{_host()}-{pid or os.getpid()}-{uuid.uuid4().hex[:12]}"
+    return f"{TEMPORARY_PREFIX}{host_name()}-{pid or os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
 def _spark_summary(pack: Pack, written: Any) -> Summary:

@@ -146,7 +146,7 @@ def in_private_directory(
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out.parent)
-        private = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{_host()}-{os.getpid()}-", dir=out.parent))
+        private = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{host_name()}-{os.getpid()}-", dir=out.parent))
     except OSError as error:
         raise RegisterError(f"{out}: 无法写入:{error.strerror or error}") from None
     try:
@@ -176,7 +176,7 @@ def _match(
     counts = dict(con.execute(
         exp.select("type", count).from_(_table("events")).group_by("type").sql(dialect="duckdb")
     ).fetchall())
-    plan, tables = _by_type(pack, counts)
+    plan, tables = plan_by_type(pack, counts)
     if tables:
         materialise_by_type(con, tables)
     else:  # a large register, or one where no rule reads any event type present
@@ -188,13 +188,13 @@ def _match(
     # Always through Parquet first: the summary reads it back, and CSV/Excel are written from it.
     run(con, copy_to(_table("entitlements"), result, "parquet"), progress)
     open_written(con, result)
-    summary = _summary(con, pack)
+    summary = summary_of(con, pack)
     titles = {(rule.id,): to_simplified(rule.spec.title) for rule in pack.rules}
     write_output(con, result, out, private, summary.rows, ("rule",), titles, written)
     return summary
 
 
-def _by_type(pack: Pack, counts: dict[str, int]) -> tuple[BatchPlan | None, dict[str, TypeTable]]:
+def plan_by_type(pack: Pack, counts: dict[str, int]) -> tuple[BatchPlan | None, dict[str, TypeTable]]:
     """The plan by event type for a register of at most BY_TYPE_EVENTS events, else (None, {})."""
     if sum(counts.values()) > BY_TYPE_EVENTS:
         return None, {}
@@ -236,7 +236,7 @@ def write_output(
 
 def remove_stale_temporaries(directory: Path) -> None:
     """Remove the private directories of runs that were killed (see the module docstring)."""
-    host = _host()
+    host = host_name()
     now = time.time()
     for path in directory.glob(f"{TEMPORARY_PREFIX}*"):
         parts = path.name.removeprefix(TEMPORARY_PREFIX).split("-")
@@ -250,7 +250,7 @@ def remove_stale_temporaries(directory: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _host() -> str:
+def host_name() -> str:
     """A short, file-name-safe token for this machine (hostnames may hold any character)."""
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
@@ -333,7 +333,7 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, progress: Callable[[float], No
         progress(100.0)
 
 
-def _summary(con: duckdb.DuckDBPyConnection, pack: Pack) -> Summary:
+def summary_of(con: duckdb.DuckDBPyConnection, pack: Pack) -> Summary:
     """Totals of the written result (the `written` view), by rule, by area and by county."""
     rows, total = con.execute("SELECT count(*), COALESCE(SUM(amount), 0) FROM written").fetchone()
     by_rule = con.execute(

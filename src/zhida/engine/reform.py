@@ -193,7 +193,7 @@ def _check_out(out: Path, where: Where) -> None:
 def _run(con, reform: Reform, subjects, events, out: Path, private: Path, where: Where) -> ReformSummary:
     with _opened(con, reform.baseline, subjects, events, private, where) as (facts, rows):
         _price(con, rows, reform)
-    return _summarise(con, reform, facts, out, private)
+    return summarise(con, reform, facts, out, private)
 
 
 @dataclass(frozen=True)
@@ -234,22 +234,22 @@ def open_facts(con, pack: Pack, subjects: Path, events: Path, materialised: bool
 def _facts(con, located: Callable[[object], str], path: Path) -> Facts:
     """`subject_facts` from `raw_subjects` (a register's subjects with a `_row` key), its optional columns
     checked; `located(_row)` says where a bad value is (a file's line, a table's subject)."""
-    columns = register_module._columns(con, "raw_subjects")
+    columns = register_module.columns_of(con, "raw_subjects")
     chain = "industry_chain" if "industry_chain" in columns else "chain" if "chain" in columns else None
     wanted = {name: sql_type for name, sql_type in (("weight", WEIGHT_TYPE), ("revenue", REVENUE_TYPE)) if name in columns}
     for name, sql_type in wanted.items():
         column = exp.column(name, quoted=True)
-        condition = register_module._cast_problem(column, columns[name], sql_type, path, name)
-        bad = None if condition is None else register_module._first(con, "raw_subjects", condition, column)
+        condition = register_module.cast_problem(column, columns[name], sql_type, path, name)
+        bad = None if condition is None else register_module.first_bad_row(con, "raw_subjects", condition, column)
         if bad is not None:
-            shown, word = register_module._shown(bad[1]), register_module._type_name(sql_type)
+            shown, word = register_module.shown_value(bad[1]), register_module.sql_type_name(sql_type)
             raise RegisterError(f"{located(bad[0])},列 {name}: '{shown}' 不是 {word}")
 
     def converted(name: str) -> exp.Expression:
-        return register_module._converted(name, columns[name], wanted[name])
+        return register_module.converted_column(name, columns[name], wanted[name])
 
     if "weight" in columns:
-        bad = register_module._first(
+        bad = register_module.first_bad_row(
             con, "raw_subjects",
             exp.or_(exp.column("weight", quoted=True).is_(exp.null()), exp.LTE(this=converted("weight"), expression=exp.Literal.number(0))),
             exp.column("weight", quoted=True),
@@ -257,7 +257,7 @@ def _facts(con, located: Callable[[object], str], path: Path) -> Facts:
         if bad is not None:
             raise RegisterError(f"{located(bad[0])},列 weight: '{bad[1]}' 不是正数(样本权重须大于 0)")
     if "revenue" in columns:
-        bad = register_module._first(
+        bad = register_module.first_bad_row(
             con, "raw_subjects", exp.LT(this=converted("revenue"), expression=exp.Literal.number(0)),
             exp.column("revenue", quoted=True),
         )
@@ -392,7 +392,7 @@ def _compare(con, keys: list[str], only_spend: bool, order: list[str] | None = N
     ]
 
 
-def _summarise(con, reform: Reform, facts: Facts, out: Path, private: Path) -> ReformSummary:
+def summarise(con, reform: Reform, facts: Facts, out: Path, private: Path) -> ReformSummary:
     con.execute("SET preserve_insertion_order = true")  # the differences file in subject_id order
     con.register("rule_info", _rule_info(reform))
     con.execute(PRICED)
@@ -567,7 +567,7 @@ def fit(
                 touched=reform.touched | parameter_rules(reform.reformed, parameter),
             )
             _price(con, rows, fitted)
-        return result, _summarise(con, fitted, facts, out, private)
+        return result, summarise(con, fitted, facts, out, private)
 
     return in_private_directory(out, memory_limit, body)
 

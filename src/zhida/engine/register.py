@@ -79,8 +79,8 @@ def open_register(con: duckdb.DuckDBPyConnection, pack: Pack, subjects: Path, ev
 
 
 def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: Source, event_source: Source) -> None:
-    subject_columns = _columns(con, subject_source.view)
-    event_cols = _columns(con, event_source.view)
+    subject_columns = columns_of(con, subject_source.view)
+    event_cols = columns_of(con, event_source.view)
     for column in SUBJECT_COLUMNS:
         if column not in subject_columns:
             raise RegisterError(f"{subject_source.path}: 缺少列 {column}")
@@ -101,7 +101,7 @@ def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: 
     wanted = {**EVENT_KEYS, **{name: SQL_TYPES[kind] for name, kind in fields.items() if name in event_cols}}
     _check_types(con, event_source, wanted)
     selects = [
-        exp.alias_(_converted(name, event_cols[name], sql_type), name, quoted=True) for name, sql_type in wanted.items()
+        exp.alias_(converted_column(name, event_cols[name], sql_type), name, quoted=True) for name, sql_type in wanted.items()
     ]
     selects += [
         exp.alias_(exp.cast(exp.null(), _type(SQL_TYPES[kind])), name, quoted=True)
@@ -282,7 +282,7 @@ def _excel(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> exp.Select:
                 continue
             for position, cell in enumerate(cells, start=1):
                 if cell not in (None, "") and (position > len(header) or not header[position - 1]):
-                    raise RegisterError(f"{path}: 第 {number} 行,第 {position} 列: 有值 '{_shown(cell)}' 但该列没有列名")
+                    raise RegisterError(f"{path}: 第 {number} 行,第 {position} 列: 有值 '{shown_value(cell)}' 但该列没有列名")
             for position, column in enumerate(header):
                 if column:
                     columns[column].append(cells[position] if position < len(cells) else None)
@@ -335,7 +335,7 @@ def _check_blank_keys(
     NULL, not cast to text and matched. `later`: conditions of checks that come later, found in
     the same scan (the first `_row` meeting each, or None) so that they cost no scan of their own.
     """
-    actual = _columns(con, source.view)
+    actual = columns_of(con, source.view)
     conditions = []
     for key in keys:
         if _never_blank(actual.get(key, "VARCHAR")):
@@ -358,21 +358,21 @@ def _never_blank(actual: str) -> bool:
 
 
 def _check_types(con: duckdb.DuckDBPyConnection, source: Source, wanted: dict[str, str]) -> None:
-    present = _columns(con, source.view)
+    present = columns_of(con, source.view)
     for name, sql_type in wanted.items():
         if name not in present:
             continue
-        condition = _cast_problem(_col(name), present[name], sql_type, source.path, name)
+        condition = cast_problem(_col(name), present[name], sql_type, source.path, name)
         if condition is None:
             continue
-        bad = _first(con, source.view, condition, _col(name))
+        bad = first_bad_row(con, source.view, condition, _col(name))
         if bad is not None:
             raise RegisterError(
-                f"{source.path}: 第 {source.line(bad[0])} 行,列 {name}: '{_shown(bad[1])}' 不是 {_type_name(sql_type)}"
+                f"{source.path}: 第 {source.line(bad[0])} 行,列 {name}: '{shown_value(bad[1])}' 不是 {sql_type_name(sql_type)}"
             )
 
 
-def _cast_problem(column: exp.Column, actual: str, target: str, path: Path, name: str) -> exp.Expression | None:
+def cast_problem(column: exp.Column, actual: str, target: str, path: Path, name: str) -> exp.Expression | None:
     """The condition that finds a value the cast to `target` would not keep exactly; None if every value is kept."""
     if _same_type(actual, target):
         return None
@@ -399,20 +399,20 @@ def _cast_problem(column: exp.Column, actual: str, target: str, path: Path, name
     if scale is None or target == "VARCHAR":
         return exp.and_(present, cast_fails)
     if actual in FLOAT_TYPES and target != "BIGINT":
-        raise RegisterError(f"{path}: 列 {name} 是浮点数({actual}),{_type_name(target)}须为精确的小数(DECIMAL)或文本")
+        raise RegisterError(f"{path}: 列 {name} 是浮点数({actual}),{sql_type_name(target)}须为精确的小数(DECIMAL)或文本")
     if actual in FLOAT_TYPES or actual.startswith("DECIMAL"):
         kept = exp.EQ(this=column, expression=exp.Round(this=column, decimals=exp.Literal.number(scale)))
         return exp.and_(present, exp.or_(cast_fails, kept.not_()))
     if actual in INTEGER_TYPES:
         return exp.and_(present, cast_fails)
-    raise RegisterError(f"{path}: 列 {name} 的类型是 {actual},不能作为{_type_name(target)}")
+    raise RegisterError(f"{path}: 列 {name} 的类型是 {actual},不能作为{sql_type_name(target)}")
 
 
 def _same_type(actual: str, target: str) -> bool:
     return actual.replace(" ", "") == target.replace(" ", "")
 
 
-def _converted(name: str, actual: str, target: str) -> exp.Expression:
+def converted_column(name: str, actual: str, target: str) -> exp.Expression:
     """The checked column as its field's type (text trimmed first: the check allowed spaces around a number)."""
     column = _col(name)
     if _same_type(actual, target):
@@ -424,7 +424,7 @@ def _trimmed(column: exp.Expression, actual: str) -> exp.Expression:
     return exp.func("trim", column) if actual == "VARCHAR" else column
 
 
-def _type_name(sql_type: str) -> str:
+def sql_type_name(sql_type: str) -> str:
     names = {
         "DATE": "日期(YYYY-MM-DD)",
         "BIGINT": "整数",
@@ -438,11 +438,11 @@ def _type_name(sql_type: str) -> str:
 
 def _check_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source) -> None:
     kind = _varchar(_col("kind"))
-    bad = _first(con, source.view, _not_in(kind, pack.subjects), kind)
+    bad = first_bad_row(con, source.view, _not_in(kind, pack.subjects), kind)
     if bad is not None:
         kinds = "、".join(pack.subjects)
         raise RegisterError(
-            f"{source.path}: 第 {source.line(bad[0])} 行,列 kind: 未知的主体类型 '{_shown(bad[1])}';可选:{kinds}"
+            f"{source.path}: 第 {source.line(bad[0])} 行,列 kind: 未知的主体类型 '{shown_value(bad[1])}';可选:{kinds}"
         )
     duplicate = _duplicate(con, source.view, _varchar(_col("subject_id")))
     if duplicate is not None:
@@ -461,7 +461,7 @@ def _check_events(
         value = _fetch(con, exp.select(event_type).from_(_table("events")).where(
             exp.EQ(this=_col("_row"), expression=exp.Literal.number(unknown_type))
         )).fetchone()[0]
-        raise RegisterError(f"{where}: 第 {source.line(unknown_type)} 行,列 type: 未知的事件类型 '{_shown(value)}'")
+        raise RegisterError(f"{where}: 第 {source.line(unknown_type)} 行,列 type: 未知的事件类型 '{shown_value(value)}'")
     duplicate = _duplicate(con, "events", _col("event_id"))
     if duplicate is not None:
         value, rows = duplicate
@@ -513,7 +513,7 @@ def _check_type_fields(con: duckdb.DuckDBPyConnection, source: Source, kind: Eve
     value = _fetch(con, exp.select(_col(field.name)).from_(_table("events")).where(
         exp.EQ(this=_col("_row"), expression=exp.Literal.number(row))
     )).fetchone()[0]
-    raise RegisterError(f"{source.path}: 第 {line} 行,列 {label}: '{_shown(value)}' {_why(field)}")
+    raise RegisterError(f"{source.path}: 第 {line} 行,列 {label}: '{shown_value(value)}' {_why(field)}")
 
 
 def _check_event_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source) -> None:
@@ -606,7 +606,7 @@ def _create_view(con: duckdb.DuckDBPyConnection, name: str, query: exp.Query) ->
     con.execute(create.sql(dialect="duckdb"))
 
 
-def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+def columns_of(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
     return {row[0]: row[1] for row in con.execute(exp.Describe(this=_table(view)).sql(dialect="duckdb")).fetchall()}
 
 
@@ -614,7 +614,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, query: exp.Expression) -> duckdb.Duck
     return con.execute(query.sql(dialect="duckdb"))
 
 
-def _first(
+def first_bad_row(
     con: duckdb.DuckDBPyConnection, view: str, condition: exp.Expression, *columns: exp.Expression
 ) -> tuple | None:
     """The first row (by `_row`) meeting `condition`, as (_row, *columns); the scan stops there."""
@@ -634,7 +634,7 @@ def _duplicate(con: duckdb.DuckDBPyConnection, view: str, column: exp.Expression
     return found[0], [row[0] for row in _fetch(con, query).fetchall()]
 
 
-def _shown(value: object) -> str:
+def shown_value(value: object) -> str:
     """A value as quoted in a message: long text cut, so one bad cell does not flood the terminal."""
     text = str(value)
     return text if len(text) <= 60 else text[:60] + "…"

@@ -224,7 +224,7 @@ def price(pack_id: str, pack: Pack, register: Register, text: str, cache: Baseli
 
     As zhida.engine.reform.run_reform does (on DuckDB), except that the baseline's rows come from `cache`
     when it holds them for this pack and these register files (and go there when it does not). It uses
-    the engine's open_facts and _summarise: run_reform takes no baseline of its own yet."""
+    the engine's open_facts and summarise: run_reform takes no baseline of its own yet."""
     ensure_synthetic(pack, register)
     reform = apply_reform(text, pack)
     key = cache.key(pack_id, register)
@@ -242,7 +242,7 @@ def price(pack_id: str, pack: Pack, register: Register, text: str, cache: Baseli
                 con.execute("CREATE TEMP TABLE baseline_rows AS SELECT * FROM kept_baseline")
                 con.unregister("kept_baseline")
             _reform_rows(con, reform)
-            return engine_reform._summarise(con, reform, facts, out, private)
+            return engine_reform.summarise(con, reform, facts, out, private)
 
         summary = in_private_directory(out, MEMORY_LIMIT, body)
     return summary_dict(summary)
