@@ -12,63 +12,48 @@
   var draw = shared.page();
   var COLORS = { baseline: "#98a2b3", reform: "#b42318", gain: "#0e7a4d", loss: "#d92d20" };
 
-  /* Cost by area: the rules in force beside the reform, in 万元. */
-  function areaBars() {
-    var element = document.getElementById("chart-areas");
+  /* The rules in force beside the reform, in 万元, one pair of bars per row; `extra` adds lines
+     before the two amounts in the tooltip (an area's budget). */
+  function comparisonBars(id, rows, nameOf, extra) {
+    var element = document.getElementById(id);
     if (!element) { return; }
-    var rows = data.areas.slice().reverse();
+    var ordered = rows.slice().reverse();
     function series(kind, label) {
       return {
         name: label, type: "bar", barMaxWidth: 14, itemStyle: { color: COLORS[kind] },
-        data: rows.map(function (row) { return { value: wan(row[kind]), row: row }; })
+        data: ordered.map(function (row) { return { value: wan(row[kind]), row: row }; })
       };
     }
-    draw("chart-areas", {
+    draw(id, {
       legend: { top: 0 },
       grid: { left: 8, right: 24, top: 32, bottom: 28, containLabel: true },
       tooltip: {
         trigger: "axis", renderMode: "richText", axisPointer: { type: "shadow" },
         formatter: function (items) {
           var row = items[0].data.row;
-          return row.name + "\n预算:" + yuan(row.budget) + " 元\n现行规则:" + yuan(row.baseline) +
-            " 元\n改革后:" + yuan(row.reform) + " 元\n变化:" + yuan(row.change) + " 元";
+          return nameOf(row) + extra(row) + "\n现行规则:" + yuan(row.baseline) + " 元\n改革后:" + yuan(row.reform) +
+            " 元\n变化:" + yuan(row.change) + " 元";
         }
       },
       xAxis: { type: "value", name: "万元", nameLocation: "middle", nameGap: 22, axisLabel: { hideOverlap: true } },
-      yAxis: { type: "category", data: rows.map(function (row) { return row.name; }),
+      yAxis: { type: "category", data: ordered.map(nameOf),
                axisLabel: { width: labelWidth(element, 150), overflow: "truncate" } },
       series: [series("baseline", "现行规则"), series("reform", "改革后")]
     });
   }
 
-  /* Cost by rule: the rules the reform moves (each change of the list shows here), in 万元. */
+  /* Cost by area, with its budget. */
+  function areaBars() {
+    comparisonBars("chart-areas", data.areas, function (row) { return row.name; },
+                   function (row) { return "\n预算:" + yuan(row.budget) + " 元"; });
+  }
+
+  /* Cost by rule: the rules the reform moves (each change of the list shows here). */
   function ruleBars() {
     var element = document.getElementById("chart-rules");
     if (!element) { return; }
-    var rows = data.rules.slice().reverse();
-    element.style.height = Math.max(160, 60 + rows.length * 44) + "px";
-    function series(kind, label) {
-      return {
-        name: label, type: "bar", barMaxWidth: 14, itemStyle: { color: COLORS[kind] },
-        data: rows.map(function (row) { return { value: wan(row[kind]), row: row }; })
-      };
-    }
-    draw("chart-rules", {
-      legend: { top: 0 },
-      grid: { left: 8, right: 24, top: 32, bottom: 28, containLabel: true },
-      tooltip: {
-        trigger: "axis", renderMode: "richText", axisPointer: { type: "shadow" },
-        formatter: function (items) {
-          var row = items[0].data.row;
-          return row.title + "\n现行规则:" + yuan(row.baseline) + " 元\n改革后:" + yuan(row.reform) +
-            " 元\n变化:" + yuan(row.change) + " 元";
-        }
-      },
-      xAxis: { type: "value", name: "万元", nameLocation: "middle", nameGap: 22, axisLabel: { hideOverlap: true } },
-      yAxis: { type: "category", data: rows.map(function (row) { return row.title; }),
-               axisLabel: { width: labelWidth(element, 150), overflow: "truncate" } },
-      series: [series("baseline", "现行规则"), series("reform", "改革后")]
-    });
+    element.style.height = Math.max(160, 60 + data.rules.length * 44) + "px";
+    comparisonBars("chart-rules", data.rules, function (row) { return row.title; }, function () { return ""; });
   }
 
   /* Gainers and losers: each subject's change at the quantiles of its side, in 元 (losses below 0). */
