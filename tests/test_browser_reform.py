@@ -83,7 +83,7 @@ def test_leadership_prices_two_changes(site, browser, tmp_path):
     assert change > 0
     assert page.locator("#spend-change").inner_text() == f"{change:,.2f}"
     gainers = page.locator("#table-sides tbody tr").first.inner_text()
-    assert gainers.startswith(f"受益\t{summary.gainers.count:.0f}\t{summary.gainers.amount:,.2f}\t"), gainers
+    assert gainers.startswith(f"受益\t{summary.gainers.count:,.0f}\t{summary.gainers.amount:,.2f}\t"), gainers
     assert summary.losers.count == Decimal(0)
     # zhida synth writes a chain and a revenue for each enterprise: nine chains, ten revenue deciles
     assert page.locator("#table-chains tbody tr").count() >= 9

@@ -293,9 +293,9 @@ def local_time(moment: dt.datetime | None) -> str:
     return moment.replace(tzinfo=dt.timezone.utc).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
-def counted(value: int | None) -> str:
-    """A count for people: 289,546."""
-    return "" if value is None else f"{value:,}"
+def counted(value: int | str | Decimal | None) -> str:
+    """A count for people: 289,546; a weighted sample's count keeps its fraction (1,234.5)."""
+    return "" if value is None or value == "" else f"{Decimal(str(value)):,}"
 
 
 def yuan(value: Any) -> str:
