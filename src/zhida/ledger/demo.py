@@ -65,8 +65,8 @@ DEMO_RULES = frozenset({
     "rd-intensity-list", "equipment-renewal-funds", "export-credit-insurance", "cultivate-high-tech",
     "incubator-national", "appliance-grade-1", "digital-products", "furniture-ordinary",
 })
-PAGES = {Role.ADMIN: "/console /import /dashboard", Role.REVIEWER: "/console", Role.FINANCE: "/finance",
-         Role.LEADERSHIP: "/dashboard", Role.APPLICANT: "/me"}
+PAGES = {Role.ADMIN: "/console /import /dashboard /sandbox", Role.REVIEWER: "/console", Role.FINANCE: "/finance",
+         Role.LEADERSHIP: "/dashboard /sandbox", Role.APPLICANT: "/me"}
 
 
 def password_of(username: str) -> str:
