@@ -64,6 +64,15 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(scope="module")
+def quick_spark(spark):
+    """The Spark session, with few shuffle partitions: small registers on two local cores."""
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", "4")
+    yield spark
+    spark.conf.set("spark.sql.shuffle.partitions", before)
+
+
 PACK_DIR = ROOT / "policies" / "huzhou-2025"
 
 

@@ -251,15 +251,6 @@ def test_spark_writes_parquet_only(register, tmp_path):
 # ---------------------------------------------------------------- Spark
 
 
-@pytest.fixture(scope="module")
-def quick_spark(spark):
-    """conftest's session, with few shuffle partitions: a small register on two local cores."""
-    before = spark.conf.get("spark.sql.shuffle.partitions")
-    spark.conf.set("spark.sql.shuffle.partitions", "4")
-    yield spark
-    spark.conf.set("spark.sql.shuffle.partitions", before)
-
-
 def _spark_rows(out: Path) -> pa.Table:
     """Spark's Parquet dataset (a directory of part files) read as one table."""
     assert out.is_dir() and (out / "_SUCCESS").exists()

@@ -308,16 +308,21 @@ def test_every_example_reform_applies():
         assert apply_reform(path.read_text(encoding="utf-8"), PACK, path).changes
 
 
-def test_industry_chain_and_size_bands(tmp_path):
-    folder = tmp_path / "register"
+def chains_and_bands_register(folder: Path) -> tuple[Path, Path]:
+    """Ten enterprises, one 10000 元 voucher each, revenues 100 … 1000 元, chains alternating."""
     subjects, events = write_register(folder, [(f"E{i:02d}", f"v{i}", "2025-03-01", "10000") for i in range(1, 11)])
-    # Ten enterprises with revenues 100 … 1000 元: enterprise i has i − 1 smaller ones, a share of (i − 1)/10,
-    # so it is alone in band i. Chains alternate; each voucher gains 6000 − 5000 = 1000.
     with subjects.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["subject_id", "kind", "county", "industry_chain", "revenue"])
         for i in range(1, 11):
             writer.writerow([f"E{i:02d}", "enterprise", "德清县", "生物医药" if i % 2 else "高端装备", f"{i * 100}.00"])
+    return subjects, events
+
+
+def test_industry_chain_and_size_bands(tmp_path):
+    subjects, events = chains_and_bands_register(tmp_path / "register")
+    # Ten enterprises with revenues 100 … 1000 元: enterprise i has i − 1 smaller ones, a share of (i − 1)/10,
+    # so it is alone in band i. Chains alternate; each voucher gains 6000 − 5000 = 1000.
     summary = run_reform(reform(RAISE_RATE), subjects, events, tmp_path / "d.parquet")
     bands = {line.key[0]: (line.key[1], line.change) for line in summary.by_size_band}
     assert bands == {i: (Decimal(i * 100), Decimal(1000)) for i in range(1, 11)}

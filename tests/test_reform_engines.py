@@ -9,7 +9,6 @@ beside the comparison, so that three engines agreeing on a wrong number would st
 
 from __future__ import annotations
 
-import csv
 import json
 import uuid
 from decimal import Decimal
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import POSTGRES, postgres_connection
-from test_reform import FIT_VOUCHERS, PHONES, RAISE_RATE, VOUCHERS, write_register
+from test_reform import FIT_VOUCHERS, PHONES, RAISE_RATE, VOUCHERS, chains_and_bands_register, write_register
 from typer.testing import CliRunner
 
 from zhida.cli import app
@@ -27,17 +26,6 @@ runner = CliRunner()
 LOWER_CAP = "reform: 创新券全年上限降至5万元\nchanges:\n  - set: {cap: innovation-voucher-annual, yuan: 50000}\n"
 REMOVE = "reform: 取消创新券\nchanges:\n  - remove: {rule: innovation-voucher}\n"
 BOUND = "reform: 数码产品售价上限提高至8000元\nchanges:\n  - set: {rule: digital-products, bound: 8000}\n"
-
-
-def _chains_and_bands(folder: Path) -> tuple[Path, Path]:
-    """test_industry_chain_and_size_bands' register: ten enterprises, revenues 100 … 1000 元, chains alternating."""
-    subjects, events = write_register(folder, [(f"E{i:02d}", f"v{i}", "2025-03-01", "10000") for i in range(1, 11)])
-    with subjects.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["subject_id", "kind", "county", "industry_chain", "revenue"])
-        for i in range(1, 11):
-            writer.writerow([f"E{i:02d}", "enterprise", "德清县", "生物医药" if i % 2 else "高端装备", f"{i * 100}.00"])
-    return subjects, events
 
 
 # name: (reform, register maker, the spend after the reform and its change, computed by hand in test_reform.py)
@@ -51,7 +39,7 @@ CASES = {
     "bound": (BOUND, lambda folder: write_register(folder, PHONES, event_type="trade_in_digital", kind="consumer"),
               "1900.00", "500.00"),
     # ten vouchers of 10000: 60% instead of 50%, 1000 more each
-    "chains-and-bands": (RAISE_RATE, _chains_and_bands, "60000.00", "10000.00"),
+    "chains-and-bands": (RAISE_RATE, chains_and_bands_register, "60000.00", "10000.00"),
 }
 
 
@@ -66,15 +54,6 @@ def _reform(tmp_path: Path, text: str, *options: str, register: tuple[Path, Path
                            terminal_width=200)
     data = json.loads(result.stdout) if result.exit_code == 0 else None
     return result, data, out
-
-
-@pytest.fixture(scope="module")
-def quick_spark(spark):
-    """conftest's session, with few shuffle partitions: small registers on two local cores."""
-    before = spark.conf.get("spark.sql.shuffle.partitions")
-    spark.conf.set("spark.sql.shuffle.partitions", "4")
-    yield spark
-    spark.conf.set("spark.sql.shuffle.partitions", before)
 
 
 def _on_duckdb(tmp_path: Path, name: str):
