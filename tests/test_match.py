@@ -8,10 +8,12 @@ from pathlib import Path
 
 import duckdb
 import openpyxl
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+import zhida.engine.match as match_module
 from zhida.cli import app
 from zhida.engine.calculate import calculate
 from zhida.engine.case import Case, Event, Subject
@@ -175,3 +177,30 @@ def test_match_totals_each_kind_apart(tmp_path):
     text = result.output.replace("\n", "")
     assert "定额合计 300.00 元" in text and "保底合计 6,000.00 元" in text
     assert "6,300.00" not in text
+
+
+def test_a_large_register_path_writes_the_same_table(register, tmp_path, monkeypatch):
+    # Above BY_TYPE_EVENTS match reads the register into one table sorted by type, copying only the
+    # keys and the fields of the types present, and runs compile_pack's query: on this register,
+    # where every rule and cap occurs and which the test above checks against the calculator
+    # subject by subject, it must write the same table as the plan by type, row for row.
+    by_type, large = tmp_path / "by_type.parquet", tmp_path / "large.parquet"
+    subjects, events = register / "subjects.parquet", register / "events.parquet"
+    summary = match_module.match(PACK, subjects, events, by_type)
+    monkeypatch.setattr(match_module, "BY_TYPE_EVENTS", 0)
+    assert _totals(match_module.match(PACK, subjects, events, large)) == _totals(summary)
+    assert pq.read_table(large).equals(pq.read_table(by_type))
+    # and from a register holding only trade-ins, where most columns are never copied
+    trade_ins = tmp_path / "trade_ins.parquet"
+    table = pq.read_table(events)
+    pq.write_table(table.filter(pc.starts_with(table.column("type"), "trade_in_")), trade_ins)
+    monkeypatch.setattr(match_module, "BY_TYPE_EVENTS", 3_000_000)
+    expected = match_module.match(PACK, subjects, trade_ins, by_type)
+    monkeypatch.setattr(match_module, "BY_TYPE_EVENTS", 0)
+    assert _totals(match_module.match(PACK, subjects, trade_ins, large)) == _totals(expected) and expected.rows > 0
+    written, wanted = pq.read_table(large), pq.read_table(by_type)  # (the plan by type knows more columns NOT NULL)
+    assert written.schema.types == wanted.schema.types and written.to_pylist() == wanted.to_pylist()
+
+
+def _totals(summary: match_module.Summary) -> tuple:
+    return summary.rows, summary.total, summary.by_rule, summary.by_kind

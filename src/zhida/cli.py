@@ -481,22 +481,14 @@ def _check_engine_options(
     subjects_table: str | None, events_table: str | None, master: str | None,
 ) -> None:
     """Refuse, before any work, an engine option that does not go with the others (exit 2)."""
-    if engine not in ENGINE_NAMES:
-        _fail(f"--engine {engine}: 可选 duckdb、postgres、spark")
-    name = ENGINE_NAMES[engine]
+    from zhida.engine.engines import option_problem
+
+    problem = option_problem(engine, subjects, events, database, subjects_table, events_table, master,
+                             "zhida match SUBJECTS EVENTS -o OUT")
+    if problem is not None:
+        _fail(problem)
     if packs > 1 and engine != "duckdb":
-        _fail(f"--engine {engine}: 多个 --pack 同时匹配只在 duckdb 上运行;{name} 请每次给一个 --pack")
-    if engine != "postgres" and (database or subjects_table or events_table):
-        _fail("--database、--subjects-table、--events-table 只用于 --engine postgres")
-    if engine != "spark" and master:
-        _fail("--master 只用于 --engine spark")
-    tables = (subjects_table, events_table)
-    if any(tables) and not all(tables):
-        _fail("--subjects-table 与 --events-table 须同时给出")
-    if all(tables) and (subjects or events):
-        _fail("请给主体表和事件表文件,或给 --subjects-table 与 --events-table,不能同时给")
-    if not all(tables) and not (subjects and events):
-        _fail("缺少主体表或事件表:zhida match SUBJECTS EVENTS -o OUT")
+        _fail(f"--engine {engine}: 多个 --pack 同时匹配只在 duckdb 上运行;{ENGINE_NAMES[engine]} 请每次给一个 --pack")
     if engine == "spark" and not out.rstrip("/").lower().endswith(".parquet"):
         _fail(f"{out}: --engine spark 只输出 Parquet(如 out.parquet;Spark 写成一个目录);.csv、.xlsx 请用 duckdb 或 postgres")
 

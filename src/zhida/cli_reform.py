@@ -18,7 +18,7 @@ from rich.text import Text
 
 from zhida.cli_packs import fail, open_pack
 from zhida.engine.batch import BatchError
-from zhida.engine.engines import ENGINES, EngineError, Where
+from zhida.engine.engines import EngineError, Where, option_problem
 from zhida.engine.reform import (
     Budget,
     FitResult,
@@ -126,19 +126,10 @@ def reform_command(
 def _where(engine: str, subjects: str | None, events: str | None, database: str | None,
            subjects_table: str | None, events_table: str | None, master: str | None) -> Where:
     """`--engine` and its options, refused (exit 2) as `zhida match` refuses them, before any work."""
-    if engine not in ENGINES:
-        fail(f"--engine {engine}: 可选 duckdb、postgres、spark")
-    if engine != "postgres" and (database or subjects_table or events_table):
-        fail("--database、--subjects-table、--events-table 只用于 --engine postgres")
-    if engine != "spark" and master:
-        fail("--master 只用于 --engine spark")
-    tables = (subjects_table, events_table)
-    if any(tables) and not all(tables):
-        fail("--subjects-table 与 --events-table 须同时给出")
-    if all(tables) and (subjects or events):
-        fail("请给主体表和事件表文件,或给 --subjects-table 与 --events-table,不能同时给")
-    if not all(tables) and not (subjects and events):
-        fail("缺少主体表或事件表:zhida reform REFORM SUBJECTS EVENTS")
+    problem = option_problem(engine, subjects, events, database, subjects_table, events_table, master,
+                             "zhida reform REFORM SUBJECTS EVENTS")
+    if problem is not None:
+        fail(problem)
     where = Where(engine, database, (subjects_table, events_table) if subjects_table else None, master or "local[*]")
     try:
         where.check()

@@ -94,6 +94,28 @@ class EngineError(ValueError):
     """The engine could not be reached or could not run the query; the message says which and why."""
 
 
+def option_problem(
+    engine: str, subjects: str | None, events: str | None, database: str | None,
+    subjects_table: str | None, events_table: str | None, master: str | None, usage: str,
+) -> str | None:
+    """What is wrong with `--engine` and its options taken together, or None: one wording for every
+    command that takes them (`zhida match`, `zhida reform`); `usage` is the command's own synopsis."""
+    if engine not in ENGINES:
+        return f"--engine {engine}: 可选 duckdb、postgres、spark"
+    if engine != "postgres" and (database or subjects_table or events_table):
+        return "--database、--subjects-table、--events-table 只用于 --engine postgres"
+    if engine != "spark" and master:
+        return "--master 只用于 --engine spark"
+    tables = (subjects_table, events_table)
+    if any(tables) and not all(tables):
+        return "--subjects-table 与 --events-table 须同时给出"
+    if all(tables) and (subjects or events):
+        return "请给主体表和事件表文件,或给 --subjects-table 与 --events-table,不能同时给"
+    if not all(tables) and not (subjects and events):
+        return f"缺少主体表或事件表:{usage}"
+    return None
+
+
 # ---------------------------------------------------------------- PostgreSQL
 
 
