@@ -128,6 +128,19 @@ def test_leadership_prices_two_changes(site, browser, tmp_path):
     page.wait_for_load_state()
     assert "政策沙盤" in page.locator("h1").inner_text() and page.locator("#changes li").count() == 1
     shot(page, "sandbox-traditional")
+    # The form: the voucher's annual cap unticked, and 金额倍数 1.2 over a tier of two rules of its area
+    page.goto(f"{base}/sandbox?rule=innovation-voucher")
+    page.locator("input[name=keep-cap][value=innovation-voucher-annual]").uncheck()
+    page.locator("details.sandbox-tier summary").click()  # the tier's rules are folded away until asked for
+    page.locator("input[name=scale-with][value=rd-institution-four-star]").check()
+    page.locator("#p-scale").fill("1.2")
+    page.locator("#p-tier").screenshot(path=str(SCREENSHOTS / "sandbox-form-tier.png"))
+    page.locator("form.sandbox-params button[type=submit]").click()  # 加入清單: the page is Traditional now
+    page.wait_for_load_state()
+    assert page.url.endswith("/sandbox?c=innovation-voucher.caps%3D&c=scale%3Ainnovation-voucher%2Crd-institution-four-star"
+                             "%3D1.2"), page.url
+    assert page.locator("#changes li").count() == 2
+    shot(page, "sandbox-form-changes")
     assert problems == [], problems
     assert OUTSIDE == []
     page.context.close()

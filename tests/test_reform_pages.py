@@ -275,8 +275,13 @@ def test_the_fit_finds_the_rate_that_meets_a_budget(ledger):
     assert len(rows) >= 5 and ("0.7142" in [value for _, value in rows])  # every bisection step in the table
     link = re.search(r'<a id="fit-link" href="([^"]+)"', page.text)[1]
     assert link == "/sandbox?c=innovation-voucher.rate%3D0.7142"
+    cache = ledger.client.app.state.sandbox_baselines
+    assert (cache.computed, cache.reused) == (1, 0)  # the fit priced its value over a baseline, kept
     data = embedded(client.get(link).text)
     assert data["spend"]["reform"] == "299988.04"
+    assert (cache.computed, cache.reused) == (1, 1)  # the found value's page took the fit's baseline
+    again = client.get("/sandbox", params={"fit": "innovation-voucher.rate", "budget": "30万"})
+    assert re.search(r'<strong id="fit-value">0.7142</strong>', again.text) and (cache.computed, cache.reused) == (1, 2)
     page = client.get("/sandbox", params={"fit": "innovation-voucher.rate", "budget": "很多钱"})
     assert page.status_code == 422 and "无法求解" in page.text
     page = client.get("/sandbox", params={"fit": "no-such.rate", "budget": "1"})
@@ -418,3 +423,35 @@ def test_an_uploaded_scale_and_a_change_of_two_settings_become_an_address(ledger
     page = client.get(location)
     assert embedded(page.text)["spend"]["reform"] == "354000.03"
     assert "上限:[innovation-voucher-annual] → []" in page.text
+
+
+def test_the_form_drops_a_cap_and_scales_a_tier(ledger):
+    # 全年最高補助20萬元 unticked: the voucher carries no cap. At 50% E1 50,000.00, E2 20,000.03 (20,000.025
+    # rounded), E3 175,000 + 50,000 = 225,000 where the cap kept 200,000: 295,000.03 in all, +25,000.00.
+    client = signed_in(ledger, "leader")
+    page = client.get("/sandbox", params={"rule": "innovation-voucher"})
+    assert 'name="keep-cap" value="innovation-voucher-annual" checked' in page.text
+    assert 'name="scale-with" value="rd-institution-four-star"' in page.text  # a rule of the same area
+    kept = client.get("/sandbox", params={"rule": "innovation-voucher", "add": "1", "caps-shown": "1",
+                                          "keep-cap": "innovation-voucher-annual"}, follow_redirects=False)
+    assert kept.status_code == 200 and 'id="unchanged"' in kept.text  # every cap kept: nothing to add
+    dropped = client.get("/sandbox", params={"rule": "innovation-voucher", "add": "1", "caps-shown": "1"},
+                         follow_redirects=False)
+    assert dropped.headers["location"] == "/sandbox?c=innovation-voucher.caps%3D"
+    data = embedded(client.get(dropped.headers["location"]).text)
+    assert (data["spend"]["reform"], data["spend"]["change"]) == ("295000.03", "25000.00")
+    # 金额倍数 1.2 with two rules of the first area ticked: one change over the three, in the pack's order.
+    scaled = client.get("/sandbox", params=[("rule", "innovation-voucher"), ("add", "1"), ("scale", "1.2"),
+                                            ("scale-with", "rd-institution-five-star"),
+                                            ("scale-with", "rd-institution-four-star")], follow_redirects=False)
+    assert scaled.headers["location"] == (
+        "/sandbox?c=scale%3Ainnovation-voucher%2Crd-institution-four-star%2Crd-institution-five-star%3D1.2")
+    # 1.2 * 50% = 60% on the vouchers: 284,000.03 (test_an_uploaded_scale_…); the institutions have no events here
+    assert embedded(client.get(scaled.headers["location"]).text)["spend"]["reform"] == "284000.03"
+    hostile = client.get("/sandbox", params=[("rule", "innovation-voucher"), ("add", "1"), ("scale", "1.2"),
+                                             ("scale-with", "x'\"><script>")])
+    assert hostile.status_code == 422 and "不是第 1 领域中有金额的其他规则" in hostile.text
+    assert "<script>" not in hostile.text.split("</header>")[-1].replace("<script src", "")
+    other = client.get("/sandbox", params={"rule": "innovation-voucher", "add": "1", "caps-shown": "1",
+                                           "keep-cap": "trade-in-annual[0]"})
+    assert other.status_code == 422 and "不是规则 innovation-voucher 的上限" in other.text

@@ -61,6 +61,7 @@ from zhida.engine.match import (
     connect,
     copy_to,
     in_private_directory,
+    kept_columns,
     materialise,
     materialise_by_type,
     open_written,
@@ -686,7 +687,7 @@ def engine_rows(
     checks the named tables or the paths, and the subjects' identifiers and FACT_COLUMNS are fetched
     into DuckDB table `raw_subjects`, as text, with `_row` their subject_id (the key messages name)."""
     if where.engine == "duckdb":
-        yield _duckdb_rows(con)
+        yield _duckdb_rows(con, pack)
     elif where.engine == "postgres":
         with _postgres(postgres_address(where.database)) as pg:
             if where.tables is None:
@@ -751,7 +752,7 @@ def _spark_arrow(spark: Any, sql: str, schema: pa.Schema) -> pa.Table:
     return spark.sql(sql).toArrow().cast(schema)
 
 
-def _duckdb_rows(con: duckdb.DuckDBPyConnection) -> Rows:
+def _duckdb_rows(con: duckdb.DuckDBPyConnection, pack: Pack) -> Rows:
     """Queries over the opened (not materialised) register, run as `zhida match` runs them: up to
     BY_TYPE_EVENTS events, by event type (`compile_by_type`), each type's table made once with the
     columns the queries so far read (a reformed rule may read another field); beyond, one table."""
@@ -760,7 +761,7 @@ def _duckdb_rows(con: duckdb.DuckDBPyConnection) -> Rows:
                               .sql(dialect="duckdb")).fetchall())
     by_type = sum(counts.values()) <= BY_TYPE_EVENTS
     if not by_type:
-        materialise(con)
+        materialise(con, kept_columns(pack, counts))  # a reform's rules read the fields of the pack's types
     made: dict[str, tuple[str, ...]] = {}  # each type's table and the columns it holds
     con.execute("SET preserve_insertion_order = false")  # the rows' order is no one's: the comparison sorts
 

@@ -174,14 +174,25 @@ class FitResult:
 
 def run_reform(
     reform: Reform, subjects: Path | str, events: Path | str, out: Path, memory_limit: str = "1GB",
-    *, where: Where = HERE,
+    *, where: Where = HERE, baseline: Baseline | None = None,
 ) -> ReformSummary:
     """The reform priced over the register; the per-subject differences written to OUT.
-    `where`: the engine the entitlement queries run on (DuckDB here by default, PostgreSQL, Spark)."""
+    `where`: the engine the entitlement queries run on (DuckDB here by default, PostgreSQL, Spark).
+    `baseline`: the baseline's rows kept from an earlier run over the same pack and register (the
+    sandbox page's cache), so that only the rules the reform touches are run."""
     _check_out(out, where)
     return in_private_directory(
-        out, memory_limit, lambda con, private: _run(con, reform, subjects, events, out, private, where)
+        out, memory_limit, lambda con, private: _run(con, reform, subjects, events, out, private, where, baseline)
     )
+
+
+@dataclass
+class Baseline:
+    """The baseline's entitlement rows for one pack and register: `rows` None until a run computes them,
+    after which `computed` is called with them (to keep them for the next run)."""
+
+    rows: pa.Table | None = None
+    computed: Callable[[pa.Table], None] | None = None
 
 
 def _check_out(out: Path, where: Where) -> None:
@@ -190,9 +201,11 @@ def _check_out(out: Path, where: Where) -> None:
     where.check()
 
 
-def _run(con, reform: Reform, subjects, events, out: Path, private: Path, where: Where) -> ReformSummary:
+def _run(
+    con, reform: Reform, subjects, events, out: Path, private: Path, where: Where, baseline: Baseline | None
+) -> ReformSummary:
     with _opened(con, reform.baseline, subjects, events, private, where) as (facts, rows):
-        _price(con, rows, reform)
+        _price(con, rows, reform, baseline)
     return summarise(con, reform, facts, out, private)
 
 
@@ -299,10 +312,17 @@ SELECT f.*, b.size_band FROM facts_raw f LEFT JOIN banded b USING (subject_id)
 """
 
 
-def _price(con, rows: Rows, reform: Reform) -> None:
-    """`baseline_rows` and `reform_rows`: the baseline's query, and the reform's over the linked rules,
-    each run by the engine (`rows`), the two combined in DuckDB."""
-    rows(reform.baseline, "baseline_rows")
+def _price(con, rows: Rows, reform: Reform, baseline: Baseline | None = None) -> None:
+    """`baseline_rows` and `reform_rows`: the baseline's query (or its rows kept in `baseline`), and the
+    reform's over the linked rules, each run by the engine (`rows`), the two combined in DuckDB."""
+    if baseline is not None and baseline.rows is not None:
+        con.register("kept_baseline", baseline.rows)
+        con.execute("CREATE TEMP TABLE baseline_rows AS SELECT * FROM kept_baseline")
+        con.unregister("kept_baseline")
+    else:
+        rows(reform.baseline, "baseline_rows")
+        if baseline is not None and baseline.computed is not None:
+            baseline.computed(con.table("baseline_rows").to_arrow_table())
     linked = linked_rules([*reform.baseline.rules, *reform.reformed.rules], reform.touched)
     rerun = tuple(rule for rule in reform.reformed.rules if rule.id in linked)
     if rerun:
@@ -552,6 +572,7 @@ def fit(
     on_step: Callable[[FitStep], None] | None = None,
     *,
     where: Where = HERE,
+    baseline: Baseline | None = None,
 ) -> tuple[FitResult, ReformSummary]:
     """Bisect the parameter until the reformed spend meets the budget (within one 分 or one step),
     then price the reform at that value over the whole register (OUT: its per-subject differences).
@@ -566,7 +587,7 @@ def fit(
                 reform, reformed=with_parameter(reform.reformed, parameter, value),
                 touched=reform.touched | parameter_rules(reform.reformed, parameter),
             )
-            _price(con, rows, fitted)
+            _price(con, rows, fitted, baseline)
         return result, summarise(con, fitted, facts, out, private)
 
     return in_private_directory(out, memory_limit, body)

@@ -39,7 +39,6 @@ static/reform.js with the vendored ECharts; the same figures are in the tables b
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import secrets
@@ -58,13 +57,10 @@ import pyarrow as pa
 import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.datastructures import UploadFile
+from starlette.datastructures import QueryParams, UploadFile
 
-from zhida.engine import reform as engine_reform
-from zhida.engine.batch import compile_pack
-from zhida.engine.match import in_private_directory
 from zhida.engine.money_text import MoneyError, read_money
-from zhida.engine.reform import fit, fit_dict, parse_budget, summary_dict
+from zhida.engine.reform import Baseline, fit, fit_dict, parse_budget, run_reform, summary_dict
 from zhida.engine.register import RegisterError
 from zhida.ledger.access import Refused, Role
 from zhida.rules.model import WITHOUT_AMOUNT, Layer, Rule
@@ -73,7 +69,6 @@ from zhida.rules.reform import (
     Reform,
     ReformError,
     apply_reform,
-    linked_rules,
     parameter_value,
     parse_parameter,
 )
@@ -220,59 +215,36 @@ def baselines(request: Request) -> BaselineCache:
 
 
 def price(pack_id: str, pack: Pack, register: Register, text: str, cache: BaselineCache) -> dict[str, Any]:
-    """Run in a worker thread: the reform in `text` priced over the register, the baseline from the cache.
-
-    As zhida.engine.reform.run_reform does (on DuckDB), except that the baseline's rows come from `cache`
-    when it holds them for this pack and these register files (and go there when it does not). It uses
-    the engine's open_facts and summarise: run_reform takes no baseline of its own yet."""
+    """Run in a worker thread: the reform in `text` priced over the register (zhida.engine.reform.run_reform
+    on DuckDB), the baseline's rows from `cache` when it holds them for this pack and these register
+    files, and put there when it does not."""
     ensure_synthetic(pack, register)
     reform = apply_reform(text, pack)
-    key = cache.key(pack_id, register)
     with tempfile.TemporaryDirectory(prefix="zhida-sandbox-") as folder:
-        out = Path(folder) / "differences.parquet"
-
-        def body(con, private: Path):
-            facts = engine_reform.open_facts(con, reform.baseline, register.subjects, register.events)
-            kept = cache.get(key)
-            if kept is None:
-                con.sql(compile_pack(reform.baseline).sql).create("baseline_rows")
-                cache.put(key, con.table("baseline_rows").to_arrow_table())
-            else:
-                con.register("kept_baseline", kept)
-                con.execute("CREATE TEMP TABLE baseline_rows AS SELECT * FROM kept_baseline")
-                con.unregister("kept_baseline")
-            _reform_rows(con, reform)
-            return engine_reform.summarise(con, reform, facts, out, private)
-
-        summary = in_private_directory(out, MEMORY_LIMIT, body)
+        summary = run_reform(reform, register.subjects, register.events, Path(folder) / "differences.parquet",
+                             MEMORY_LIMIT, baseline=kept_baseline(pack_id, register, cache))
     return summary_dict(summary)
 
 
-def _reform_rows(con, reform: Reform) -> None:
-    """`reform_rows`: the baseline's rows but for the rules the reform touches (and those linked to them
-    by a shared cap or a top-up), which are run again under the reformed pack."""
-    linked = linked_rules([*reform.baseline.rules, *reform.reformed.rules], reform.touched)
-    rerun = tuple(rule for rule in reform.reformed.rules if rule.id in linked)
-    if rerun:
-        con.sql(compile_pack(dataclasses.replace(reform.reformed, rules=rerun)).sql).create("reform_part")
-    else:
-        con.sql("SELECT * FROM baseline_rows LIMIT 0").create("reform_part")
-    con.execute(
-        "CREATE TEMP TABLE reform_rows AS SELECT * FROM baseline_rows WHERE NOT list_contains(?, rule) "
-        "UNION ALL BY NAME SELECT * FROM reform_part",
-        [sorted(linked)],
-    )
+def kept_baseline(pack_id: str, register: Register, cache: BaselineCache) -> Baseline:
+    """The cache's baseline rows for this pack and register, or a place for the run to put them."""
+    key = cache.key(pack_id, register)
+    return Baseline(cache.get(key), lambda rows: cache.put(key, rows))
 
 
-def fit_reform(pack: Pack, register: Register, text: str, parameter_text: str, budget_text: str) -> dict[str, Any]:
-    """Run in a worker thread: the fit of zhida.engine.reform (as `zhida reform --fit` runs it)."""
+def fit_reform(
+    pack_id: str, pack: Pack, register: Register, text: str, parameter_text: str, budget_text: str, cache: BaselineCache
+) -> dict[str, Any]:
+    """Run in a worker thread: the fit of zhida.engine.reform (as `zhida reform --fit` runs it); its steps
+    run only the rules the parameter moves, and the price at the found value takes the cached baseline."""
     ensure_synthetic(pack, register)
     reform = apply_reform(text, pack)
     parameter = parse_parameter(parameter_text, reform.reformed)
     budget = parse_budget(budget_text, pack)
     with tempfile.TemporaryDirectory(prefix="zhida-sandbox-fit-") as folder:
         result, _ = fit(reform, parameter, budget, register.subjects, register.events,
-                        Path(folder) / "differences.parquet", memory_limit=MEMORY_LIMIT)
+                        Path(folder) / "differences.parquet", memory_limit=MEMORY_LIMIT,
+                        baseline=kept_baseline(pack_id, register, cache))
     data = fit_dict(result)
     data["label"] = budget.label
     data["steps"] = [step | {"gap": str(Decimal(step["spend"]) - budget.yuan)} for step in data["steps"]]
@@ -522,11 +494,40 @@ def fit_choices(pack: Pack) -> list[tuple[str, str]]:
     return found
 
 
-def form_steps(pack: Pack, rule: Rule, params: dict[str, str]) -> tuple[list[Step], dict[str, str]]:
-    """The changes the rule's form asks for (the fields changed from the present values), and what was written."""
+def tier_rules(pack: Pack, rule: Rule) -> list[tuple[str, str]]:
+    """The other rules of `rule`'s area with an amount: those its form may scale with it, as one tier
+    (none when `rule` itself has no amount to scale)."""
+    if rule.spec.kind in WITHOUT_AMOUNT or rule.spec.amount is None:
+        return []
+    return [
+        (other.id, to_simplified(other.spec.title)) for other in pack.rules
+        if other.id != rule.id and other.layer is Layer.BASE and other.area == rule.area
+        and other.spec.kind not in WITHOUT_AMOUNT and other.spec.amount is not None
+    ]
+
+
+def form_steps(pack: Pack, rule: Rule, params: QueryParams) -> tuple[list[Step], dict[str, Any]]:
+    """The changes the rule's form asks for (the fields changed from the present values), and what was written.
+
+    Besides the numbers: the caps the rule keeps (checkboxes `keep-cap`, sent with `caps-shown`: an
+    unchecked box sends nothing) and the rules of its area scaled with it (`scale-with`, one tier)."""
     if params.get("remove") == "1":
         return [read_step(pack, f"remove:{rule.id}", "取消此规则")], {}
-    steps, written = [], {}
+    steps: list[Step] = []
+    written: dict[str, Any] = {}
+    if params.get("caps-shown") == "1":
+        kept = set(params.getlist("keep-cap"))
+        written["keep-cap"] = kept
+        caps = [cap.id for cap in rule.caps if cap.id in kept]
+        if unknown := kept - {cap.id for cap in rule.caps}:
+            raise Refused(422, f"上限 {_shown(sorted(unknown)[0])}:不是规则 {rule.id} 的上限")
+        if len(caps) < len(rule.caps):
+            steps.append(read_step(pack, f"{rule.id}.caps={','.join(caps)}", "携带的上限"))
+    tier = [rule_id for rule_id, _ in tier_rules(pack, rule)]
+    with_rules = params.getlist("scale-with")
+    if unknown := [rule_id for rule_id in with_rules if rule_id not in tier]:
+        raise Refused(422, f"同档规则 {_shown(unknown[0])}:不是第 {rule.area} 领域中有金额的其他规则")
+    written["scale-with"] = set(with_rules)
     for setting in rule_settings(pack, rule):
         text = params.get(setting.name, "").strip()
         if not text:
@@ -537,7 +538,8 @@ def form_steps(pack: Pack, rule: Rule, params: dict[str, str]) -> tuple[list[Ste
         if setting.name == "scale":
             value = read_number(text, setting.label)
             if value != 1:
-                steps.append(read_step(pack, f"scale:{rule.id}={_plain(value)}", setting.label))
+                ids = ",".join([rule.id, *(rule_id for rule_id in tier if rule_id in with_rules)])
+                steps.append(read_step(pack, f"scale:{ids}={_plain(value)}", setting.label))
             continue
         value = _money(text, setting.label) if setting.money else read_number(text, setting.label, setting.name == "rate")
         if value == setting.current:
@@ -727,7 +729,7 @@ async def sandbox_page(request: Request) -> Response:
         rule_id = params.get("rule", "").strip()
         if rule_id:
             rule = _base_rule(page.pack, rule_id, "规则")
-            more, written = form_steps(page.pack, rule, dict(params))
+            more, written = form_steps(page.pack, rule, params)
             if params.get("add") == "1" and more:
                 combined = merged(page.steps, more)
                 if len(combined) > MAX_CHANGES:
@@ -735,6 +737,7 @@ async def sandbox_page(request: Request) -> Response:
                 return RedirectResponse(page.address(combined), status_code=303)
             original = clause_text(page.pack, rule)
             context |= {"chosen": rule, "settings": rule_settings(page.pack, rule), "written": written,
+                        "tier": tier_rules(page.pack, rule),
                         "clause": original if context["traditional"] else to_simplified(original),
                         "unchanged": params.get("add") == "1"}
     except Refused as error:
@@ -775,8 +778,8 @@ async def _fitted(page: Page, context: dict[str, Any]) -> int:
     text = reform_text(page.site.id, page.title or default_title(steps), steps)
     request = page.request
     try:
-        data = await anyio.to_thread.run_sync(fit_reform, page.pack, page.register, text, parameter, budget,
-                                              limiter=request.app.state.compute_limiter)
+        data = await anyio.to_thread.run_sync(fit_reform, page.site.id, page.pack, page.register, text, parameter,
+                                              budget, baselines(request), limiter=request.app.state.compute_limiter)
     except (ReformError, RegisterError) as error:
         context["error"] = f"无法求解:{str(error).replace('--fit ', '参数 ').replace('--budget ', '预算 ')}"
         return 422
