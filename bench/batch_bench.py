@@ -98,7 +98,7 @@ def _timed_match(match_module, load_pack) -> dict:
 
     # The functions match() calls, by phase; a name match.py no longer has is skipped (its time goes to "other").
     for name, label in (("open_register", "checks"), ("materialise", "load"), ("materialise_by_type", "load"),
-                        ("compile_by_type", "compile"), ("run", "query"), ("summary_of", "summary"),
+                        ("in_two_statements", "claims"), ("compile_by_type", "compile"), ("run", "query"), ("summary_of", "summary"),
                         ("write_output", "write")):
         if hasattr(match_module, name):
             timed(name, label)

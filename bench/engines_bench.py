@@ -136,6 +136,8 @@ def _match(engine: str, spec: dict, pack, phases: dict[str, float], subjects: Pa
     if engine.startswith("duckdb"):
         timed(match_module, "open_register", "checks", phases)
         timed(match_module, "materialise_by_type", "load", phases)
+        timed(match_module, "materialise", "load", phases)
+        timed(match_module, "in_two_statements", "claims", phases)
         timed(match_module, "run", "query+write", phases)
         timed(match_module, "summary_of", "summary", phases)
         limit = engine.partition("@")[2] or spec["memory_limit"]

@@ -59,6 +59,7 @@ TEMPORARY_PREFIX = ".zhida-tmp-"
 # table sorted by type, which DuckDB spills, and runs `compile_pack`'s query, which materialises the
 # claims between the join to subjects and the final sort.
 BY_TYPE_EVENTS = 3_000_000
+CLAIMED = "claimed_rows"  # a large register's claims, before the final sort (`in_two_statements`)
 STALE_AFTER = 24 * 3600  # seconds: a directory from another host is left alone for a day
 # OWASP CSV injection: cells starting with these are formulas to Excel, LibreOffice or Sheets. The full-width
 # forms are added because Chinese input methods type them, and some spreadsheet versions accept them too.
@@ -181,7 +182,7 @@ def _match(
         materialise_by_type(con, tables)
     else:  # a large register, or one where no rule reads any event type present
         materialise(con, kept_columns(pack, counts))
-        plan = compile_pack(pack)
+        plan = in_two_statements(con, pack, counts)
     # The compiled query becomes a view through DuckDB's relation API: its text is not pasted into another statement.
     con.sql(plan.sql).create_view("entitlements", replace=True)
     result = private / "result.parquet"
@@ -202,6 +203,28 @@ def plan_by_type(pack: Pack, counts: dict[str, int]) -> tuple[BatchPlan | None, 
         return compile_by_type(pack, counts)
     except BatchError:  # no rule reads any event type present
         return None, {}
+
+
+def in_two_statements(con: duckdb.DuckDBPyConnection, pack: Pack, counts: dict[str, int]) -> BatchPlan:
+    """The plan by type over the materialised register (`materialise`) for a large register: each type's
+    rows a view of the table sorted by type (zone maps skip the other types' row groups), the claims run
+    first into table `claimed_rows`, and the plan's query the final sort over it (`compile_by_type`).
+    `compile_pack`'s query when no rule reads any type present."""
+    try:
+        plan, tables = compile_by_type(pack, counts, claimed=CLAIMED)
+    except BatchError:
+        return compile_pack(pack)
+    for type_name, table in tables.items():
+        query = (
+            exp.select(*(exp.column(name, quoted=True) for name in table.columns))
+            .from_(_table("events"))
+            .where(exp.EQ(this=exp.column("type", quoted=True), expression=exp.Literal.string(type_name)))
+        )
+        _create_view(con, table.table, query)
+    assert plan.claims is not None
+    # Through the relation API, as the final query below: the plan's text is never pasted into a statement.
+    con.sql(plan.claims).create(CLAIMED)
+    return plan
 
 
 def kept_columns(pack: Pack, counts: dict[str, int]) -> set[str]:
