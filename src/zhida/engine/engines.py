@@ -1,8 +1,11 @@
 """免申即享 where the register lives: the compiled rule set run inside PostgreSQL or on Spark.
 
-`zhida match --engine duckdb|postgres|spark`. The rules are compiled once (`compile_pack`, a
-sqlglot tree) and rendered for the engine (`BatchPlan.sql_for`); nothing is pasted into SQL text:
-statements are sqlglot trees or psycopg.sql compositions of identifiers, values are COPY data.
+`zhida match --engine duckdb|postgres|spark`. The rules are compiled once (a sqlglot tree) and
+rendered for the engine (`BatchPlan.sql_for`); nothing is pasted into SQL text: statements are
+sqlglot trees or psycopg.sql compositions of identifiers, values are COPY data. A match compiles
+the plan by event type (`plan_by_type_in`: the types present counted in the engine, each a view of
+its rows), as DuckDB does: only the rules of those types, and the claims no annual cap counts past
+the windows. Reforms (`engine_rows`) run `compile_pack`'s whole query.
 
 PostgreSQL (`match_postgres`), at DATABASE_URL or --database:
 - register files: opened and checked in DuckDB exactly as `zhida match` does (engine/register.py),
@@ -65,6 +68,7 @@ from zhida.engine.match import (
     materialise,
     materialise_by_type,
     open_written,
+    type_rows,
     remove_stale_temporaries,
     write_output,
 )
@@ -131,7 +135,6 @@ def match_postgres(
     written: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """The register (files, or `tables`: named subjects and events tables) matched inside PostgreSQL."""
-    plan = compile_pack(pack)
     names = tuple(table_name(name, option) for name, option in zip(
         tables, ("--subjects-table", "--events-table"), strict=True)) if tables else None
     conninfo = postgres_address(database)
@@ -148,10 +151,38 @@ def match_postgres(
             else:
                 _open_postgres_tables(pg, pack, *names)
             result = private / "result.parquet"
-            _fetch_into_parquet(pg, plan, result)
+            _fetch_into_parquet(pg, _postgres_plan(pg, pack), result)
         return _written_summary(con, pack, result, out, private, written)
 
     return in_private_directory(out, memory_limit, body)
+
+
+def plan_by_type_in(pack: Pack, counts: dict[str, int], view: Callable[[str, exp.Select], None]) -> BatchPlan:
+    """The plan by event type (`compile_by_type`) over an engine's `events`: each type present becomes a
+    view `events_t<n>` of its rows and the columns its rules read, made by `view(name, query)`.
+
+    Only the rules of the types present are planned, and the claims no annual cap counts pass the
+    windows by (on 10M trade-ins, 11 branches instead of 118 and no window over the trade-ins).
+    `compile_pack`'s plan when no rule reads any type present (it claims nothing)."""
+    try:
+        plan, tables = compile_by_type(pack, counts)
+    except BatchError:
+        return compile_pack(pack)
+    for type_name, table in tables.items():
+        view(table.table, type_rows(type_name, table))
+    return plan
+
+
+def _postgres_plan(pg: psycopg.Connection, pack: Pack) -> BatchPlan:
+    """`plan_by_type_in` PostgreSQL: the types counted there, their views temporary (this session's)."""
+    counts = dict(pg.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall())
+
+    def view(name: str, query: exp.Select) -> None:
+        create = exp.Create(this=_quoted_table(name), kind="VIEW", replace=True,
+                            properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query)
+        pg.execute(create.sql(dialect="postgres"))
+
+    return plan_by_type_in(pack, counts, view)
 
 
 def postgres_address(database: str | None) -> str:
@@ -481,7 +512,7 @@ def match_spark(
     """The register matched on Spark; OUT a Parquet dataset (see the module docstring)."""
     if not out.rstrip("/").lower().endswith(".parquet"):
         raise RegisterError(f"{out}: --engine spark 只输出 Parquet(文件名以 .parquet 结尾,Spark 写成一个目录)")
-    plan = compile_pack(pack)
+    compile_pack(pack)  # a pack the batch cannot compile is refused before Spark starts
     remote = [path for path in (subjects, events) if not is_local(path)]
     if remote and len(remote) < 2:
         raise RegisterError("--engine spark:主体表和事件表须同为本地文件,或同为 Spark 读取的远程路径(hdfs://、s3a:// …)")
@@ -496,6 +527,10 @@ def match_spark(
                 _stage_checked(pack, Path(subjects), Path(events), private, memory_limit)
                 for name in ("subjects", "events"):
                     spark.read.parquet(str(private / f"{name}.parquet")).createOrReplaceTempView(name)
+            counts = {row[0]: row[1] for row in spark.sql("SELECT type, count(*) FROM events GROUP BY type").collect()}
+            plan = plan_by_type_in(
+                pack, counts, lambda name, query: spark.sql(query.sql(dialect="spark")).createOrReplaceTempView(name)
+            )
             _write_spark(spark, spark.sql(plan.sql_for("spark")), out)
             return _spark_summary(pack, spark.read.parquet(out))
         except (RegisterError, EngineError):
