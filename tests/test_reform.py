@@ -378,6 +378,19 @@ def test_the_reform_run_equals_a_whole_match_of_the_reformed_pack(synthetic, tmp
     assert summary.by_chain is not None and summary.by_size_band is not None  # synth writes chain and revenue
 
 
+def test_a_large_register_prices_the_same(synthetic, tmp_path, monkeypatch):
+    """Above BY_TYPE_EVENTS a reform reads the register into one table (the types present appended in
+    turn, only their fields) and runs compile_pack's query: the same summary as the plan by type."""
+    import zhida.engine.engines as engines
+
+    changed = apply_reform((ROOT / "examples" / "reforms" / "innovation-voucher-60.yaml").read_text(encoding="utf-8"), PACK)
+    subjects, events = synthetic / "subjects.parquet", synthetic / "events.parquet"
+    by_type = run_reform(changed, subjects, events, tmp_path / "by_type.parquet")
+    monkeypatch.setattr(engines, "BY_TYPE_EVENTS", 0)
+    large = run_reform(changed, subjects, events, tmp_path / "large.parquet")
+    assert large == by_type and by_type.spend.change > 0
+
+
 def test_the_cli_refuses_a_bad_fit(tmp_path):
     subjects, events = write_register(tmp_path / "register", VOUCHERS)
     reform_file = str(ROOT / "examples" / "reforms" / "innovation-voucher-60.yaml")

@@ -796,7 +796,7 @@ def _duckdb_rows(con: duckdb.DuckDBPyConnection, pack: Pack) -> Rows:
                               .sql(dialect="duckdb")).fetchall())
     by_type = sum(counts.values()) <= BY_TYPE_EVENTS
     if not by_type:
-        materialise(con, kept_columns(pack, counts))  # a reform's rules read the fields of the pack's types
+        materialise(con, kept_columns(pack, counts), counts)  # a reform's rules read the fields of the pack's types
     made: dict[str, tuple[str, ...]] = {}  # each type's table and the columns it holds
     con.execute("SET preserve_insertion_order = false")  # the rows' order is no one's: the comparison sorts
 
