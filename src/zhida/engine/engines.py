@@ -68,6 +68,7 @@ from zhida.engine.match import (
     materialise,
     materialise_by_type,
     open_written,
+    type_counts,
     type_rows,
     remove_stale_temporaries,
     write_output,
@@ -143,7 +144,7 @@ def match_postgres(
         if names is None:  # the files are checked before anything is sent
             assert subjects is not None and events is not None
             open_register(con, pack, subjects, events)
-            materialise(con)
+            materialise(con, types=type_counts(con))  # each type's rows together, no sort: COPY needs no order
         with _postgres(conninfo) as pg:
             if names is None:
                 for table in ("subjects", "events"):
@@ -565,7 +566,8 @@ def _stage_checked(pack: Pack, subjects: Path, events: Path, private: Path, memo
     con = connect(memory_limit, private / "duckdb")
     try:
         open_register(con, pack, subjects, events)
-        materialise(con)
+        # each type's rows together (Spark's per-type views then skip the others' row groups), not sorted
+        materialise(con, types=type_counts(con))
         for name in ("subjects", "events"):
             con.execute(copy_to(_quoted_table(name), private / f"{name}.parquet", "parquet"))
     finally:
@@ -791,9 +793,7 @@ def _duckdb_rows(con: duckdb.DuckDBPyConnection, pack: Pack) -> Rows:
     """Queries over the opened (not materialised) register, run as `zhida match` runs them: up to
     BY_TYPE_EVENTS events, by event type (`compile_by_type`), each type's table made once with the
     columns the queries so far read (a reformed rule may read another field); beyond, one table."""
-    count = exp.alias_(exp.func("count", exp.Star()), "events")
-    counts = dict(con.execute(exp.select("type", count).from_(_quoted_table("events")).group_by("type")
-                              .sql(dialect="duckdb")).fetchall())
+    counts = type_counts(con)
     by_type = sum(counts.values()) <= BY_TYPE_EVENTS
     if not by_type:
         materialise(con, kept_columns(pack, counts), counts)  # a reform's rules read the fields of the pack's types

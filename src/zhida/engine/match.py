@@ -173,10 +173,7 @@ def _match(
     open_register(con, pack, subjects, events)
     # Row numbers were needed for the checks' messages; the query orders what it writes itself.
     con.execute("SET preserve_insertion_order = false")
-    count = exp.alias_(exp.func("count", exp.Star()), "events")
-    counts = dict(con.execute(
-        exp.select("type", count).from_(_table("events")).group_by("type").sql(dialect="duckdb")
-    ).fetchall())
+    counts = type_counts(con)
     plan, tables = plan_by_type(pack, counts)
     if tables:
         materialise_by_type(con, tables)
@@ -220,6 +217,13 @@ def in_two_statements(con: duckdb.DuckDBPyConnection, pack: Pack, counts: dict[s
     # Through the relation API, as the final query below: the plan's text is never pasted into a statement.
     con.sql(plan.claims).create(CLAIMED)
     return plan
+
+
+def type_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The opened register's events by type: the types present and how many of each."""
+    count = exp.alias_(exp.func("count", exp.Star()), "events")
+    query = exp.select("type", count).from_(_table("events")).group_by("type")
+    return dict(con.execute(query.sql(dialect="duckdb")).fetchall())
 
 
 def type_rows(type_name: str, table: TypeTable) -> exp.Select:
@@ -328,7 +332,8 @@ def materialise(
         _create_temporary_table(con, "checked_events", query.limit(0))
         for type_name in sorted(types):
             one_type = exp.EQ(this=exp.column("type", quoted=True), expression=exp.Literal.string(type_name))
-            con.execute(exp.Insert(this=_table("checked_events"), expression=query.where(one_type)).sql(dialect="duckdb"))
+            append = exp.Insert(this=_table("checked_events"), expression=query.where(one_type))
+            con.execute(append.sql(dialect="duckdb"))
     con.execute(exp.Drop(tables=[_table("events")], kind="VIEW").sql(dialect="duckdb"))
     nulls = [
         exp.alias_(exp.cast(exp.null(), exp.DataType.build(sql_type, dialect="duckdb")), name, quoted=True)
@@ -344,7 +349,8 @@ def materialise(
 
 def _create_temporary_table(con: duckdb.DuckDBPyConnection, name: str, query: exp.Query) -> None:
     create = exp.Create(
-        this=_table(name), kind="TABLE", properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query,
+        this=_table(name), kind="TABLE",
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query,
     )
     con.execute(create.sql(dialect="duckdb"))
 

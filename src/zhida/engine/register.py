@@ -344,7 +344,8 @@ def _check_blank_keys(
     ).fetchone(), strict=True))  # one scan for all keys but `few`
     value, first = exp.column("value", quoted=True), exp.column("first", quoted=True)
     values = exp.select(
-        exp.alias_(_varchar(_col(few)), "value", quoted=True), exp.alias_(exp.Min(this=_col("_row")), "first", quoted=True)
+        exp.alias_(_varchar(_col(few)), "value", quoted=True),
+        exp.alias_(exp.Min(this=_col("_row")), "first", quoted=True),
     ).from_(_table(source.view)).group_by(_varchar(_col(few)))
     firsts[few], unknown = _fetch(con, exp.select(
         exp.Filter(this=exp.Min(this=first), expression=exp.Where(this=_blank(value, "VARCHAR"))),
