@@ -54,10 +54,10 @@ EXCEL_ROW_LIMIT = 1_048_575  # one row of an Excel sheet is the header
 MEMORY_LIMIT = re.compile(r"^(?P<number>\d+(\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 TEMPORARY_PREFIX = ".zhida-tmp-"
 # Up to this many events, each type's rows go to a table of their own (`materialise_by_type`) and the
-# query by type runs (bench/README.md, "Batch 免申即享"). Those tables stay in memory (10M trade-ins
-# took 790 MiB of a 1 GB limit, and the final sort then failed), so a larger register is read into one
-# table sorted by type, which DuckDB spills, and runs `compile_pack`'s query, which materialises the
-# claims between the join to subjects and the final sort.
+# query by type runs in one statement (bench/README.md, "Batch 免申即享"). Those tables stay in memory
+# (10M trade-ins took 790 MiB of a 1 GB limit, and the final sort then failed), so a larger register is
+# read into one table, type after type, which DuckDB spills, and the query by type runs over views of it
+# in two statements (`in_two_statements`): the claims, then the final sort.
 BY_TYPE_EVENTS = 3_000_000
 CLAIMED = "claimed_rows"  # a large register's claims, before the final sort (`in_two_statements`)
 STALE_AFTER = 24 * 3600  # seconds: a directory from another host is left alone for a day
@@ -204,7 +204,7 @@ def plan_by_type(pack: Pack, counts: dict[str, int]) -> tuple[BatchPlan | None, 
 
 def in_two_statements(con: duckdb.DuckDBPyConnection, pack: Pack, counts: dict[str, int]) -> BatchPlan:
     """The plan by type over the materialised register (`materialise`) for a large register: each type's
-    rows a view of the table sorted by type (zone maps skip the other types' row groups), the claims run
+    rows a view of the table that holds them together (zone maps skip the other types' row groups), the claims run
     first into table `claimed_rows`, and the plan's query the final sort over it (`compile_by_type`).
     `compile_pack`'s query when no rule reads any type present."""
     try:
@@ -310,7 +310,7 @@ def _running(pid: int) -> bool:
 def materialise(
     con: duckdb.DuckDBPyConnection, keep: Collection[str] | None = None, types: Collection[str] | None = None
 ) -> None:
-    """Read the checked files once into DuckDB's own storage, events sorted by type.
+    """Read the checked files once into DuckDB's own storage, each event type's rows together.
 
     The query has one branch per rule, each filtering `events` by type: on a table sorted by
     type, DuckDB's zone maps let each branch skip the other types' row groups instead of
