@@ -67,6 +67,7 @@ from zhida.engine.match import (
     kept_columns,
     materialise,
     materialise_by_type,
+    materialise_present,
     open_written,
     type_counts,
     type_rows,
@@ -144,11 +145,11 @@ def match_postgres(
         if names is None:  # the files are checked before anything is sent
             assert subjects is not None and events is not None
             open_register(con, pack, subjects, events)
-            materialise(con, types=type_counts(con))  # each type's rows together, no sort: COPY needs no order
+            materialise_present(con, pack)
         with _postgres(conninfo) as pg:
             if names is None:
-                for table in ("subjects", "events"):
-                    _copy_into_postgres(con, pg, table, private)
+                _copy_into_postgres(con, pg, "subjects", private)
+                _copy_into_postgres(con, pg, "events", private, "checked_events")  # the present types' columns
             else:
                 _open_postgres_tables(pg, pack, *names)
             result = private / "result.parquet"
@@ -237,12 +238,16 @@ def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def _copy_into_postgres(con: duckdb.DuckDBPyConnection, pg: psycopg.Connection, table: str, private: Path) -> None:
-    """DuckDB's checked `table` as a temporary PostgreSQL table of the same name and column types, by COPY."""
+def _copy_into_postgres(
+    con: duckdb.DuckDBPyConnection, pg: psycopg.Connection, table: str, private: Path, source: str | None = None
+) -> None:
+    """DuckDB's checked `table` (or `source`) as a temporary PostgreSQL table `table` of the same column
+    types, by COPY."""
     from psycopg import sql
 
+    source = source or table
     columns = [(name, sql_type) for name, sql_type, *_ in con.execute(
-        exp.Describe(this=_quoted_table(table)).sql(dialect="duckdb")).fetchall()]
+        exp.Describe(this=_quoted_table(source)).sql(dialect="duckdb")).fetchall()]
     create = exp.Create(
         this=exp.Schema(this=_quoted_table(table), expressions=[
             exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(sql_type, dialect="duckdb"))
@@ -252,7 +257,7 @@ def _copy_into_postgres(con: duckdb.DuckDBPyConnection, pg: psycopg.Connection, 
     )
     pg.execute(create.sql(dialect="postgres"))
     staged = private / f"{table}.csv"
-    con.execute(copy_to(_quoted_table(table), staged, "csv"))
+    con.execute(copy_to(_quoted_table(source), staged, "csv"))
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(
         sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns))
     with pg.cursor().copy(statement) as copy, staged.open("rb") as handle:
@@ -567,9 +572,9 @@ def _stage_checked(pack: Pack, subjects: Path, events: Path, private: Path, memo
     try:
         open_register(con, pack, subjects, events)
         # each type's rows together (Spark's per-type views then skip the others' row groups), not sorted
-        materialise(con, types=type_counts(con))
-        for name in ("subjects", "events"):
-            con.execute(copy_to(_quoted_table(name), private / f"{name}.parquet", "parquet"))
+        materialise_present(con, pack)
+        for name, table in (("subjects", "subjects"), ("events", "checked_events")):
+            con.execute(copy_to(_quoted_table(table), private / f"{name}.parquet", "parquet"))
     finally:
         con.close()
 

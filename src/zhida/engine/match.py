@@ -235,6 +235,15 @@ def type_rows(type_name: str, table: TypeTable) -> exp.Select:
     )
 
 
+def materialise_present(con: duckdb.DuckDBPyConnection, pack: Pack) -> None:
+    """`materialise` for a register sent to another engine, whose query is the plan by type: only the
+    columns of the types present go into `checked_events` (what is sent), each type's rows together;
+    every column when no rule reads a type present (`compile_pack`'s query then runs, reading them all)."""
+    counts = type_counts(con)
+    ruled = any(rule.spec.event in counts for rule in pack.rules)
+    materialise(con, kept_columns(pack, counts) if ruled else None, counts)
+
+
 def kept_columns(pack: Pack, counts: dict[str, int]) -> set[str]:
     """The event columns a register's rules can read: the keys and the fields of the types present."""
     kept = {"event_id", "subject_id", "type", "date"}
