@@ -192,6 +192,9 @@ def test_postgres_named_tables_are_checked(postgres_tables, tmp_path):
             sql.Identifier(schema)))
     assert f"{schema}.subjects: 列 kind: 未知的主体类型 'alien'" in refused(
         "UPDATE {}.subjects SET kind = 'alien' WHERE subject_id = 'RD-BOUND'")
+    # an R&D report (rd_report, for enterprises) filed by a subject whose kind is changed to consumer
+    assert "事件 RD-BOUND/RD-BOUND-1,列 type: 事件类型 rd_report 不适用于主体类型 consumer" in refused(
+        "UPDATE {}.subjects SET kind = 'consumer' WHERE subject_id = 'RD-BOUND'")
     assert "事件 RD-BOUND/RD-BOUND-1,列 subject_id: 主体 RD-BOUND 不在主体表中" in refused(
         "DELETE FROM {}.subjects WHERE subject_id = 'RD-BOUND'")
 

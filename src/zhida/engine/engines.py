@@ -74,7 +74,7 @@ from zhida.engine.match import (
     remove_stale_temporaries,
     write_output,
 )
-from zhida.engine.register import EVENT_KEYS, SUBJECT_COLUMNS, RegisterError, open_register
+from zhida.engine.register import EVENT_KEYS, SUBJECT_COLUMNS, RegisterError, open_register, subject_mismatch
 from zhida.rules.model import FieldType
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
@@ -468,22 +468,9 @@ def check_exact(
 
 
 def _check_event_subjects(pack: Pack, fetch: Callable[[exp.Expression], list[tuple]], events: str) -> None:
-    """An event whose subject is not in the register, or of a kind its type does not apply to."""
-    def column(name: str, table: str) -> exp.Column:
-        return exp.column(name, table=table, quoted=True)
-
-    mismatch = exp.or_(*(
-        exp.and_(exp.EQ(this=column("type", "e"), expression=exp.Literal.string(t.name)), _not_in(column("kind", "s"), t.subjects))
-        for t in pack.events.values()
-    ))
-    query = (
-        exp.select(column("event_id", "e"), column("subject_id", "e"), column("type", "e"), column("kind", "s"))
-        .from_(exp.alias_(_quoted_table("events"), "e", table=True))
-        .join(exp.alias_(_quoted_table("subjects"), "s", table=True), join_type="LEFT",
-              on=exp.EQ(this=column("subject_id", "s"), expression=column("subject_id", "e")))
-        .where(exp.or_(column("subject_id", "s").is_(exp.null()), mismatch))
-        .order_by(column("event_id", "e")).limit(1)
-    )
+    """An event whose subject is not in the register, or of a kind its type does not apply to (tables have
+    no row numbers: the first by event_id)."""
+    query = subject_mismatch(pack, "event_id")
     rows = fetch(query)
     if not rows:
         return

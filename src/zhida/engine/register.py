@@ -527,10 +527,23 @@ def _check_type_fields(con: duckdb.DuckDBPyConnection, source: Source, kind: Eve
 
 
 def _check_event_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source) -> None:
-    """One join for both: an event whose subject is not in the register, or of a kind its type does not apply to.
+    """An event whose subject is not in the register, or of a kind its type does not apply to."""
+    query = subject_mismatch(pack, "_row")
+    bad = con.execute(query.sql(dialect="duckdb")).fetchone()
+    if bad is None:
+        return
+    line = source.line(bad[0])
+    if bad[3] is None:
+        raise RegisterError(f"{source.path}: 第 {line} 行,列 subject_id: 主体 {bad[1]} 不在主体表中")
+    raise RegisterError(f"{source.path}: 第 {line} 行,列 type: 事件类型 {bad[2]} 不适用于主体类型 {bad[3]}")
 
-    The kinds each type applies to are a small VALUES table joined on (type, kind): a hash probe per
-    event instead of one condition per event type (86 in the Huzhou pack) evaluated on every event."""
+
+def subject_mismatch(pack: Pack, key: str) -> exp.Select:
+    """The first event of `events` (by its column `key`) whose subject is not in `subjects`, or whose type
+    does not apply to its subject's kind, as (key, subject_id, type, kind): kind NULL for a missing subject.
+
+    One join for both. The kinds each type applies to are a small VALUES table joined on (type, kind):
+    a hash probe per event instead of one condition per event type (86 in the Huzhou pack) on every event."""
     kind = exp.column("kind", table="s", quoted=True)
     event_type = exp.column("type", table="e", quoted=True)
     subject = exp.column("subject_id", table="s", quoted=True)
@@ -543,27 +556,16 @@ def _check_event_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: So
         exp.EQ(this=exp.column("type", table="a", quoted=True), expression=event_type),
         exp.EQ(this=exp.column("kind", table="a", quoted=True), expression=kind),
     )
-    query = (
-        exp.select(
-            exp.column("_row", table="e", quoted=True),
-            exp.column("subject_id", table="e", quoted=True),
-            event_type,
-            kind,
-        )
+    return (
+        exp.select(exp.column(key, table="e", quoted=True), exp.column("subject_id", table="e", quoted=True),
+                   event_type, kind)
         .from_(exp.alias_(_table("events"), "e", table=True))
         .join(exp.alias_(_table("subjects"), "s", table=True),
               on=exp.EQ(this=subject, expression=exp.column("subject_id", table="e", quoted=True)), join_type="LEFT")
         .join(applies, on=applies_on, join_type="LEFT")
         .where(exp.or_(subject.is_(exp.null()), exp.column("type", table="a", quoted=True).is_(exp.null())))
-        .order_by(exp.column("_row", table="e", quoted=True)).limit(1)
+        .order_by(exp.column(key, table="e", quoted=True)).limit(1)
     )
-    bad = con.execute(query.sql(dialect="duckdb")).fetchone()
-    if bad is None:
-        return
-    line = source.line(bad[0])
-    if bad[3] is None:
-        raise RegisterError(f"{source.path}: 第 {line} 行,列 subject_id: 主体 {bad[1]} 不在主体表中")
-    raise RegisterError(f"{source.path}: 第 {line} 行,列 type: 事件类型 {bad[2]} 不适用于主体类型 {bad[3]}")
 
 
 def _invalid(field: EventField) -> exp.Expression | None:
