@@ -97,7 +97,7 @@ def profile(directory: Path) -> None:
     if tables:
         materialise_by_type(con, tables)
     else:  # the claims run here into a table; the profile below is the final sort's
-        materialise(con, kept_columns(pack, counts))
+        materialise(con, kept_columns(pack, counts), counts)
         plan = in_two_statements(con, pack, counts)
     print(f"  load ({'one table per event type' if tables else 'one table sorted by type, then the claims'}): "
           f"{time.perf_counter() - start:.2f} s")

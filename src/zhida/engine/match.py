@@ -204,8 +204,8 @@ def plan_by_type(pack: Pack, counts: dict[str, int]) -> tuple[BatchPlan | None, 
 
 def in_two_statements(con: duckdb.DuckDBPyConnection, pack: Pack, counts: dict[str, int]) -> BatchPlan:
     """The plan by type over the materialised register (`materialise`) for a large register: each type's
-    rows a view of the table that holds them together (zone maps skip the other types' row groups), the claims run
-    first into table `claimed_rows`, and the plan's query the final sort over it (`compile_by_type`).
+    rows a view of the table that holds them together (zone maps skip the other types' row groups), the
+    claims run first into table `claimed_rows`, and the plan's query the final sort over it.
     `compile_pack`'s query when no rule reads any type present."""
     try:
         plan, tables = compile_by_type(pack, counts, claimed=CLAIMED)
@@ -321,28 +321,26 @@ def materialise(
 ) -> None:
     """Read the checked files once into DuckDB's own storage, each event type's rows together.
 
-    The query has one branch per rule, each filtering `events` by type: on a table sorted by
-    type, DuckDB's zone maps let each branch skip the other types' row groups instead of
+    The query has one branch per rule, each filtering `events` by type: on a table holding each
+    type's rows together, DuckDB's zone maps let each branch skip the other types' row groups instead of
     re-reading and re-casting the whole file (halves the query on 100k enterprises). Beyond the
     memory limit the tables spill to the temporary directory.
 
     `keep`: the event columns to copy (the keys and the fields of the types present); the others
     stay in the `events` view as typed NULLs, which no branch of a present type reads. Copying only
     these (14 of 86 columns for 10M trade-ins) is most of what the load and its spill cost.
-    `types`: the event types present: each type's rows appended in turn (one statement each, so they
-    lie together) instead of sorting the whole register by type (50M events: a sort that spills).
+    `types`: the event types present (`type_counts`, counted here when not given). Each type's rows are
+    appended in turn, one statement each, so that they lie together: no sort of the whole register
+    (50M events: a sort that spills).
     """
     columns = {name: sql_type for name, sql_type in columns_of(con, "events").items() if name != "_row"}
     kept = [name for name in columns if keep is None or name in keep]
     query = exp.select(*(exp.column(name, quoted=True) for name in kept)).from_(_table("events"))
-    if types is None:
-        _create_temporary_table(con, "checked_events", query.order_by(exp.column("type", quoted=True)))
-    else:
-        _create_temporary_table(con, "checked_events", query.limit(0))
-        for type_name in sorted(types):
-            one_type = exp.EQ(this=exp.column("type", quoted=True), expression=exp.Literal.string(type_name))
-            append = exp.Insert(this=_table("checked_events"), expression=query.where(one_type))
-            con.execute(append.sql(dialect="duckdb"))
+    _create_temporary_table(con, "checked_events", query.limit(0))
+    for type_name in sorted(type_counts(con) if types is None else types):
+        one_type = exp.EQ(this=exp.column("type", quoted=True), expression=exp.Literal.string(type_name))
+        append = exp.Insert(this=_table("checked_events"), expression=query.where(one_type))
+        con.execute(append.sql(dialect="duckdb"))
     con.execute(exp.Drop(tables=[_table("events")], kind="VIEW").sql(dialect="duckdb"))
     nulls = [
         exp.alias_(exp.cast(exp.null(), exp.DataType.build(sql_type, dialect="duckdb")), name, quoted=True)
