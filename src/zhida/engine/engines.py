@@ -69,6 +69,7 @@ from zhida.engine.match import (
     materialise_by_type,
     materialise_present,
     open_written,
+    type_count_query,
     type_counts,
     type_rows,
     remove_stale_temporaries,
@@ -177,7 +178,7 @@ def plan_by_type_in(pack: Pack, counts: dict[str, int], view: Callable[[str, exp
 
 def _postgres_plan(pg: psycopg.Connection, pack: Pack) -> BatchPlan:
     """`plan_by_type_in` PostgreSQL: the types counted there, their views temporary (this session's)."""
-    counts = dict(pg.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall())
+    counts = dict(pg.execute(type_count_query().sql(dialect="postgres")).fetchall())
 
     def view(name: str, query: exp.Select) -> None:
         create = exp.Create(this=_quoted_table(name), kind="VIEW", replace=True,
@@ -520,7 +521,7 @@ def match_spark(
                 _stage_checked(pack, Path(subjects), Path(events), private, memory_limit)
                 for name in ("subjects", "events"):
                     spark.read.parquet(str(private / f"{name}.parquet")).createOrReplaceTempView(name)
-            counts = {row[0]: row[1] for row in spark.sql("SELECT type, count(*) FROM events GROUP BY type").collect()}
+            counts = {row[0]: row[1] for row in spark.sql(type_count_query().sql(dialect="spark")).collect()}
             plan = plan_by_type_in(
                 pack, counts, lambda name, query: spark.sql(query.sql(dialect="spark")).createOrReplaceTempView(name)
             )

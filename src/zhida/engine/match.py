@@ -221,9 +221,13 @@ def in_two_statements(con: duckdb.DuckDBPyConnection, pack: Pack, counts: dict[s
 
 def type_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The opened register's events by type: the types present and how many of each."""
-    count = exp.alias_(exp.func("count", exp.Star()), "events")
-    query = exp.select("type", count).from_(_table("events")).group_by("type")
-    return dict(con.execute(query.sql(dialect="duckdb")).fetchall())
+    return dict(con.execute(type_count_query().sql(dialect="duckdb")).fetchall())
+
+
+def type_count_query() -> exp.Select:
+    """(type, events) of table `events`, for any engine's dialect."""
+    event_type, count = exp.column("type", quoted=True), exp.alias_(exp.func("count", exp.Star()), "events")
+    return exp.select(event_type, count).from_(_table("events")).group_by(event_type.copy())
 
 
 def type_rows(type_name: str, table: TypeTable) -> exp.Select:
