@@ -45,7 +45,7 @@ import duckdb
 from sqlglot import exp
 
 from zhida.engine.batch import BatchError, BatchPlan, TypeTable, compile_by_type, compile_pack
-from zhida.engine.register import RegisterError, columns_of, open_register
+from zhida.engine.register import RegisterError, columns_of, open_register, release_events
 from zhida.rules.model import Kind
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
@@ -116,6 +116,7 @@ def connect(memory_limit: str = "1GB", temp_directory: Path | None = None) -> du
     # options, which DuckDB does not accept in `config`: constant statements, nothing from the caller.
     con.execute("SET enable_progress_bar = true")
     con.execute("SET enable_progress_bar_print = false")
+    con.execute("SET checkpoint_threshold = '100GB'")
     return con
 
 
@@ -177,6 +178,7 @@ def _match(
     plan, tables = plan_by_type(pack, counts)
     if tables:
         materialise_by_type(con, tables)
+        release_events(con)  # the per-type tables hold what the query reads: free the memory for it
     else:  # a large register, or one where no rule reads any event type present
         materialise(con, kept_columns(pack, counts), counts)
         plan = in_two_statements(con, pack, counts)
