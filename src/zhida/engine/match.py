@@ -116,7 +116,6 @@ def connect(memory_limit: str = "1GB", temp_directory: Path | None = None) -> du
     # options, which DuckDB does not accept in `config`: constant statements, nothing from the caller.
     con.execute("SET enable_progress_bar = true")
     con.execute("SET enable_progress_bar_print = false")
-    con.execute("SET checkpoint_threshold = '100GB'")
     return con
 
 

@@ -95,6 +95,9 @@ def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: 
     fields = event_columns(pack)
     types = _event_types(con, event_source)
     if sum(types.values()) <= HOLD_EVENTS:
+        # The held tables are read a few times and dropped: compressing them in DuckDB's automatic checkpoint
+        # (a 0.2 s stall on 300k events) costs more than it saves. A constant statement, nothing from the caller.
+        con.execute("SET checkpoint_threshold = '1TB'")
         subject_source = _hold(con, subject_source, [*SUBJECT_COLUMNS, "county"], "held_subjects")
         event_source = _hold(con, event_source, held_event_columns(pack, types), "held_events")
     held = columns_of(con, event_source.view)
