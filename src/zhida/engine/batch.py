@@ -42,7 +42,7 @@ import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import reduce
+from functools import cached_property, reduce
 from typing import TYPE_CHECKING
 
 import sqlglot
@@ -78,14 +78,24 @@ COMPARISONS = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ, exp.NEQ)
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """The compiled query (as a tree, and rendered for DuckDB) and the event columns it expects."""
+    """The compiled query (as a tree, rendered for DuckDB on first use) and the event columns it expects."""
 
-    sql: str  # DuckDB dialect
-    event_columns: dict[str, FieldType]  # field name -> type, over all event types
     tree: exp.Expression
+    event_columns: dict[str, FieldType]  # field name -> type, over all event types
     # `compile_by_type(…, claimed=T)`: every stage but the final sort, to be run first into table T,
     # which `sql` then reads and sorts (None: `sql` is the whole query).
-    claims: str | None = None
+    claims_tree: exp.Expression | None = None
+    pretty: bool = False  # `sql` laid out on lines (compile_pack's, which people read in tests and bench)
+
+    @cached_property
+    def sql(self) -> str:
+        """DuckDB's text of the query. Rendered only when asked: match runs the tree inside its COPY, and a
+        plan by type is only ever run in DuckDB, so it is rendered without copying the tree (half the time)."""
+        return self.tree.sql(dialect="duckdb", pretty=self.pretty, copy=self.pretty)
+
+    @cached_property
+    def claims(self) -> str | None:
+        return None if self.claims_tree is None else self.claims_tree.sql(dialect="duckdb", copy=False)
 
     def sql_for(self, dialect: str) -> str:
         """The same query for another engine: "postgres", "spark", "trino", "duckdb" …
@@ -189,15 +199,11 @@ def _compile(
         for name, stage in stages:
             claims = claims.with_(name, as_=stage, copy=False)
         final = _final(depth, claimed)
-        return BatchPlan(final.sql(dialect="duckdb", copy=False), event_columns(pack), final,
-                         claims.sql(dialect="duckdb", copy=False)), sources
+        return BatchPlan(final, event_columns(pack), claims), sources
     tree = _final(depth, stages[-1][0])
     for name, stage in stages:
         tree = tree.with_(name, as_=stage, copy=False)
-    if tables is None:
-        return BatchPlan(tree.sql(dialect="duckdb", pretty=True), event_columns(pack), tree), {}
-    # A plan by type is only ever run in DuckDB (match): rendered without copying the tree first (half the time).
-    return BatchPlan(tree.sql(dialect="duckdb", copy=False), event_columns(pack), tree), sources
+    return BatchPlan(tree, event_columns(pack), pretty=tables is None), sources
 
 
 def _union(branches: list[exp.Select]) -> exp.Expression:
