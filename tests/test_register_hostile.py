@@ -187,6 +187,38 @@ def test_a_blank_event_id_is_refused(tmp_path, blank):
     assert "events.csv: 第 2 行,列 event_id: 为空" in _refused(tmp_path, events)
 
 
+@pytest.mark.parametrize(
+    "blank", ["", "   ", "\u3000", "\t", "\u00a0", None], ids=["empty", "spaces", "ideographic", "tab", "nbsp", "null"]
+)
+def test_a_blank_id_in_a_parquet_file_is_found_whatever_its_statistics_say(tmp_path, blank):
+    # Parquet keys are cleared by the file's statistics when every row group's smallest and largest values
+    # start with printable ASCII (register._never_blank_in_file). A blank id among ordinary ones puts a
+    # space, a control character or a character above ASCII first in its row group's bounds, so the column
+    # is read and the row named; here in the second of three row groups.
+    ids = [f"T{i:03}" for i in range(30)]
+    ids[14] = blank
+    table = pa.table({
+        "event_id": ids, "subject_id": ["C1"] * 30, "type": ["trade_in_appliance"] * 30,
+        "date": [date(2025, 5, 1)] * 30, "grade": ["一级"] * 30, "price": pa.array([Decimal(100)] * 30, pa.decimal128(18, 2)),
+    })
+    events = tmp_path / "events.parquet"
+    pq.write_table(table, events, row_group_size=10)
+    assert "events.parquet: 第 15 行,列 event_id: 为空" in _refused(tmp_path, events)
+
+
+def test_ids_that_the_statistics_clear_are_not_refused(tmp_path):
+    # The same file without the blank: every bound starts with T, and the match runs (one row per event).
+    table = pa.table({
+        "event_id": [f"T{i:03}" for i in range(30)], "subject_id": ["C1"] * 30, "type": ["trade_in_appliance"] * 30,
+        "date": [date(2025, 5, 1)] * 30, "grade": ["一级"] * 30, "price": pa.array([Decimal(100)] * 30, pa.decimal128(18, 2)),
+    })
+    events = tmp_path / "events.parquet"
+    pq.write_table(table, events, row_group_size=10)
+    result = _run(_write(tmp_path, "subjects.csv", SUBJECTS), events, tmp_path / "out.parquet")
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 30
+
+
 def test_a_blank_type_and_subject_are_refused(tmp_path):
     events = _write(tmp_path, "events.csv", APPLIANCE + "T1,C1, ,2025-05-01,一级,100\n")
     assert "events.csv: 第 2 行,列 type: 为空" in _refused(tmp_path, events)

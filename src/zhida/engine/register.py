@@ -388,11 +388,12 @@ def _check_blank_keys(
     and the first row whose value is not in `known` is returned (or None) for a later check to report.
     """
     actual = columns_of(con, source.view)
-    conditions = [_blank(_col(key), actual.get(key, "VARCHAR")) for key in keys if key != few]
+    scanned = [key for key in keys if key != few and not _never_blank_in_file(con, source, key)]
+    conditions = [_blank(_col(key), actual.get(key, "VARCHAR")) for key in scanned]
     probes = [exp.Filter(this=exp.Min(this=_col("_row")), expression=exp.Where(this=c)) for c in conditions]
-    firsts = dict(zip((key for key in keys if key != few), _fetch(
-        con, exp.select(*probes).from_(_table(source.view))
-    ).fetchone(), strict=True))  # one scan for all keys but `few`
+    firsts = dict.fromkeys(scanned)
+    if probes:  # one scan for all keys but `few` that the file's statistics did not clear
+        firsts = dict(zip(scanned, _fetch(con, exp.select(*probes).from_(_table(source.view))).fetchone(), strict=True))
     value, first = exp.column("value", quoted=True), exp.column("first", quoted=True)
     values = exp.select(
         exp.alias_(_varchar(_col(few)), "value", quoted=True),
@@ -407,6 +408,31 @@ def _check_blank_keys(
         row, key = min(found)
         raise RegisterError(f"{source.path}: 第 {source.line(row)} 行,列 {key}: 为空")
     return unknown
+
+
+def _never_blank_in_file(con: duckdb.DuckDBPyConnection, source: Source, key: str) -> bool:
+    """True when a Parquet file's own statistics show that text column `key` has no missing, empty or blank
+    value, so that no row need be read for it (a regex over every id: 0.04 s on 1M events held in memory).
+
+    Every row group must count no NULL and have both bounds; a value lies between its row group's smallest
+    and largest, so its first character lies between theirs. When both are printable ASCII other than the
+    space (! to ~), no value is empty or starts with a space of any kind (\\s, \\p{Z}: control characters,
+    U+0085, U+00A0 and above), so none is blank. A bound starting with a backslash may be an escaped byte,
+    not the text: the column is then read, as is any file without statistics."""
+    if source.format != "parquet":
+        return False
+    column = exp.column("path_in_schema")
+    query = (
+        exp.select("stats_null_count", "stats_min_value", "stats_max_value")
+        .from_(exp.Table(this=exp.Anonymous(this="parquet_metadata", expressions=[exp.Literal.string(str(source.path))])))
+        .where(exp.EQ(this=column, expression=exp.Literal.string(key)))
+    )
+    groups = _fetch(con, query).fetchall()
+
+    def plain(bound: str | None) -> bool:
+        return bool(bound) and "!" <= bound[0] <= "~" and bound[0] != "\\"
+
+    return bool(groups) and all(nulls == 0 and plain(low) and plain(high) for nulls, low, high in groups)
 
 
 def _blank(column: exp.Expression, actual: str) -> exp.Expression:
