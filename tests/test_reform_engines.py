@@ -10,6 +10,7 @@ beside the comparison, so that three engines agreeing on a wrong number would st
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,8 @@ from test_reform import FIT_VOUCHERS, PHONES, RAISE_RATE, VOUCHERS, chains_and_b
 from typer.testing import CliRunner
 
 from zhida.cli import app
+from zhida.engine.engines import Where
+from zhida.engine.register import RegisterError
 
 runner = CliRunner()
 
@@ -179,6 +182,18 @@ def test_engine_options_refused(tmp_path, options, message):
     result, _, _ = _reform(tmp_path, RAISE_RATE, *options, register=register, out=out)
     assert result.exit_code == 2 and message in result.output, result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("where, message", [
+    (Where(engine="oracle"), "--engine oracle: 可选 duckdb、postgres、spark"),
+    (Where(engine="spark", database=POSTGRES), "只用于 --engine postgres"),
+    (Where(engine="duckdb", tables=("s", "e")), "只用于 --engine postgres"),
+    (Where(engine="postgres", database="sqlite:///x.db"), "须为 postgresql://"),
+])
+def test_a_callers_engine_is_refused_in_the_commands_words(where, message):
+    # A caller of run_reform (the API, the sandbox page) gets the same refusal as `zhida reform`, before any work.
+    with pytest.raises(RegisterError, match=re.escape(message)):
+        where.check()
 
 
 def test_an_unknown_table_is_refused(tmp_path):

@@ -108,10 +108,8 @@ def option_problem(
 ) -> str | None:
     """What is wrong with `--engine` and its options taken together, or None: one wording for every
     command that takes them (`zhida match`, `zhida reform`); `usage` is the command's own synopsis."""
-    if engine not in ENGINES:
-        return f"--engine {engine}: 可选 duckdb、postgres、spark"
-    if engine != "postgres" and (database or subjects_table or events_table):
-        return "--database、--subjects-table、--events-table 只用于 --engine postgres"
+    if problem := engine_problem(engine, database, subjects_table or events_table):
+        return problem
     if engine != "spark" and master:
         return "--master 只用于 --engine spark"
     tables = (subjects_table, events_table)
@@ -121,6 +119,15 @@ def option_problem(
         return "请给主体表和事件表文件,或给 --subjects-table 与 --events-table,不能同时给"
     if not all(tables) and not (subjects and events):
         return f"缺少主体表或事件表:{usage}"
+    return None
+
+
+def engine_problem(engine: str, database: str | None, tables: object) -> str | None:
+    """The engine's name, and PostgreSQL's own options given to another engine (`option_problem`, `Where`)."""
+    if engine not in ENGINES:
+        return f"--engine {engine}: 可选 duckdb、postgres、spark"
+    if engine != "postgres" and (database or tables):
+        return "--database、--subjects-table、--events-table 只用于 --engine postgres"
     return None
 
 
@@ -679,10 +686,8 @@ class Where:
 
     def check(self) -> None:
         """Refuse, before any work, what can be refused without the engine: its name, address, table names."""
-        if self.engine not in ENGINES:
-            raise RegisterError(f"--engine {self.engine}: 可选 duckdb、postgres、spark")
-        if self.engine != "postgres" and (self.database or self.tables):
-            raise RegisterError("--database、--subjects-table、--events-table 只用于 --engine postgres")
+        if problem := engine_problem(self.engine, self.database, self.tables):
+            raise RegisterError(problem)
         if self.engine == "postgres":
             postgres_address(self.database)
             for name, option in zip(self.tables or (), ("--subjects-table", "--events-table"), strict=False):
