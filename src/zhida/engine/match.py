@@ -221,7 +221,7 @@ def in_two_statements(con: duckdb.DuckDBPyConnection, pack: Pack, counts: dict[s
 
 def type_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The opened register's events by type: the types present and how many of each."""
-    return dict(con.execute(type_count_query().sql(dialect="duckdb")).fetchall())
+    return dict(con.execute(type_count_query().sql(dialect="duckdb", copy=False)).fetchall())
 
 
 def type_count_query() -> exp.Select:
@@ -344,18 +344,18 @@ def materialise(
     for type_name in sorted(type_counts(con) if types is None else types):
         one_type = exp.EQ(this=exp.column("type", quoted=True), expression=exp.Literal.string(type_name))
         append = exp.Insert(this=_table("checked_events"), expression=query.where(one_type))
-        con.execute(append.sql(dialect="duckdb"))
-    con.execute(exp.Drop(tables=[_table("events")], kind="VIEW").sql(dialect="duckdb"))
+        con.execute(append.sql(dialect="duckdb", copy=False))
+    con.execute(exp.Drop(tables=[_table("events")], kind="VIEW").sql(dialect="duckdb", copy=False))
     nulls = [
         exp.alias_(exp.cast(exp.null(), exp.DataType.build(sql_type, dialect="duckdb")), name, quoted=True)
         for name, sql_type in columns.items() if name not in kept
     ]
     _create_view(con, "events", exp.select(exp.Star(), *nulls).from_(_table("checked_events")))
     _create_temporary_table(con, "checked_subjects", exp.select(exp.Star()).from_(_table("subjects")))
-    con.execute(exp.Drop(tables=[_table("subjects")], kind="VIEW").sql(dialect="duckdb"))
+    con.execute(exp.Drop(tables=[_table("subjects")], kind="VIEW").sql(dialect="duckdb", copy=False))
     con.execute(exp.Alter(
         this=_table("checked_subjects"), kind="TABLE", actions=[exp.AlterRename(this=_table("subjects"))]
-    ).sql(dialect="duckdb"))
+    ).sql(dialect="duckdb", copy=False))
 
 
 def _create_temporary_table(con: duckdb.DuckDBPyConnection, name: str, query: exp.Query) -> None:
@@ -363,7 +363,7 @@ def _create_temporary_table(con: duckdb.DuckDBPyConnection, name: str, query: ex
         this=_table(name), kind="TABLE",
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query,
     )
-    con.execute(create.sql(dialect="duckdb"))
+    con.execute(create.sql(dialect="duckdb", copy=False))
 
 
 def materialise_by_type(con: duckdb.DuckDBPyConnection, tables: dict[str, TypeTable]) -> None:
@@ -456,7 +456,7 @@ def _neutralised(con: duckdb.DuckDBPyConnection, view: str) -> exp.Select:
     """Every text column of `view` with `neutralise` applied in SQL; other columns (amounts, dates) as they are."""
     pattern = exp.Literal.string("^[" + "".join(_regex_class_char(c) for c in FORMULA_START) + "]")
     columns = []
-    for name, sql_type, *_ in con.execute(exp.Describe(this=_table(view)).sql(dialect="duckdb")).fetchall():
+    for name, sql_type, *_ in con.execute(exp.Describe(this=_table(view)).sql(dialect="duckdb", copy=False)).fetchall():
         column = exp.column(name, quoted=True)
         if sql_type == "VARCHAR":
             formula = exp.Anonymous(this="regexp_matches", expressions=[column, pattern])
@@ -551,4 +551,4 @@ def _create_view(con: duckdb.DuckDBPyConnection, name: str, query: exp.Query) ->
         this=_table(name), kind="VIEW", replace=True,
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query,
     )
-    con.execute(create.sql(dialect="duckdb"))
+    con.execute(create.sql(dialect="duckdb", copy=False))

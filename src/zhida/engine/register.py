@@ -148,8 +148,8 @@ def held_event_columns(pack: Pack, types: dict[str, int]) -> list[str]:
 
 def release_events(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the `events` view and the events held in memory, once what the query reads was copied out of them."""
-    con.execute(exp.Drop(tables=[_table("events")], kind="VIEW", exists=True).sql(dialect="duckdb"))
-    con.execute(exp.Drop(tables=[_table("held_events")], kind="TABLE", exists=True).sql(dialect="duckdb"))
+    con.execute(exp.Drop(tables=[_table("events")], kind="VIEW", exists=True).sql(dialect="duckdb", copy=False))
+    con.execute(exp.Drop(tables=[_table("held_events")], kind="TABLE", exists=True).sql(dialect="duckdb", copy=False))
 
 
 def _hold(con: duckdb.DuckDBPyConnection, source: Source, wanted: Sequence[str], table: str) -> Source:
@@ -162,7 +162,7 @@ def _hold(con: duckdb.DuckDBPyConnection, source: Source, wanted: Sequence[str],
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
         expression=exp.select(*columns, _col("_row")).from_(_table(source.view)),
     )
-    con.execute(create.sql(dialect="duckdb"))
+    con.execute(create.sql(dialect="duckdb", copy=False))
     return Source(source.path, table, source.format, file_view=source.view)
 
 
@@ -186,7 +186,7 @@ def _source(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> Source:
         raise RegisterError(f"{path}: 只支持 .parquet、.csv 和 .xlsx 文件")
     try:
         _create_view(con, name, relation)
-        con.execute(exp.select("*").from_(_table(name)).limit(0).sql(dialect="duckdb"))
+        con.execute(exp.select("*").from_(_table(name)).limit(0).sql(dialect="duckdb", copy=False))
     except duckdb.Error as error:
         raise RegisterError(f"{path}: 无法读取:{str(error).splitlines()[0]}") from None
     return source
@@ -367,7 +367,7 @@ def _unreadable(con: duckdb.DuckDBPyConnection, sources: Sequence[Source], error
     """One message for a file DuckDB could not scan: the line found by reading it in Python, if it is a CSV."""
     for source in sources:
         try:
-            con.execute(exp.select(exp.func("count", exp.Star())).from_(_table(source.view)).sql(dialect="duckdb"))
+            con.execute(exp.select(exp.func("count", exp.Star())).from_(_table(source.view)).sql(dialect="duckdb", copy=False))
         except duckdb.Error as own:
             problem = _csv_problem(source.path) if source.format == "csv" else None
             return RegisterError(problem or f"{source.path}: 无法读取:{str(own).splitlines()[0]}")
@@ -609,7 +609,7 @@ def _check_type_fields(con: duckdb.DuckDBPyConnection, source: Source, kind: Eve
 def _check_event_subjects(con: duckdb.DuckDBPyConnection, pack: Pack, source: Source) -> None:
     """An event whose subject is not in the register, or of a kind its type does not apply to."""
     query = subject_mismatch(pack, "_row")
-    bad = con.execute(query.sql(dialect="duckdb")).fetchone()
+    bad = con.execute(query.sql(dialect="duckdb", copy=False)).fetchone()
     if bad is None:
         return
     line = source.line(bad[0])
@@ -704,15 +704,15 @@ def _create_view(con: duckdb.DuckDBPyConnection, name: str, query: exp.Query) ->
         this=_table(name), kind="VIEW", replace=True,
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query,
     )
-    con.execute(create.sql(dialect="duckdb"))
+    con.execute(create.sql(dialect="duckdb", copy=False))
 
 
 def columns_of(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
-    return {row[0]: row[1] for row in con.execute(exp.Describe(this=_table(view)).sql(dialect="duckdb")).fetchall()}
+    return {row[0]: row[1] for row in con.execute(exp.Describe(this=_table(view)).sql(dialect="duckdb", copy=False)).fetchall()}
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, query: exp.Expression) -> duckdb.DuckDBPyConnection:
-    return con.execute(query.sql(dialect="duckdb"))
+    return con.execute(query.sql(dialect="duckdb", copy=False))
 
 
 def first_bad_row(
