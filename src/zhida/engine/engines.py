@@ -799,12 +799,13 @@ def _duckdb_rows(con: duckdb.DuckDBPyConnection, pack: Pack) -> Rows:
     con.execute("SET preserve_insertion_order = false")  # the rows' order is no one's: the comparison sorts
 
     def rows(part: Pack, name: str) -> None:
-        plan, tables = compile_pack(part), {}
+        plan, tables = None, {}
         if by_type:
             try:
                 plan, tables = compile_by_type(part, counts)
             except BatchError:
                 pass  # no rule of `part` reads a type present: the plain query over `events` claims nothing
+        plan = plan or compile_pack(part)
         for type_name, table in tables.items():
             held = made.get(table.table, ())
             if set(table.columns) <= set(held):
@@ -813,7 +814,13 @@ def _duckdb_rows(con: duckdb.DuckDBPyConnection, pack: Pack) -> Rows:
             con.execute(exp.Drop(tables=[_quoted_table(table.table)], kind="TABLE", exists=True).sql(dialect="duckdb"))
             materialise_by_type(con, {type_name: TypeTable(table.table, columns)})
             made[table.table] = columns
-        _replace_table(con, name, lambda: con.sql(plan.sql))
+        # The plan's tree inside the CREATE: one statement to parse and bind (a relation over its text took two).
+        con.execute(exp.Drop(tables=[_quoted_table(name)], kind="TABLE", exists=True).sql(dialect="duckdb"))
+        # The rows' order is no one's here (the comparison sorts): the plan's final sort is dropped (its tree was
+        # compiled for this statement alone).
+        plan.tree.set("order", None)
+        create = exp.Create(this=_quoted_table(name), kind="TABLE", expression=plan.tree)
+        con.execute(create.sql(dialect="duckdb", copy=False))
 
     return rows
 

@@ -376,12 +376,13 @@ SELECT subject_id, subject_kind AS kind, county, chain AS industry_chain, size_b
 FROM priced GROUP BY ALL ORDER BY subject_id
 """
 
-COMPARED = (
+# Parsed once: `_compare` builds seven queries from copies of them.
+COMPARED = tuple(sqlglot.parse_one(text) for text in (
     "COALESCE(SUM(weight) FILTER (WHERE run = 'baseline'), 0)",
     "COALESCE(SUM(weighted) FILTER (WHERE run = 'baseline'), 0)",
     "COALESCE(SUM(weight) FILTER (WHERE run = 'reform'), 0)",
     "COALESCE(SUM(weighted) FILTER (WHERE run = 'reform'), 0)",
-)
+))
 
 SIDE = """
 WITH side AS (
@@ -400,7 +401,7 @@ FROM side
 
 def _compare(con, keys: list[str], only_spend: bool, order: list[str] | None = None) -> list[Line]:
     """Counts and amounts before and after, grouped by `keys` (columns of `priced`, named here)."""
-    query = exp.select(*(exp.column(key) for key in keys), *(sqlglot.parse_one(text) for text in COMPARED))
+    query = exp.select(*(exp.column(key) for key in keys), *(aggregate.copy() for aggregate in COMPARED))
     query = query.from_("priced")
     if only_spend:
         query = query.where("spend")
@@ -408,7 +409,7 @@ def _compare(con, keys: list[str], only_spend: bool, order: list[str] | None = N
         query = query.group_by(*(exp.column(key) for key in keys)).order_by(*(exp.column(key) for key in order or keys))
     return [
         Line(tuple(row[: len(keys)]), *(Decimal(value) for value in row[len(keys):]))
-        for row in con.execute(query.sql(dialect="duckdb")).fetchall()
+        for row in con.execute(query.sql(dialect="duckdb", copy=False)).fetchall()
     ]
 
 
