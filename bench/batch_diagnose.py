@@ -84,8 +84,8 @@ def checks(directory: Path) -> None:
 
 
 def profile(directory: Path) -> None:
-    from zhida.engine.match import connect, in_two_statements, kept_columns, materialise, materialise_by_type, plan_by_type
-    from zhida.engine.register import open_register
+    from zhida.engine.match import connect, in_two_statements, materialise, materialise_by_type, plan_by_type
+    from zhida.engine.register import held_event_columns, open_register
 
     pack = _pack()
     con = connect("1GB")
@@ -97,7 +97,7 @@ def profile(directory: Path) -> None:
     if tables:
         materialise_by_type(con, tables)
     else:  # the claims run here into a table; the profile below is the final sort's
-        materialise(con, kept_columns(pack, counts), counts)
+        materialise(con, held_event_columns(pack, counts), counts)
         plan = in_two_statements(con, pack, counts)
     print(f"  load ({'one table per event type' if tables else 'one table sorted by type, then the claims'}): "
           f"{time.perf_counter() - start:.2f} s")

@@ -64,7 +64,6 @@ from zhida.engine.match import (
     connect,
     copy_to,
     in_private_directory,
-    kept_columns,
     materialise,
     materialise_by_type,
     materialise_present,
@@ -75,7 +74,14 @@ from zhida.engine.match import (
     remove_stale_temporaries,
     write_output,
 )
-from zhida.engine.register import EVENT_KEYS, SUBJECT_COLUMNS, RegisterError, open_register, subject_mismatch
+from zhida.engine.register import (
+    EVENT_KEYS,
+    SUBJECT_COLUMNS,
+    RegisterError,
+    held_event_columns,
+    open_register,
+    subject_mismatch,
+)
 from zhida.rules.model import FieldType
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
@@ -794,7 +800,7 @@ def _duckdb_rows(con: duckdb.DuckDBPyConnection, pack: Pack) -> Rows:
     counts = type_counts(con)
     by_type = sum(counts.values()) <= BY_TYPE_EVENTS
     if not by_type:
-        materialise(con, kept_columns(pack, counts), counts)  # a reform's rules read the fields of the pack's types
+        materialise(con, held_event_columns(pack, counts), counts)  # a reform's rules read the fields of the pack's types
     made: dict[str, tuple[str, ...]] = {}  # each type's table and the columns it holds
     con.execute("SET preserve_insertion_order = false")  # the rows' order is no one's: the comparison sorts
 

@@ -45,7 +45,7 @@ import duckdb
 from sqlglot import exp
 
 from zhida.engine.batch import BatchError, BatchPlan, TypeTable, compile_by_type, compile_pack
-from zhida.engine.register import RegisterError, columns_of, open_register, release_events
+from zhida.engine.register import RegisterError, columns_of, held_event_columns, open_register, release_events
 from zhida.rules.model import Kind
 from zhida.rules.pack import Pack
 from zhida.source.script import to_simplified
@@ -179,7 +179,7 @@ def _match(
         materialise_by_type(con, tables)
         release_events(con)  # the per-type tables hold what the query reads: free the memory for it
     else:  # a large register, or one where no rule reads any event type present
-        materialise(con, kept_columns(pack, counts), counts)
+        materialise(con, held_event_columns(pack, counts), counts)
         plan = in_two_statements(con, pack, counts)
     result = private / "result.parquet"
     # Always through Parquet first: the summary reads it back, and CSV/Excel are written from it. The plan's
@@ -245,16 +245,7 @@ def materialise_present(con: duckdb.DuckDBPyConnection, pack: Pack) -> None:
     every column when no rule reads a type present (`compile_pack`'s query then runs, reading them all)."""
     counts = type_counts(con)
     ruled = any(rule.spec.event in counts for rule in pack.rules)
-    materialise(con, kept_columns(pack, counts) if ruled else None, counts)
-
-
-def kept_columns(pack: Pack, counts: dict[str, int]) -> set[str]:
-    """The event columns a register's rules can read: the keys and the fields of the types present."""
-    kept = {"event_id", "subject_id", "type", "date"}
-    for type_name in counts:
-        if type_name in pack.events:
-            kept.update(field.name for field in pack.events[type_name].fields)
-    return kept
+    materialise(con, held_event_columns(pack, counts) if ruled else None, counts)
 
 
 def open_written(con: duckdb.DuckDBPyConnection, result: Path) -> None:

@@ -1,7 +1,10 @@
 """A register on disk (subjects and events as Parquet, CSV or Excel) opened in DuckDB and checked.
 
-The files are never loaded into Python: DuckDB scans them (out of core for
-10M rows), and each check is one query that stops at the first offending row.
+The files are never loaded into Python: DuckDB reads them. A register of up to
+HOLD_EVENTS events is read once into DuckDB tables (the columns its rules and
+checks read) and checked there; a larger one is checked in its files, each check
+a scan that streams out of core (10M rows in a 1 GB limit). Each check is one
+query that stops at the first offending row.
 A problem is reported once, naming the file, the row (a CSV's line number, an
 Excel sheet's row, a Parquet file's row from 1) and the column.
 
