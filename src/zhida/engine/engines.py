@@ -78,6 +78,7 @@ from zhida.engine.register import (
     EVENT_KEYS,
     SUBJECT_COLUMNS,
     RegisterError,
+    check_keys_present,
     held_event_columns,
     open_register,
     subject_mismatch,
@@ -361,12 +362,7 @@ def tabled_views(
     `zhida match` does: only when an event of its type is present, see `check_tables`; a field
     column absent entirely is NULL), and a money or number column held as a floating-point type is
     refused (binary fractions are not exact to the 分)."""
-    for column in SUBJECT_COLUMNS:
-        if column not in subject_columns:
-            raise RegisterError(f"{subjects}: 缺少列 {column}")
-    for column in EVENT_KEYS:
-        if column not in event_columns_present:
-            raise RegisterError(f"{events}: 缺少列 {column}")
+    check_keys_present(subject_columns, event_columns_present, subjects, events)
     text = exp.DataType.build("VARCHAR")
     county = _cast(_column("county"), text) if "county" in subject_columns else exp.cast(exp.null(), text)
     subject_view = exp.select(

@@ -17,7 +17,7 @@ path, a column name or a choice value with a quote in it stays a value.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,12 +89,7 @@ def open_register(con: duckdb.DuckDBPyConnection, pack: Pack, subjects: Path, ev
 def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: Source, event_source: Source) -> None:
     subject_columns = columns_of(con, subject_source.view)
     event_cols = columns_of(con, event_source.view)
-    for column in SUBJECT_COLUMNS:
-        if column not in subject_columns:
-            raise RegisterError(f"{subject_source.path}: 缺少列 {column}")
-    for column in EVENT_KEYS:
-        if column not in event_cols:
-            raise RegisterError(f"{event_source.path}: 缺少列 {column}")
+    check_keys_present(subject_columns, event_cols, subject_source.path, event_source.path)
     fields = event_columns(pack)
     types = _event_types(con, event_source)
     if sum(types.values()) <= HOLD_EVENTS:
@@ -128,6 +123,16 @@ def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: 
     _create_view(con, "events", exp.select(*selects, _col("_row")).from_(_table(event_source.view)))
     _check_subjects(con, pack, subject_source, unknown_kind)
     _check_events(con, pack, event_source, event_cols, unknown_type)
+
+
+def check_keys_present(subject_columns: Collection[str], event_columns: Collection[str], subjects: object, events: object) -> None:
+    """The subjects' and the events' key columns are there (files here, tables in another engine: `engines`)."""
+    for column in SUBJECT_COLUMNS:
+        if column not in subject_columns:
+            raise RegisterError(f"{subjects}: 缺少列 {column}")
+    for column in EVENT_KEYS:
+        if column not in event_columns:
+            raise RegisterError(f"{events}: 缺少列 {column}")
 
 
 # ---------------------------------------------------------------- reading the files
