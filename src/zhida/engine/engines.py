@@ -115,7 +115,7 @@ def option_problem(
 ) -> str | None:
     """What is wrong with `--engine` and its options taken together, or None: one wording for every
     command that takes them (`zhida match`, `zhida reform`); `usage` is the command's own synopsis."""
-    if problem := engine_problem(engine, database, subjects_table or events_table):
+    if problem := engine_problem(engine, database, bool(subjects_table or events_table)):
         return problem
     if engine != "spark" and master:
         return "--master 只用于 --engine spark"
@@ -129,11 +129,11 @@ def option_problem(
     return None
 
 
-def engine_problem(engine: str, database: str | None, tables: object) -> str | None:
+def engine_problem(engine: str, database: str | None, named_tables: bool) -> str | None:
     """The engine's name, and PostgreSQL's own options given to another engine (`option_problem`, `Where`)."""
     if engine not in ENGINES:
         return f"--engine {engine}: 可选 duckdb、postgres、spark"
-    if engine != "postgres" and (database or tables):
+    if engine != "postgres" and (database or named_tables):
         return "--database、--subjects-table、--events-table 只用于 --engine postgres"
     return None
 
@@ -688,7 +688,7 @@ class Where:
 
     def check(self) -> None:
         """Refuse, before any work, what can be refused without the engine: its name, address, table names."""
-        if problem := engine_problem(self.engine, self.database, self.tables):
+        if problem := engine_problem(self.engine, self.database, self.tables is not None):
             raise RegisterError(problem)
         if self.engine == "postgres":
             postgres_address(self.database)
