@@ -816,12 +816,11 @@ def _duckdb_rows(con: duckdb.DuckDBPyConnection, pack: Pack) -> Rows:
             con.execute(exp.Drop(tables=[_quoted_table(table.table)], kind="TABLE", exists=True).sql(dialect="duckdb"))
             materialise_by_type(con, {type_name: TypeTable(table.table, columns)})
             made[table.table] = columns
-        # The plan's tree inside the CREATE: one statement to parse and bind (a relation over its text took two).
-        con.execute(exp.Drop(tables=[_quoted_table(name)], kind="TABLE", exists=True).sql(dialect="duckdb"))
-        # The rows' order is no one's here (the comparison sorts): the plan's final sort is dropped (its tree was
-        # compiled for this statement alone).
+        # The plan's tree inside one CREATE OR REPLACE (a fit's steps replace the table): one statement to parse
+        # and bind (a relation over its text took two). The rows' order is no one's here (the comparison sorts):
+        # the plan's final sort is dropped (its tree was compiled for this statement alone).
         plan.tree.set("order", None)
-        create = exp.Create(this=_quoted_table(name), kind="TABLE", expression=plan.tree)
+        create = exp.Create(this=_quoted_table(name), kind="TABLE", replace=True, expression=plan.tree)
         con.execute(create.sql(dialect="duckdb", copy=False))
 
     return rows
