@@ -89,3 +89,23 @@ def test_plain_text_is_left_alone():
     assert neutralise("") == ""
     assert neutralise("a=1") == "a=1"  # only the first character makes a formula
     assert neutralise("＝1") == "'＝1"  # the full-width sign Chinese input methods type
+
+
+def test_a_ledger_list_over_the_excel_row_limit_is_refused_and_leaves_no_open_sheet(monkeypatch):
+    # An Excel sheet holds 1,048,576 rows, one of them the header; a longer list is refused (422, download CSV).
+    # The sheet already streaming rows is closed: collected afterwards, it raises nothing (pytest fails a test
+    # on an unraisable error, which openpyxl's half-written row writer used to be).
+    import gc
+
+    from zhida.ledger import sheets
+    from zhida.ledger.access import Refused
+
+    monkeypatch.setattr(sheets, "EXCEL_ROW_LIMIT", 2)
+    table = sheets.Table("补贴名单", [sheets.Column("主体"), sheets.Column("金额", "money")],
+                         [("C1", Decimal("1.00")), ("C2", Decimal("2.00")), ("C3", Decimal("3.00"))])
+    with pytest.raises(Refused) as refused:
+        sheets.xlsx_bytes([table])
+    assert refused.value.status == 422 and "补贴名单超过 Excel 单表上限 2 行" in str(refused.value)
+    del refused
+    gc.collect()
+    assert sheets.xlsx_bytes([sheets.Table("补贴名单", table.columns, table.rows[:2])])  # two rows fit

@@ -490,27 +490,33 @@ def _write_excel(
     number = 1
     if written:
         written(0, rows)
-    while batch := result.fetchmany(10_000):
-        for row in batch:
-            number += 1
-            cells = []
-            for name, value in zip(header, row, strict=True):
-                if isinstance(value, str):
-                    if ILLEGAL_CHARACTERS_RE.search(value):
-                        raise RegisterError(
-                            f"{out}: 第 {number} 行,列 {name}: 含有 Excel 不允许的控制字符,无法写入;"
-                            "请输出 .parquet 或 .csv"
-                        )
-                    value = neutralise(value)  # a str starting with = would be stored as a formula
-                if name in MONEY_COLUMNS and value is not None:
-                    value = WriteOnlyCell(sheet, value=value)  # a Decimal: its exact digits go into the file
-                    value.number_format = MONEY_FORMAT
-                cells.append(value)
-                if name == "rule":
-                    cells.append(titles.get(tuple(row[i] for i in key_at), ""))
-            sheet.append(cells)
-            if written and number % 1000 == 1:
-                written(number - 1, rows)
+    try:
+        while batch := result.fetchmany(10_000):
+            for row in batch:
+                number += 1
+                cells = []
+                for name, value in zip(header, row, strict=True):
+                    if isinstance(value, str):
+                        if ILLEGAL_CHARACTERS_RE.search(value):
+                            raise RegisterError(
+                                f"{out}: 第 {number} 行,列 {name}: 含有 Excel 不允许的控制字符,无法写入;"
+                                "请输出 .parquet 或 .csv"
+                            )
+                        value = neutralise(value)  # a str starting with = would be stored as a formula
+                    if name in MONEY_COLUMNS and value is not None:
+                        value = WriteOnlyCell(sheet, value=value)  # a Decimal: its exact digits go into the file
+                        value.number_format = MONEY_FORMAT
+                    cells.append(value)
+                    if name == "rule":
+                        cells.append(titles.get(tuple(row[i] for i in key_at), ""))
+                sheet.append(cells)
+                if written and number % 1000 == 1:
+                    written(number - 1, rows)
+    except BaseException:
+        # A refused row leaves the write-only sheet half-written: close it now, or openpyxl's row writer
+        # raises "I/O operation on closed file" whenever it is garbage-collected, inside someone else's code.
+        sheet.close()
+        raise
     if written:
         written(rows, rows)
     workbook.save(path)

@@ -68,26 +68,35 @@ def xlsx_bytes(tables: Sequence[Table]) -> bytes:
     from openpyxl.cell import WriteOnlyCell
 
     book = Workbook(write_only=True)
-    for table in tables:
-        sheet = book.create_sheet(table.title[:31])
-        sheet.freeze_panes = "A2"
-        sheet.append([column.header for column in table.columns])
-        for count, row in enumerate(table.rows, start=1):
-            if count > EXCEL_ROW_LIMIT:
-                raise Refused(422, f"{table.title}超过 Excel 单表上限 {EXCEL_ROW_LIMIT} 行;请下载 CSV")
-            cells = []
-            for column, value in zip(table.columns, row, strict=True):
-                cell = WriteOnlyCell(sheet, value=_excel_value(column, value))
-                if column.kind == "money":
-                    cell.number_format = MONEY_FORMAT
-                elif column.kind == "number":
-                    cell.number_format = SHARE_FORMAT
-                elif column.kind == "date":
-                    cell.number_format = DATE_FORMAT
-                elif column.kind == "code":
-                    cell.number_format = TEXT_FORMAT
-                cells.append(cell)
-            sheet.append(cells)
+    sheets = []
+    try:
+        for table in tables:
+            sheet = book.create_sheet(table.title[:31])
+            sheets.append(sheet)
+            sheet.freeze_panes = "A2"
+            sheet.append([column.header for column in table.columns])
+            for count, row in enumerate(table.rows, start=1):
+                if count > EXCEL_ROW_LIMIT:
+                    raise Refused(422, f"{table.title}超过 Excel 单表上限 {EXCEL_ROW_LIMIT} 行;请下载 CSV")
+                cells = []
+                for column, value in zip(table.columns, row, strict=True):
+                    cell = WriteOnlyCell(sheet, value=_excel_value(column, value))
+                    if column.kind == "money":
+                        cell.number_format = MONEY_FORMAT
+                    elif column.kind == "number":
+                        cell.number_format = SHARE_FORMAT
+                    elif column.kind == "date":
+                        cell.number_format = DATE_FORMAT
+                    elif column.kind == "code":
+                        cell.number_format = TEXT_FORMAT
+                    cells.append(cell)
+                sheet.append(cells)
+    except BaseException:
+        # A refused table leaves its write-only sheet half-written: close it now, or openpyxl's row writer
+        # raises "I/O operation on closed file" whenever it is garbage-collected (as match._write_excel does).
+        for sheet in sheets:
+            sheet.close()
+        raise
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
