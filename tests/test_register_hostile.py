@@ -202,11 +202,13 @@ def test_a_blank_id_in_a_parquet_file_is_found_whatever_its_statistics_say(tmp_p
 
 
 def test_ids_that_the_statistics_clear_are_not_refused(tmp_path):
-    # The same file without the blank: every bound starts with T, and the match runs (one row per event).
+    # The same file without the blank: every bound starts with T, and the match runs: each of the 30 grade-1
+    # appliances is one claim, "一級、二級能效家電分別按20%、15%補貼,最高補貼2000元/件" (20% of 100 元 = 20.00).
     events = _appliances_parquet(tmp_path, [f"T{i:03}" for i in range(30)])
     result = _run(_write(tmp_path, "subjects.csv", SUBJECTS), events, tmp_path / "out.parquet")
     assert result.exit_code == 0, result.output
-    assert pq.read_table(tmp_path / "out.parquet").num_rows == 30
+    written = pq.read_table(tmp_path / "out.parquet")
+    assert written.num_rows == 30 and set(written.column("amount").to_pylist()) == {Decimal("20.00")}
 
 
 def _appliances_parquet(folder: Path, ids: list) -> Path:
