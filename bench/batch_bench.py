@@ -10,6 +10,8 @@ through fork and exec, so that a small engine would show the orchestrator's size
                 the interpreter of a bench-only virtualenv (--openfisca-python).
 - floor-sql:    one hand-written DuckDB query (bench/floors.py).
 - floor-numpy:  hand-written numpy in integer 分 (bench/floors.py).
+- floor-sql@1GB: floor-sql under zhida's default memory limit (it spills beside OUT), to see how the
+                hand-written query itself grows from (a) to (c) when it may not hold 10M events in memory.
 - floor-sql+checks: floor-sql after zhida's input checks hand-written in as few scans as a person
                 would (bench/floors.py `floor_checks`): not the goal's floor, which checks nothing; a
                 measure of what zhida's checks cost against checks written by hand.
@@ -71,7 +73,8 @@ def worker(engine: str, subjects: Path, events: Path, out: Path) -> dict:
 
     start = time.perf_counter()
     run = {"floor-sql": floors.floor_sql, "floor-numpy": floors.floor_numpy, "floor-sql+checks": floors.floor_sql_checked}
-    result = run[engine](subjects, events, out)
+    name, _, limit = engine.partition("@")
+    result = run[name](subjects, events, out, memory_limit=limit) if limit else run[name](subjects, events, out)
     result["seconds"] = time.perf_counter() - start
     return result
 
@@ -387,7 +390,7 @@ def verdicts(results: dict) -> list[str]:
                              + ("MET" if run["max_rss"] < 2 * GIB and not run.get("failed") else "MISSED"))
         if "a" in w:
             for engine, ten in w["c"]["runs"].items():
-                one = w["a"]["runs"].get(engine.partition("@")[0])
+                one = w["a"]["runs"].get(engine) or w["a"]["runs"].get(engine.partition("@")[0])
                 if one and not one.get("failed") and not ten.get("failed"):
                     lines.append(f"growth 1M → 10M, {engine}: {one['seconds']:.2f} s → {ten['seconds']:.2f} s = "
                                  f"{ten['seconds'] / one['seconds']:.1f}× for {w['c']['events'] / w['a']['events']:.1f}× the events")

@@ -195,11 +195,13 @@ JOIN (VALUES {rules}) AS m(rule_order, rule, article, kind, department) ON m.rul
 ORDER BY c.subject_id, c.date, c.event_id, c.r"""
 
 
-def floor_sql(subjects: Path, events: Path, out: Path) -> dict:
+def floor_sql(subjects: Path, events: Path, out: Path, memory_limit: str | None = None) -> dict:
+    """The hand-written query; `memory_limit` (e.g. 1GB, zhida's default) makes DuckDB spill beside OUT."""
     import duckdb
 
     start = time.perf_counter()
-    con = duckdb.connect()
+    config = {"memory_limit": memory_limit, "temp_directory": str(out.parent / "floor-spill")} if memory_limit else {}
+    con = duckdb.connect(config=config)
     con.execute("SET preserve_insertion_order = false")
     con.execute(f"COPY ({floor_sql_query(subjects, events)}) TO '{out}' (FORMAT parquet)")
     rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]

@@ -156,6 +156,20 @@ def test_bad_subjects_are_refused(tmp_path):
     assert "events.csv" in output
 
 
+@pytest.mark.parametrize("held", [True, False], ids=["held", "in-the-file"])
+def test_the_register_is_counted_by_type_once_when_opened(tmp_path, held, monkeypatch):
+    # match reads the types present from open_register (the plan by type needs them) instead of counting again.
+    monkeypatch.setattr(register_module, "HOLD_EVENTS", 3_000_000 if held else 0)
+    (tmp_path / "subjects.csv").write_text(SUBJECTS, encoding="utf-8")
+    (tmp_path / "events.csv").write_text(
+        EVENTS_HEADER + "T1,C1,trade_in_appliance,2025-05-01,一级,100,,,\nT2,C2,trade_in_appliance,2025-05-02,二级,300,,,\n"
+        "T3,C2,trade_in_car,2025-06-01,,,新能源汽车,,\n", encoding="utf-8")
+    con = duckdb.connect()
+    counts = register_module.open_register(con, PACK, tmp_path / "subjects.csv", tmp_path / "events.csv")
+    assert counts == {"trade_in_appliance": 2, "trade_in_car": 1}
+    assert counts == match_module.type_counts(con)
+
+
 def test_broken_file_and_wrong_suffix(tmp_path):
     (tmp_path / "subjects.parquet").write_bytes(b"PAR1 not really")
     (tmp_path / "events.csv").write_text(EVENTS_HEADER, encoding="utf-8")

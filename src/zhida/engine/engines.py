@@ -159,8 +159,7 @@ def match_postgres(
     def body(con: duckdb.DuckDBPyConnection, private: Path) -> Summary:
         if names is None:  # the files are checked before anything is sent
             assert subjects is not None and events is not None
-            open_register(con, pack, subjects, events)
-            materialise_present(con, pack)
+            materialise_present(con, pack, open_register(con, pack, subjects, events))
         with _postgres(conninfo) as pg:
             if names is None:
                 _copy_into_postgres(con, pg, "subjects", private)
@@ -567,9 +566,9 @@ def _stage_checked(pack: Pack, subjects: Path, events: Path, private: Path, memo
     """Local register files checked in DuckDB (engine/register.py) and written as typed Parquet for Spark."""
     con = connect(memory_limit, private / "duckdb")
     try:
-        open_register(con, pack, subjects, events)
+        counts = open_register(con, pack, subjects, events)
         # each type's rows together (Spark's per-type views then skip the others' row groups), not sorted
-        materialise_present(con, pack)
+        materialise_present(con, pack, counts)
         for name, table in (("subjects", "subjects"), ("events", "checked_events")):
             con.execute(copy_to(_quoted_table(table), private / f"{name}.parquet", "parquet"))
     finally:

@@ -170,10 +170,9 @@ def _match(
     progress: Callable[[float], None] | None,
     written: Callable[[int, int], None] | None = None,
 ) -> Summary:
-    open_register(con, pack, subjects, events)
+    counts = open_register(con, pack, subjects, events)
     # Row numbers were needed for the checks' messages; the query orders what it writes itself.
     con.execute("SET preserve_insertion_order = false")
-    counts = type_counts(con)
     plan, tables = plan_by_type(pack, counts)
     if tables:
         materialise_by_type(con, tables)
@@ -239,11 +238,11 @@ def type_rows(type_name: str, table: TypeTable) -> exp.Select:
     )
 
 
-def materialise_present(con: duckdb.DuckDBPyConnection, pack: Pack) -> None:
+def materialise_present(con: duckdb.DuckDBPyConnection, pack: Pack, counts: dict[str, int]) -> None:
     """`materialise` for a register sent to another engine, whose query is the plan by type: only the
-    columns of the types present go into `checked_events` (what is sent), each type's rows together;
-    every column when no rule reads a type present (`compile_pack`'s query then runs, reading them all)."""
-    counts = type_counts(con)
+    columns of the types present (`counts`, from `open_register`) go into `checked_events` (what is
+    sent), each type's rows together; every column when no rule reads a type present (`compile_pack`'s
+    query then runs, reading them all)."""
     ruled = any(rule.spec.event in counts for rule in pack.rules)
     materialise(con, held_event_columns(pack, counts) if ruled else None, counts)
 

@@ -74,11 +74,13 @@ class Source:
         return self.lines([row])[0]
 
 
-def open_register(con: duckdb.DuckDBPyConnection, pack: Pack, subjects: Path, events: Path) -> None:
-    """Create the `subjects` and `events` views the batch query reads, after checking both files."""
+def open_register(con: duckdb.DuckDBPyConnection, pack: Pack, subjects: Path, events: Path) -> dict[str, int]:
+    """Create the `subjects` and `events` views the batch query reads, after checking both files.
+
+    Returns the events by type (counted once, before the checks; once they pass, every type is the pack's)."""
     sources = (_source(con, subjects, "raw_subjects"), _source(con, events, "raw_events"))
     try:
-        _check_and_open(con, pack, *sources)
+        return _check_and_open(con, pack, *sources)
     except duckdb.OutOfMemoryException:
         raise  # the files are readable; the caller names --memory-limit (match.duckdb_failure)
     except duckdb.Error as error:
@@ -86,7 +88,9 @@ def open_register(con: duckdb.DuckDBPyConnection, pack: Pack, subjects: Path, ev
         raise _unreadable(con, sources, error) from None
 
 
-def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: Source, event_source: Source) -> None:
+def _check_and_open(
+    con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: Source, event_source: Source
+) -> dict[str, int]:
     subject_columns = columns_of(con, subject_source.view)
     event_cols = columns_of(con, event_source.view)
     check_keys_present(subject_columns, event_cols, subject_source.path, event_source.path)
@@ -123,6 +127,7 @@ def _check_and_open(con: duckdb.DuckDBPyConnection, pack: Pack, subject_source: 
     _create_view(con, "events", exp.select(*selects, _col("_row")).from_(_table(event_source.view)))
     _check_subjects(con, pack, subject_source, unknown_kind)
     _check_events(con, pack, event_source, event_cols, unknown_type)
+    return types
 
 
 def check_keys_present(subject_columns: Collection[str], event_columns: Collection[str], subjects: object, events: object) -> None:
