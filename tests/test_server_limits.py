@@ -29,6 +29,7 @@ from fastapi import Request
 from zhida.rules.pack import Pack, load_pack
 from zhida.web import api
 from zhida.web.api import MAX_BODY_BYTES, MAX_CASE_EVENTS
+from zhida.web import server as server_module
 from zhida.web.app import create_app
 from zhida.web.server import BodyLimit, BodyTooLarge, server_config
 
@@ -221,6 +222,75 @@ def test_a_chunked_form_over_the_limit_is_413_html(live):
 
 
 # ------------------------------------------------------------------ events per case
+
+
+# ------------------------------------------------------------------ the request head, slow clients
+
+
+def exchange(base: str, raw: bytes, timeout: float = 15) -> tuple[bytes, float]:
+    """Send raw bytes on a new connection; everything the server answers until it closes, and how long that took."""
+    host, port = base.removeprefix("http://").split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=timeout) as connection:
+        connection.sendall(raw)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer, time.monotonic() - started
+
+
+def health(base: str) -> int:
+    return httpx.get(f"{base}/api/v1/health", timeout=10).status_code
+
+
+def test_a_head_over_64_kb_is_431_and_the_server_stays_up(live):
+    # httptools alone kept a 1 MB header, or 100,000 headers, in memory and passed them to the app.
+    one_large = b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 1_000_000 + b"\r\n\r\n"
+    many = b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: a\r\n" % i for i in range(100_000)) + b"\r\n"
+    for raw in (one_large, many):
+        answer, _ = exchange(live, raw)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 431 ")
+        assert b"connection: close" in head and b"x-content-type-options: nosniff" in head
+        assert body.decode("utf-8") == "请求头过大:请求行与请求头合计最多 64 KB,未予处理"
+    assert health(live) == 200
+
+
+def test_a_head_just_under_64_kb_is_served(live):
+    request = b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: "
+    ending = b"\r\n\r\n"
+    raw = request + b"a" * (server_module.MAX_HEAD_BYTES - len(request) - len(ending)) + ending
+    assert len(raw) == 64 * 1024
+    answer, _ = exchange(live, raw)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_head_sent_too_slowly_is_408(live, monkeypatch):
+    monkeypatch.setattr(server_module, "HEAD_SECONDS", 0.5)
+    answer, seconds = exchange(live, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")  # no blank line: never ends
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head
+    assert body.decode("utf-8") == "请求超时:请求头须在 0.5 秒内发完,未予处理"
+    assert 0.5 <= seconds < 5
+    assert health(live) == 200
+
+
+def test_a_body_that_stops_arriving_is_dropped(live, monkeypatch):
+    monkeypatch.setattr(server_module, "BODY_IDLE_SECONDS", 0.5)
+    raw = b"POST /api/v1/calculate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    answer, seconds = exchange(live, raw)  # 1 byte of the 100 declared, then nothing
+    assert answer == b"" and 0.5 <= seconds < 5  # closed by the server, nothing answered
+    assert health(live) == 200
+
+
+def test_keep_alive_requests_each_get_their_own_head_allowance(live):
+    # Three requests of 40 KB heads on one connection: 120 KB in all, each under the 64 KB limit.
+    host, port = live.removeprefix("http://").split(":")
+    with closing(http.client.HTTPConnection(host, int(port), timeout=30)) as connection:
+        for _ in range(3):
+            connection.request("GET", "/api/v1/health", headers={"X-Pad": "a" * 40_000})
+            response = connection.getresponse()
+            assert response.status == 200 and json.loads(response.read())["status"] == "ok"
 
 
 def test_more_than_1000_events_is_422_before_any_event_is_checked(client):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
 
@@ -118,7 +119,16 @@ class Pack:
         raise KeyError(rule_id)
 
     def rules_for(self, event: str) -> tuple[Rule, ...]:
-        return tuple(rule for rule in self.rules if rule.spec.event == event)
+        """The rules an event of this type is matched against, in the pack's order."""
+        return self._rules_by_event.get(event, ())
+
+    @cached_property
+    def _rules_by_event(self) -> dict[str, tuple[Rule, ...]]:
+        # Built once per pack: scanning all 118 rules for every event was a sixth of a small case's time.
+        by_event: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            by_event.setdefault(rule.spec.event, []).append(rule)
+        return {event: tuple(rules) for event, rules in by_event.items()}
 
     @property
     def county(self) -> str | None:

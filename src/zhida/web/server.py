@@ -6,8 +6,12 @@
     BodyLimit        no request body over MAX_BODY_BYTES reaches the app: 413, by its Content-Length
                      before anything runs, else while it is read (a chunked body is cut off at the limit)
     SecurityHeaders  SECURITY_HEADERS on every response, errors and static files included
+    BoundedHttp      uvicorn's httptools protocol with the request head bounded: at most MAX_HEAD_BYTES
+                     (431) within HEAD_SECONDS of its first byte (408); a body that stops arriving for
+                     BODY_IDLE_SECONDS is dropped
     server_config, prepare_server_process, run
-        uvicorn as `zhida serve` runs it: no `server` banner, the heap frozen, a 1 ms GIL switch interval
+        uvicorn as `zhida serve` runs it: no `server` banner, BoundedHttp, the heap frozen, a 1 ms GIL
+        switch interval
 
 A server that stays up: an unexpected error is a 500 with a Chinese message and
 `Connection: close`, its traceback logged; the keep-alive connection is closed cleanly,
@@ -17,10 +21,10 @@ what acts on the whole process (prepare_server_process) belongs to the server's 
 
 from __future__ import annotations
 
-import re
-
+import asyncio
 import gc
 import logging
+import re
 import sys
 from typing import Any
 
@@ -31,6 +35,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from zhida.web.api import MAX_BODY_BYTES
 from zhida.web.site import render
@@ -209,10 +214,112 @@ async def server_error(request: Request, error: Exception) -> Response:
 
 # --------------------------------------------------------------------------- the server
 
+# The request line and headers together. A browser sends a few KB; nginx's default buffers hold 32 KB.
+MAX_HEAD_BYTES = 64 * 1024
+HEAD_SECONDS = 10.0  # from the first byte of a request to the blank line that ends its headers
+BODY_IDLE_SECONDS = 30.0  # the longest wait for the next piece of a body the server is ready to read
+# After a 408 or 431, what the client still sends is read and dropped for this long (at most DRAINED_BYTES)
+# before the connection is closed: closed at once with unread bytes, the client would get a reset, and
+# most clients then lose the answer.
+LINGER_SECONDS = 2.0
+DRAINED_BYTES = 16 * 1024 * 1024
+
+
+class BoundedHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with limits it does not have itself.
+
+    Why: httptools keeps a header of any length in memory (a 1 MB header and 100,000 headers were
+    accepted), and a client that sends its head or its body a byte at a time would hold a connection
+    and its memory for as long as it likes. The head is the bytes between the end of the previous
+    request on the connection and the end of this one's headers: over MAX_HEAD_BYTES it is answered
+    431, not complete within HEAD_SECONDS of its first byte 408, and the connection is closed. A body
+    is dropped (the app sees the client leave) once nothing has arrived for BODY_IDLE_SECONDS while
+    the server was reading; a body the app has not read yet (reading paused) is never timed out.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.in_head = True
+        self.head_bytes = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.drained: int | None = None  # bytes dropped since a refusal; None until one
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.drained is not None:  # refused: nothing more is parsed
+            self.drained += len(data)
+            if self.drained > DRAINED_BYTES:
+                self.transport.close()
+            return
+        if self.in_head:
+            self.head_bytes += len(data)
+            if self.timer is None:
+                self.timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
+        else:
+            self._watch_body()
+        super().data_received(data)
+        if self.in_head and self.head_bytes > MAX_HEAD_BYTES and self.drained is None and not self.transport.is_closing():
+            self._refuse(431, f"请求头过大:请求行与请求头合计最多 {MAX_HEAD_BYTES // 1024} KB,未予处理")
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self._watch_body()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        # What arrives after this is the next request's head, counted from nothing.
+        self.in_head = True
+        self.head_bytes = 0
+        self._stop_timer()
+        super().on_message_complete()
+
+    def _watch_body(self) -> None:
+        self._stop_timer()
+        self.timer = self.loop.call_later(BODY_IDLE_SECONDS, self._body_stopped)
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _head_too_slow(self) -> None:
+        self.timer = None
+        if self.in_head and self.drained is None and not self.transport.is_closing():
+            self._refuse(408, f"请求超时:请求头须在 {HEAD_SECONDS:g} 秒内发完,未予处理")
+
+    def _body_stopped(self) -> None:
+        self.timer = None
+        if self.in_head or self.transport.is_closing():
+            return
+        if self.flow.read_paused:  # the app has not read what came yet: not the client's delay
+            self._watch_body()
+            return
+        self.transport.close()
+
+    def _refuse(self, status: int, message: str) -> None:
+        """A plain-text answer before any app runs; the connection is then closed (it cannot be resynchronised)
+        once the client has stopped sending or LINGER_SECONDS have passed."""
+        body = message.encode("utf-8")
+        reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        lines = [b"HTTP/1.1 %d %s" % (status, reason)]
+        lines += [name + b": " + value for name, value in self.server_state.default_headers]  # date, as uvicorn's own
+        lines += [b"content-type: text/plain; charset=utf-8", b"content-length: %d" % len(body), b"connection: close"]
+        lines += [name.encode("ascii") + b": " + value.encode("ascii") for name, value in SECURITY_HEADERS.items()]
+        self._stop_timer()
+        self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        self.drained = 0
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # the answer, then end of stream; the client's rest is still read
+        self.timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
 
 def server_config(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> uvicorn.Config:
-    """How the app is served: uvicorn without its `server: uvicorn` banner."""
-    return uvicorn.Config(app, host=host, port=port, server_header=False, **options)
+    """How the app is served: uvicorn without its `server: uvicorn` banner, the request head bounded
+    (BoundedHttp; `http=` another protocol only for comparison, bench/api_bench.py)."""
+    return uvicorn.Config(app, host=host, port=port, server_header=False, **{"http": BoundedHttp, **options})
 
 
 def prepare_server_process() -> None:
