@@ -124,7 +124,8 @@ def test_publicity_is_public_and_budget_is_for_leadership(ledger):
     sign_in(ledger, "leader")
     response = ledger.client.get("/export/budget.xlsx")
     book = workbook(response)
-    assert book.sheetnames == ["按领域", "按部门", "按区县", "按规则", "合计"]
+    assert book.sheetnames == ["按领域", "按部门", "按区县", "按规则", "合计", "预警"]  # the same workbook as the CLI's
+    assert [cell.value for cell in book["预警"][1]] == ["领域", "类别", "规则或区县", "预警", "说明"]
     areas = list(book["按领域"].iter_rows())
     assert [cell.value for cell in areas[0]][:7] == ["领域", "名称", "部门", "文件预算(元)", "预算或分配(元)", "已承诺(元)", "已拨付(元)"]
     first = areas[1]  # 一、教育科技人才: 全市財政預算安排 … the only award is committed there

@@ -11,6 +11,7 @@ and after the eighth: 上述8個領域政策,全市財政2025年預算安排資�
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from zhida.cli import app as cli_app
-from zhida.ledger import audit, budgets
+from zhida.ledger import audit, budgets, sheets
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role
 from zhida.ledger.accounts import actor_of, add_user, issue
@@ -241,6 +242,10 @@ def test_warnings_at_the_boundaries_of_allocations(factory, pack, admin):
     assert (rules["lab-new"].allocated, rules["lab-new"].left, rules["lab-new"].level) == (D("1000000.00"), D("300000.00"), "70%")
     counties = {row.key: row for row in result.counties}
     assert (counties["安吉县"].allocated, counties["安吉县"].share, counties["安吉县"].level) == (D("200000.00"), D("90.00"), "90%")
+    # The workbook's 预警 sheet (the CLI's --xlsx and the leadership's download are one workbook) lists both.
+    book = load_workbook(io.BytesIO(sheets.xlsx_bytes(sheets.budget_tables(result))))
+    listed = [[cell.value for cell in row][:4] for row in book["预警"].iter_rows(min_row=2)]
+    assert listed == [[1, "区县分配", "安吉县", "达到90%"], [1, "规则分配", "lab-new", "达到70%"]]
 
 
 def test_rooms_name_the_binding_budget(factory, pack, admin, awards):

@@ -400,5 +400,9 @@ def test_cli_assign_report_json_and_xlsx(ledger_url, pack, tmp_path):
     assert wuxing["目标(按原文单位)"] == "30亿元"
     gap = next(row for row in rows if row["编号"] == PEOPLES_SHARE)
     assert gap["目标值"] == pytest.approx(0.666667)
+    missing = tmp_path / "missing" / "targets.xlsx"  # written beside its place and renamed: nothing half-written
+    refused = runner.invoke(cli, ["report", "targets", "--xlsx", str(missing), *base])
+    assert refused.exit_code == 2 and "无法写入" in refused.output and not missing.parent.exists()
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
     table = runner.invoke(cli, ["report", "targets", *base], env={"COLUMNS": "240"})
     assert table.exit_code == 0 and "90万标箱" in table.output and "按部门统计" in table.output

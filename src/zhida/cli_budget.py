@@ -10,11 +10,8 @@ sheet per grouping, amounts as numeric cells (format #,##0.00) and text neutrali
 
 from __future__ import annotations
 
-import os
-import tempfile
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -22,26 +19,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from zhida.cli_ledger import (
-    DATABASE_OPTION, PACK_OPTION, acting, budget_app, fail, ledger_session, open_pack, report_app,
-    show_report,
+    DATABASE_OPTION, PACK_OPTION, acting, budget_app, ledger_session, open_pack, report_app, show_report,
+    write_workbook,
 )
-from zhida.engine.match import neutralise
-from zhida.ledger import budgets
+from zhida.ledger import budgets, sheets
 from zhida.ledger.access import Refused
+from zhida.ledger.sheets import LEVEL_WORDS
 from zhida.web.access import money
-
-XLSX_MODE = 0o644
-MONEY_FORMAT = "#,##0.00"
-SHARE_FORMAT = "0.00"
-LEVEL_WORDS = {"none": "", "70%": "达到70%", "90%": "达到90%"}
-# (sheet title, Report attribute, header of the key column, header of the name column)
-GROUPINGS = (
-    ("按领域", "areas", "领域", "名称"),
-    ("按部门", "departments", "部门", "牵头领域"),
-    ("按区县", "counties", "区县", "区县名称"),
-    ("按规则", "rules", "规则", "规则名称"),
-)
-AMOUNT_HEADERS = ("文件预算(元)", "预算或分配(元)", "已承诺(元)", "已拨付(元)", "剩余(元)", "承诺占比(%)", "预警", "税收减免(元,不计入预算)")
 
 
 @budget_app.command("set")
@@ -124,7 +108,7 @@ def _print(report: budgets.Report) -> None:
                       _both(row.committed), _both(row.paid), _both(row.left), _share(row.share),
                       LEVEL_WORDS[row.level], _both(row.tax_savings))
     console.print(table)
-    for title, attribute, key_header, _ in GROUPINGS[1:]:
+    for title, attribute, key_header, _ in sheets.BUDGET_GROUPINGS[1:]:
         rows = getattr(report, attribute)
         if not rows:
             continue
@@ -159,56 +143,5 @@ def _share(value: Decimal | None) -> str:
 
 
 def write_xlsx(report: budgets.Report, path: Path) -> None:
-    """One sheet per grouping and a 合计 sheet; amounts numeric (exact Decimal text in the file)."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    book.remove(book.active)
-    for title, attribute, key_header, name_header in GROUPINGS:
-        sheet = book.create_sheet(title)
-        sheet.append([key_header, name_header, "部门", *AMOUNT_HEADERS])
-        for row in getattr(report, attribute):
-            sheet.append([_cell(row.key), _cell(row.name), _cell(row.department), row.document_budget, row.allocated,
-                          row.committed, row.paid, row.left, row.share, LEVEL_WORDS[row.level], row.tax_savings])
-        _formats(sheet)
-    totals = book.create_sheet("合计")
-    totals.append(["项目", "金额(元)"])
-    for words, value in (("文件所列支持总额", report.document_total), ("各领域预算合计", report.budget_total),
-                         ("已承诺", report.committed), ("已拨付", report.paid), ("剩余", report.left),
-                         ("税收减免(减少的收入,不计入预算)", report.tax_savings)):
-        totals.append([words, value])
-    for (cell,) in totals.iter_rows(min_row=2, min_col=2, max_col=2):
-        cell.number_format = MONEY_FORMAT
-    warned = book.create_sheet("预警")
-    warned.append(["领域", "类别", "规则或区县", "预警", "说明"])
-    for warning in report.warnings:
-        warned.append([warning.area, {"area": "领域预算", "rule": "规则分配", "county": "区县分配"}[warning.which],
-                       _cell(warning.key), LEVEL_WORDS[warning.level], _cell(warning.message)])
-    _save(book, path)
-
-
-def _formats(sheet) -> None:
-    for row in sheet.iter_rows(min_row=2):
-        for cell in row[3:8] + row[10:11]:
-            cell.number_format = MONEY_FORMAT
-        row[8].number_format = SHARE_FORMAT
-
-
-def _save(book, path: Path) -> None:
-    """Written beside its destination and renamed over it: a reader never sees half a workbook."""
-    try:
-        handle, temporary = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        fail(f"无法写入 {path}:{error.strerror or error}")
-    os.close(handle)
-    try:
-        book.save(temporary)
-        os.chmod(temporary, XLSX_MODE)
-        os.replace(temporary, path)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        fail(f"无法写入 {path}:{error.strerror or error}")
-
-
-def _cell(value: Any) -> Any:
-    return neutralise(value) if isinstance(value, str) else value
+    """The workbook the leadership downloads (ledger.sheets.budget_tables): a sheet per grouping, 合计 and 预警."""
+    write_workbook(path, sheets.xlsx_bytes(sheets.budget_tables(report)))

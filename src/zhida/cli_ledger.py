@@ -8,6 +8,8 @@ current folder, migrated first; bad input gives one Chinese sentence and exit co
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +50,9 @@ def register(app: typer.Typer) -> None:
 
 DATABASE_OPTION = typer.Option(None, "--database", help="数据库地址(默认取 DATABASE_URL,否则当前目录的 zhida.db)")
 USER_OPTION = typer.Option(..., "--user", help="以此账本用户的身份操作(其角色决定可做之事)")
+XLSX_MODE = 0o644
+
+
 def fail(message: str, code: int = 2) -> None:
     Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True).print(message)
     raise typer.Exit(code)
@@ -95,6 +100,23 @@ def show_report(as_json: bool, xlsx: Path | None, *, data: Callable[[], Any], te
         terminal()
     else:
         print(written)
+
+
+def write_workbook(path: Path, data: bytes) -> None:
+    """A report's workbook (ledger.sheets.xlsx_bytes), written beside PATH and renamed over it: a reader never
+    sees half a workbook, and a failure leaves nothing behind. Readable by the group and others (0644)."""
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        fail(f"无法写入 {path}:{error.strerror or error}")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.chmod(temporary, XLSX_MODE)
+        os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        fail(f"无法写入 {path}:{error.strerror or error}")
 
 
 def acting(session: Session, username: str) -> Actor:

@@ -10,11 +10,7 @@ The two change commands act as a named existing user (--user), with that user's 
 
 from __future__ import annotations
 
-import os
-from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -22,17 +18,11 @@ from rich.table import Table
 from rich.text import Text
 
 from zhida.cli_ledger import (
-    DATABASE_OPTION, PACK_OPTION, USER_OPTION, acting, fail, ledger_session, open_pack, report_app, show_report,
-    targets_app,
+    DATABASE_OPTION, PACK_OPTION, USER_OPTION, acting, ledger_session, open_pack, report_app, show_report,
+    targets_app, write_workbook,
 )
-from zhida.engine.match import neutralise
-from zhida.ledger import targets
+from zhida.ledger import sheets, targets
 from zhida.source.script import to_simplified
-
-XLSX_HEADERS = ("编号", "类别", "条款", "领域", "内容", "牵头部门", "责任部门", "区县", "份额", "目标(按原文单位)",
-                "目标值", "目标上限", "单位", "最新值", "报告期", "截至日期", "状态", "备注")
-XLSX_MODE = 0o644
-PLACES = Decimal("0.000001")
 
 
 @report_app.command("targets")
@@ -131,54 +121,6 @@ def _terminal_row(line: targets.Line) -> tuple[str, ...]:
 
 
 def write_xlsx(result: targets.Board, path: Path) -> None:
-    """The board as a workbook: one row per owner of an item, then counts per department and county."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "责任分解"
-    sheet.append(XLSX_HEADERS)
-    for line in result.lines:
-        sheet.append([_cell(value) for value in _xlsx_row(line)])
-    for title, table in (("按部门", result.by_department), ("按区县", result.by_county)):
-        counts = book.create_sheet(title)
-        counts.append([title[1:], *(targets.STATUS_NAMES[status] for status in targets.SEVERITY)])
-        for name, tally in sorted(table.items()):
-            counts.append([_cell(name), *(tally[status] for status in targets.SEVERITY)])
-    notes = book.create_sheet("说明")
-    notes.append([_cell(result.note)])
-    try:
-        book.save(path)
-        os.chmod(path, XLSX_MODE)
-    except OSError as error:
-        fail(f"无法写入 {path}:{error.strerror or error}")
-
-
-def _xlsx_row(line: targets.Line) -> list[Any]:
-    item, goal, latest, indicator = line.item, line.goal, line.latest, line.item.indicator
-    kind = "指标" if item.kind == "indicator" else "任务"
-    return [
-        item.id, kind, item.article, item.area, item.text, item.department, line.department,
-        line.county or targets.CITY, _number(line.share),
-        None if goal is None or indicator is None else targets.in_text_unit(goal.low, indicator),
-        None if goal is None else _number(goal.low),
-        None if goal is None or goal.high is None else _number(goal.high),
-        None if indicator is None else to_simplified(indicator.unit),
-        None if latest is None or goal is None else latest.value.normalize(),
-        None if latest is None else latest.period,
-        None if latest is None else latest.as_of,
-        targets.STATUS_NAMES[line.status],
-        None if latest is None else latest.note,
-    ]
-
-
-def _number(value: Fraction) -> Decimal:
-    """An exact value as a numeric cell: exact when it has a decimal form, else to 6 places (2/3)."""
-    text = targets.fraction_text(value)
-    if "/" in text:
-        return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(PLACES)
-    return Decimal(text)
-
-
-def _cell(value: Any) -> Any:
-    return neutralise(value) if isinstance(value, str) else value
+    """The board as a workbook (ledger.sheets.target_tables): one row per owner of an item, then counts per
+    department and county."""
+    write_workbook(path, sheets.xlsx_bytes(sheets.target_tables(result)))

@@ -4,7 +4,7 @@
     Table(title, columns, rows)   one sheet (or one CSV file)
     xlsx_bytes(tables)            a workbook, one sheet per table
     csv_bytes(table)              CSV with a BOM (utf-8-sig), so that Excel opens the Chinese right
-    decisions / publicity_list / budget_tables   the ledger's lists as tables, for the exports
+    decisions / publicity_list / budget_tables / target_tables   the ledger's lists as tables, for the exports
     register_template / events_template          the import templates (zhida.ledger.imports)
 
 Every header is Chinese; rules are named by their titles (Simplified) and articles by the
@@ -23,13 +23,14 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhida.engine.match import EXCEL_ROW_LIMIT, neutralise
-from zhida.ledger import review
+from zhida.ledger import review, targets
 from zhida.ledger import tables as t
 from zhida.ledger.access import Actor, Refused, Role, require
 from zhida.ledger.budgets import Report
@@ -207,8 +208,12 @@ BUDGET_AMOUNTS = (
 )
 
 
+WARNING_KINDS = {"area": "领域预算", "rule": "规则分配", "county": "区县分配"}
+
+
 def budget_tables(report: Report) -> list[Table]:
-    """One sheet per grouping (area, department, county, rule) and a 合计 sheet, as `zhida report budget --xlsx`."""
+    """One sheet per grouping (area, department, county, rule), a 合计 sheet and the 预警 (70%, 90% of a budget
+    committed): `zhida report budget --xlsx` and the leadership's download."""
     tables = []
     for title, attribute, key_header, name_header in BUDGET_GROUPINGS:
         columns = (Column(key_header), Column(name_header), *BUDGET_AMOUNTS)
@@ -217,6 +222,9 @@ def budget_tables(report: Report) -> list[Table]:
               ("已承诺", report.committed), ("已拨付", report.paid), ("剩余", report.left),
               ("税收减免(减少的收入,不计入预算)", report.tax_savings)]
     tables.append(Table("合计", (Column("项目"), Column("金额(元)", "money")), totals))
+    warnings = [[warning.area, WARNING_KINDS[warning.which], warning.key, LEVEL_WORDS[warning.level], warning.message]
+                for warning in report.warnings]
+    tables.append(Table("预警", (Column("领域"), Column("类别"), Column("规则或区县"), Column("预警"), Column("说明")), warnings))
     return tables
 
 
@@ -234,6 +242,51 @@ def budget_flat(report: Report) -> Table:
 def _budget_cells(row) -> list[Any]:
     return [row.key, row.name, row.department, row.document_budget, row.allocated, row.committed, row.paid, row.left,
             row.share, LEVEL_WORDS[row.level], row.tax_savings]
+
+
+TARGET_COLUMNS = (
+    Column("编号"), Column("类别"), Column("条款"), Column("领域"), Column("内容"), Column("牵头部门"), Column("责任部门"),
+    Column("区县"), Column("份额"), Column("目标(按原文单位)"), Column("目标值"), Column("目标上限"), Column("单位"),
+    Column("最新值"), Column("报告期"), Column("截至日期", "date"), Column("状态"), Column("备注"),
+)
+TARGET_PLACES = Decimal("0.000001")
+
+
+def target_tables(board: targets.Board) -> list[Table]:
+    """The board (`zhida report targets --xlsx`): one row per owner of an item, counts per department and
+    county, and the board's note. Values are numeric cells, exact where they have a decimal form."""
+    tables = [Table("责任分解", TARGET_COLUMNS, [_target_cells(line) for line in board.lines])]
+    for title, tally in (("按部门", board.by_department), ("按区县", board.by_county)):
+        columns = (Column(title[1:]), *(Column(targets.STATUS_NAMES[status]) for status in targets.SEVERITY))
+        rows = [[name, *(counts[status] for status in targets.SEVERITY)] for name, counts in sorted(tally.items())]
+        tables.append(Table(title, columns, rows))
+    tables.append(Table("说明", (Column("说明"),), [[board.note]]))
+    return tables
+
+
+def _target_cells(line: targets.Line) -> list[Any]:
+    item, goal, latest, indicator = line.item, line.goal, line.latest, line.item.indicator
+    return [
+        item.id, "指标" if item.kind == "indicator" else "任务", item.article, item.area, item.text, item.department,
+        line.department, line.county or targets.CITY, _exact(line.share),
+        None if goal is None or indicator is None else targets.in_text_unit(goal.low, indicator),
+        None if goal is None else _exact(goal.low),
+        None if goal is None or goal.high is None else _exact(goal.high),
+        None if indicator is None else to_simplified(indicator.unit),
+        None if latest is None or goal is None else latest.value.normalize(),
+        None if latest is None else latest.period,
+        None if latest is None else latest.as_of,
+        targets.STATUS_NAMES[line.status],
+        None if latest is None else latest.note,
+    ]
+
+
+def _exact(value: Fraction) -> Decimal:
+    """An exact value as a numeric cell: exact when it has a decimal form, else to 6 places (2/3)."""
+    text = targets.fraction_text(value)
+    if "/" in text:
+        return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(TARGET_PLACES)
+    return Decimal(text)
 
 
 def _titles(pack: Pack) -> dict[str, str]:
