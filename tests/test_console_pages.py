@@ -165,6 +165,26 @@ def test_bad_amount_and_missing_reason_keep_the_form(ledger):
     assert ledger.get("a", f"/api/v1/applications/{number}").json()["status"] == "returned"
 
 
+def history_of(page: str) -> list[str]:
+    """The case page's history, each step without its time."""
+    listed = re.search(r'<ol class="history">(.*?)</ol>', page, re.S).group(1)
+    return [text_of(item).strip() for item in re.findall(r"</time>(.*?)</li>", listed, re.S)]
+
+
+def test_the_history_keeps_a_return_after_the_resubmission(ledger):
+    # 按实际发生服务费用给予最高50%比例的补助: 100,000 × 50% = 50,000.00, then 80,000 × 50% = 40,000.00.
+    number = voucher(ledger, "a", A)
+    with signed_in(ledger, "kejiju") as client:
+        assert decide(client, number, decision="return", reason="请补充服务合同").status_code == 303
+    again = ledger.post("a", f"/api/v1/applications/{number}/resubmit",
+                        {"event": {"date": "2025-03-01", "service_fee": "80000"}})
+    assert again.status_code == 200, again.text
+    with signed_in(ledger, "kejiju") as client:
+        steps = history_of(client.get(f"/console/applications/{number}").text)
+    assert steps == ["提交申请 · 计算的最高可得 50,000.00 元", "退回补正 · 请补充服务合同",
+                     "补正后重新提交 · 计算的最高可得 40,000.00 元"]
+
+
 def test_hostile_and_unknown_ids_are_404_pages(ledger):
     other = voucher(ledger, "b", B)  # 创新券 is 市科技局's; 市商务局 may not see it
     with signed_in(ledger, "kejiju") as client:

@@ -7,6 +7,7 @@ Amounts by hand from (三) 創新券: "按實際發生服務費用給予最高50
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 
 import pytest
@@ -198,6 +199,13 @@ def test_another_subjects_application_is_not_found(ledger):
         assert session.get(t.Application, number).status == "submitted"
 
 
+def steps_of(page: str) -> list[str]:
+    """The history of an application page, each step without its time."""
+    listed = re.search(r'<ol class="steps">(.*?)</ol>', page, re.S).group(1)
+    items = re.findall(r'<li><span class="when">[^<]*</span>(.*?)</li>', listed, re.S)
+    return [html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", item))).strip() for item in items]
+
+
 def test_returned_resubmitted_and_withdrawn(ledger):
     sign_in(ledger, "qiye")
     number = applied(ledger)
@@ -213,9 +221,12 @@ def test_returned_resubmitted_and_withdrawn(ledger):
     assert (again.status_code, again.headers["location"]) == (303, page), again.text
     detail = ledger.client.get(page).text
     assert "待审核" in detail and "45,000.00 元" in detail and "合同.pdf" in detail
+    # The return stays in the history after the resubmission that answered it (the row keeps only the last).
+    assert steps_of(detail) == ["提交申请", "退回补正 · 请补充服务合同与发票", "补正后重新提交"]
     gone = submit(ledger, page, f"{page}/withdraw", {})
     assert gone.status_code == 303
-    assert "撤回" in ledger.client.get(page).text
+    assert steps_of(ledger.client.get(page).text) == [
+        "提交申请", "退回补正 · 请补充服务合同与发票", "补正后重新提交", "已撤回"]
     late = submit(ledger, page, f"{page}/withdraw", {})
     assert late.status_code == 409 and "不能撤回" in late.text
 

@@ -17,6 +17,8 @@ from the awards already made, so a ceiling never counts a cap twice nor misses o
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -86,6 +88,36 @@ def resubmit(session: Session, pack: Pack, actor: Actor, application_id: int, ev
     if application.status != "returned":
         raise Refused(409, f"申请 {application_id} 的状态为{STATUS_NAMES[application.status]},只有退回补正的申请可以重新提交")
     return submit(session, pack, actor, application.subject_id, application.rule_id, event, application)
+
+
+CHANGE_NAMES = {"submit": "提交申请", "resubmit": "补正后重新提交", "approve": "核准", "reject": "驳回",
+                "return": "退回补正", "withdraw": "已撤回"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One submission or decision of an application, as its audit entry recorded it."""
+
+    at: dt.datetime
+    action: str  # submit, resubmit, approve, reject, return, withdraw
+    state: dict[str, Any]  # the application's row after the change (audit.state_of)
+
+
+def application_changes(session: Session, application_id: int) -> list[Change]:
+    """Every submission and decision of an application, in order, from the audit log: the row itself keeps
+    only the last (a return and the resubmission that answered it leave nothing on it)."""
+    entries = session.execute(
+        select(t.AuditEntry.at, t.AuditEntry.action, t.AuditEntry.state)
+        .where(t.AuditEntry.entity == audit.ENTITY_NAMES[t.Application], t.AuditEntry.entity_id == str(application_id))
+        .order_by(t.AuditEntry.seq)
+    )
+    changes: list[Change] = []
+    for at, action, state in entries:
+        action = action.removeprefix("application.")
+        if action == "submit" and changes:
+            action = "resubmit"
+        changes.append(Change(at, action, json.loads(state)))
+    return changes
 
 
 def withdraw(session: Session, actor: Actor, application_id: int) -> t.Application:

@@ -426,6 +426,8 @@ class AuditEntry(Base):
     """One state change, chained: hash = sha256(previous hash + this entry's canonical content)."""
 
     __tablename__ = "audit_log"
+    # An application's history (review.application_changes): its entries in order, without reading the chain.
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id", "seq"),)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[dt.datetime] = mapped_column(DateTime)
     actor: Mapped[str] = mapped_column(String(64))

@@ -461,9 +461,8 @@ def _case(request: Request, session: Session, scope: Scope, number: int, typed: 
     award = session.scalar(select(t.Award).where(t.Award.application_id == application.id))
     attachments = list(session.scalars(select(t.Attachment).where(t.Attachment.application_id == application.id)
                                        .order_by(t.Attachment.id)))
-    history = [(application.submitted_at, "提交申请", f"计算的{_verdict(application.verdict)} {_yuan(application.ceiling)}")]
-    if application.decided_at is not None:
-        history.append((application.decided_at, review.STATUS_NAMES[application.status], application.reason or ""))
+    history = [(change.at, review.CHANGE_NAMES[change.action], _change_note(change))
+               for change in review.application_changes(session, application.id)]
     if award is not None:
         until = f",公示至 {award.publicity_until.isoformat()}" if award.publicity_until else ""
         history.append((award.decided_at, f"奖补 {award.id}:{review.STATUS_NAMES[award.status]}",
@@ -491,6 +490,14 @@ def _case(request: Request, session: Session, scope: Scope, number: int, typed: 
         readback=None,
         warnings=[],
     )
+
+
+def _change_note(change: review.Change) -> str:
+    """A submission's computed ceiling (each resubmission is computed again), a decision's reason."""
+    if change.action in ("submit", "resubmit"):
+        ceiling = change.state.get("ceiling")
+        return f"计算的{_verdict(change.state.get('verdict'))} {_yuan(None if ceiling is None else Decimal(ceiling))}"
+    return change.state.get("reason") or ""
 
 
 def _verdict(verdict: str | None) -> str:

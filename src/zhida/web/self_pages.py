@@ -457,14 +457,13 @@ class Step:
     note: str = ""
 
 
-def history(application: t.Application, award: t.Award | None, objections: list[t.Objection],
+def history(changes: list[review.Change], award: t.Award | None, objections: list[t.Objection],
             payments: list[tuple[t.Payment, t.PaymentBatch]]) -> list[Step]:
-    """What happened to an application, from the timestamps of its rows (indexed reads, not the audit log)."""
-    steps = [Step(application.submitted_at, "提交申请")]
-    if application.status in ("returned", "rejected", "approved") and application.decided_at:
-        steps.append(Step(application.decided_at, review.STATUS_NAMES[application.status], application.reason or ""))
-    if application.status == "withdrawn":
-        steps.append(Step(None, "已撤回"))
+    """What happened to an application: each submission and decision (its audit entries, one indexed read),
+    then its award, objections and payments (from their rows' timestamps)."""
+    steps = [Step(change.at, review.CHANGE_NAMES[change.action],
+                  "" if change.action in ("submit", "resubmit") else change.state.get("reason") or "")
+             for change in changes]
     if award is not None:
         if award.cash:
             steps.append(Step(award.decided_at, f"核定 {yuan(award.amount)} 元,进入兑前公示",
@@ -497,6 +496,7 @@ def _application_context(request: Request, who: Viewer, application_id: str) -> 
             .where(t.Payment.award_id == award.id).order_by(t.Payment.id))] if award else []
         attachments = list(session.scalars(select(t.Attachment).where(t.Attachment.application_id == row.id)
                                            .order_by(t.Attachment.id)))
+        changes = review.application_changes(session, row.id)
         session.expunge_all()
     rule = rule_or_404(state.pack, row.rule_id)
     known = {f.name: f for f in event_fields(state.pack, rule)}
@@ -506,7 +506,7 @@ def _application_context(request: Request, who: Viewer, application_id: str) -> 
         "event": [(known[name].title if name in known else name, shown_value(known.get(name), str(value)))
                   for name, value in row.event_values.items() if name != "date"],
         "verdict": VERDICTS[Kind(row.verdict)] if row.verdict else "",
-        "steps": history(row, award, objections, payments),
+        "steps": history(changes, award, objections, payments),
         "award_status": "" if award is None else PAID if award.status == "paid" else review.STATUS_NAMES[award.status],
         "open": row.status in review.OPEN, "returned": row.status == "returned",
         "typed": {"date": row.event_date.isoformat(), **{k: str(v).lower() if isinstance(v, bool) else str(v)
