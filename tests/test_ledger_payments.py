@@ -14,11 +14,12 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from test_ledger_proposals import EXPORTER, FIRM, PERSON, ROWS, SUBJECTS, TODAY, ledger, subjects_file, write  # noqa: F401
+from zhida.cli_ledger import write_file
 from zhida.ledger import audit
 from zhida.ledger import tables as t
 from zhida.ledger.access import Refused, Role
 from zhida.ledger.accounts import actor_of, add_user
-from zhida.ledger.payments import article_label, csv_bytes, export_rows, make_batch, mark, retry, write_export, xlsx_bytes
+from zhida.ledger.payments import article_label, csv_bytes, export_bytes, export_rows, make_batch, mark, retry, xlsx_bytes
 from zhida.ledger.proposals import confirm_proposals, import_proposals
 
 AFTER_PUBLICITY = dt.date(2025, 9, 9)  # 公示 of awards made Mon 1 Sep ends Mon 8 Sep (5 working days)
@@ -126,7 +127,7 @@ def test_batch_by_department_and_export(awarded, pack, tmp_path):
     with transaction_of(factory) as session:
         first_rows = export_rows(session, pack, actors["finance"], batch.id)
     path = tmp_path / "batch.xlsx"
-    write_export(path, first_rows)
+    write_file(path, export_bytes(path, first_rows))
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     sheet = openpyxl.load_workbook(path).active
     cells = [cell.value for cell in sheet[2]]
@@ -241,6 +242,9 @@ def test_cli_batch_export_and_mark(awarded, ledger_url, tmp_path):
     assert exported.exit_code == 0, exported.output
     assert out.read_bytes().startswith("\ufeff批次".encode()) and FIRM in out.read_text(encoding="utf-8-sig")
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    missing = tmp_path / "missing" / "bank.csv"  # a folder that is not there: one sentence, not a traceback
+    refused = run(app, ["payments", "export", str(batch_id), "-o", str(missing), "--user", "caizheng", *database])
+    assert refused.exit_code == 2 and "无法写入" in refused.output and not missing.parent.exists()
     both = run(app, ["payments", "mark", str(payment_id), "--paid", "--failed", "x", "--user", "caizheng", *database])
     assert both.exit_code == 2
     failed = run(app, ["payments", "mark", str(payment_id), "--failed", "账户冻结", "--user", "caizheng", *database])

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from zhida.cli_ledger import (
     DATABASE_OPTION, PACK_OPTION, acting, budget_app, ledger_session, open_pack, report_app, show_report,
-    write_workbook,
+    write_file,
 )
 from zhida.ledger import budgets, sheets
 from zhida.ledger.access import Refused
@@ -144,4 +144,4 @@ def _share(value: Decimal | None) -> str:
 
 def write_xlsx(report: budgets.Report, path: Path) -> None:
     """The workbook the leadership downloads (ledger.sheets.budget_tables): a sheet per grouping, 合计 and 预警."""
-    write_workbook(path, sheets.xlsx_bytes(sheets.budget_tables(report)))
+    write_file(path, sheets.xlsx_bytes(sheets.budget_tables(report)))

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
 
 DATABASE_OPTION = typer.Option(None, "--database", help="数据库地址(默认取 DATABASE_URL,否则当前目录的 zhida.db)")
 USER_OPTION = typer.Option(..., "--user", help="以此账本用户的身份操作(其角色决定可做之事)")
-XLSX_MODE = 0o644
+FILE_MODE = 0o644
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -102,9 +102,10 @@ def show_report(as_json: bool, xlsx: Path | None, *, data: Callable[[], Any], te
         print(written)
 
 
-def write_workbook(path: Path, data: bytes) -> None:
-    """A report's workbook (ledger.sheets.xlsx_bytes), written beside PATH and renamed over it: a reader never
-    sees half a workbook, and a failure leaves nothing behind. Readable by the group and others (0644)."""
+def write_file(path: Path, data: bytes) -> None:
+    """A file a command writes (a report's workbook, the bank's batch file), written beside PATH and renamed
+    over it: a reader never sees half of it, and a failure leaves nothing behind. Mode 0644: readable by
+    the group and others (the bank's upload tool may run as another user)."""
     try:
         handle, temporary = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
@@ -112,7 +113,7 @@ def write_workbook(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
-        os.chmod(temporary, XLSX_MODE)
+        os.chmod(temporary, FILE_MODE)
         os.replace(temporary, path)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)

@@ -23,7 +23,9 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from zhida.cli_ledger import DATABASE_OPTION, PACK_OPTION, USER_OPTION, acting, fail, ledger_session, open_pack, payments_app
+from zhida.cli_ledger import (
+    DATABASE_OPTION, PACK_OPTION, USER_OPTION, acting, fail, ledger_session, open_pack, payments_app, write_file,
+)
 from zhida.engine.calculate import VERDICTS
 from zhida.ledger import payments, proposals
 from zhida.ledger import tables as t
@@ -97,7 +99,8 @@ def export(
     pack = open_pack(pack_choice)
     with ledger_session(database) as session:
         rows = payments.export_rows(session, pack, acting(session, user), batch_id)
-        payments.write_export(out, rows)  # export_rows only reads: the file is written inside for its refusal
+        data = payments.export_bytes(out, rows)  # inside: a bad suffix is refused as the ledger refuses
+    write_file(out, data)
     print(f"拨付批次 {batch_id}:{len(rows)} 笔,已写入 {out}")
 
 

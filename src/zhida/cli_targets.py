@@ -19,7 +19,7 @@ from rich.text import Text
 
 from zhida.cli_ledger import (
     DATABASE_OPTION, PACK_OPTION, USER_OPTION, acting, ledger_session, open_pack, report_app, show_report,
-    targets_app, write_workbook,
+    targets_app, write_file,
 )
 from zhida.ledger import sheets, targets
 from zhida.source.script import to_simplified
@@ -123,4 +123,4 @@ def _terminal_row(line: targets.Line) -> tuple[str, ...]:
 def write_xlsx(result: targets.Board, path: Path) -> None:
     """The board as a workbook (ledger.sheets.target_tables): one row per owner of an item, then counts per
     department and county."""
-    write_workbook(path, sheets.xlsx_bytes(sheets.target_tables(result)))
+    write_file(path, sheets.xlsx_bytes(sheets.target_tables(result)))

@@ -5,7 +5,7 @@
     mark         the bank's answer for one payment: paid → award paid; failed (with the bank's reason)
                  → award failed
     retry        failed awards → a new batch
-    export_rows / write_csv / write_xlsx   the batch as the bank's file (Chinese headers, full codes)
+    export_rows / csv_bytes / xlsx_bytes / export_bytes   the batch as the bank's file (Chinese headers, full codes)
 
 Never paid twice: an award has at most one payment pending or paid. The partial unique index
 ux_payments_award_live (tables.py) makes the database refuse a second one; `_no_live_payment` says
@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,7 +38,6 @@ HEADERS = ("批次", "序号", "主体名称", "统一社会信用代码/身份�
 PAYMENT_STATUS = {"pending": "待银行回单", "paid": "已拨付", "failed": "拨付失败"}
 LIVE = ("pending", "paid")
 CHUNK = 5000
-FILE_MODE = 0o644
 
 
 def _writer(actor: Actor) -> None:
@@ -242,13 +240,9 @@ def xlsx_bytes(rows: Iterable[ExportRow]) -> bytes:
     return buffer.getvalue()
 
 
-def write_export(path: Path, rows: list[ExportRow]) -> None:
-    """The batch file at `path` (.csv or .xlsx), readable by the bank's upload tool (mode 0644)."""
+def export_bytes(path: Path, rows: list[ExportRow]) -> bytes:
+    """The batch file for `path` (.csv or .xlsx, by its suffix), as the bank's upload tool reads it."""
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise Refused(422, f"{path}: 导出文件须为 .csv 或 .xlsx")
-    data = csv_bytes(rows) if suffix == ".csv" else xlsx_bytes(rows)
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_bytes(data)
-    os.chmod(temporary, FILE_MODE)
-    os.replace(temporary, path)
+    return csv_bytes(rows) if suffix == ".csv" else xlsx_bytes(rows)
