@@ -236,11 +236,11 @@ def _opened(con, pack: Pack, subjects, events, private: Path, where: Where) -> I
 def open_facts(con, pack: Pack, subjects: Path, events: Path, materialised: bool = True) -> Facts:
     """Open and check the register, then the `subject_facts` table (weight, chain, size band); with
     `materialised`, the register read into DuckDB's storage (`match.materialise`)."""
-    open_register(con, pack, subjects, events)
+    counts = open_register(con, pack, subjects, events)
     source = Source(subjects, "raw_subjects", subjects.suffix.lower().lstrip("."))
     facts = _facts(con, lambda row: f"{subjects}: 第 {source.line(row)} 行", subjects)
     if materialised:
-        materialise(con)
+        materialise(con, types=counts)  # the types open_register counted: not counted again
     return facts
 
 
